@@ -1,0 +1,47 @@
+"""``dsc-grasp``: the command-line entry point.
+
+Each sub-command lives in its own module, which provides ``register(subparsers)`` that adds a
+parser and sets ``func`` to a callable taking the parsed arguments and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMAND_MODULES = [
+    "dsc_grasp_ros.commands.predict",
+    "dsc_grasp_ros.commands.train",
+    "dsc_grasp_ros.commands.evaluate",
+    "dsc_grasp_ros.commands.export",
+    "dsc_grasp_ros.commands.sim_dataset",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dsc-grasp",
+        description="DSC-GraspNet grasp detection: predict grasps on RGB-D images, train and "
+        "evaluate models on Cornell/Jacquard-format data, export to ONNX, generate synthetic data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'dsc-grasp COMMAND --help' for the options of one command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

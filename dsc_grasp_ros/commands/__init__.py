@@ -1,0 +1,1 @@
+"""Sub-commands of ``dsc-grasp`` (see :mod:`dsc_grasp_ros.cli`)."""

@@ -1,0 +1,6 @@
+"""``dsc-grasp sim-dataset`` (not implemented yet)."""
+
+
+def register(sub):
+    p = sub.add_parser("sim-dataset", help="(not implemented yet)")
+    p.set_defaults(func=lambda args: print("not implemented yet") or 2)

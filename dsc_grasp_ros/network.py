@@ -1,0 +1,238 @@
+"""DSC-GraspNet (Zhou et al.), as Section III, Table I and Eq. (4)-(6) of the paper describe it.
+
+Layout follows timm: building blocks, then the model, then the configurations.
+
+Architecture (input ``n x 224 x 224``)::
+
+    stem      3x3 conv n->32 + BN + Mish                                    224
+    backbone  DepthSepConv = DW kxk + BN + Mish, PW 1x1 + BN + Mish, Coordinate Attention (Eq. 4)
+              32->32 s1 (C1, 224) | 32->64 s2 | 64->64 s1 (C2, 112) | 64->128 s2 | 128->128 s1 (C3, 56)
+              | 128->256 s2 | 5 x (256->256, 5x5, s1) (C4, 28)
+    up        3 stages, Eq. (5)/(6): bilinear x2 of the deeper feature, concat with the skip,
+              CSP block (Path1: CBM 1x1 to c/2; Path2: CBM 1x1 to c/2 + N bottlenecks
+              [CBM 1x1, CBM 3x3, residual]; concat; transition CBM 1x1), whose last CBM is the Mish
+              of Eq. (5). Stage outputs 128 @56, 64 @112, 32 @224.
+    heads     dropout, then a 3x3 conv per map: quality, cos 2θ, sin 2θ, width.
+
+Choices the paper leaves open (documented here, used by every shipped model):
+
+* ``N = 1`` bottleneck per CSP block; with it the RGB model has 0.628 M parameters, 2.3 % under the
+  paper's 0.643 M (N = 2 would give 0.68 M, 6 % over).
+* Coordinate Attention follows Hou et al. exactly: reduction ``r = 32`` with a floor of 8 hidden
+  channels, h-swish activation, sigmoid gates.
+* Dropout ``p = 0.1`` applied to the shared feature before each head (GR-ConvNet places it the
+  same way; a dropout *after* the output map would only add noise to the regression targets).
+* Output activations: none. All four maps are linear; decoding clamps quality to [0, 1]
+  (:mod:`dsc_grasp_ros.postprocess`), so training targets and decoding agree.
+* Skip features are taken after each backbone block's attention (C1..C4 at 224/112/56/28).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DSCGraspNet", "DSCGraspNetConfig", "GraspMaps", "count_parameters"]
+
+
+# --------------------------------------------------------------------------- blocks
+class ConvBNMish(nn.Sequential):
+    """CBM: convolution (no bias) + BatchNorm + Mish."""
+
+    def __init__(self, cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1):
+        super().__init__(
+            nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.Mish(inplace=True),
+        )
+
+
+class CoordinateAttention(nn.Module):
+    """Coordinate Attention (Hou et al., CVPR 2021), reduction ``r`` with a floor of 8."""
+
+    def __init__(self, channels: int, reduction: int = 32, min_hidden: int = 8):
+        super().__init__()
+        hidden = max(min_hidden, channels // reduction)
+        self.conv1 = nn.Conv2d(channels, hidden, 1)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.act = nn.Hardswish(inplace=True)
+        self.conv_h = nn.Conv2d(hidden, channels, 1)
+        self.conv_w = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x_h = x.mean(dim=3, keepdim=True)  # N C H 1  ("X Avg Pool")
+        x_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # N C W 1  ("Y Avg Pool")
+        y = self.act(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
+        y_h, y_w = torch.split(y, [h, w], dim=2)
+        a_h = torch.sigmoid(self.conv_h(y_h))
+        a_w = torch.sigmoid(self.conv_w(y_w.transpose(2, 3)))
+        return x * a_h * a_w
+
+
+class DepthSepConv(nn.Module):
+    """Eq. (4): DW conv + BN + Mish, PW conv + BN + Mish, then Coordinate Attention."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, ca_reduction: int = 32):
+        super().__init__()
+        self.dw = ConvBNMish(cin, cin, k, stride, groups=cin)
+        self.pw = ConvBNMish(cin, cout, 1)
+        self.ca = CoordinateAttention(cout, ca_reduction)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ca(self.pw(self.dw(x)))
+
+
+class Bottleneck(nn.Module):
+    """Fig. 3(b): CBM 1x1, CBM 3x3, residual connection."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.cv1 = ConvBNMish(c, c, 1)
+        self.cv2 = ConvBNMish(c, c, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.cv2(self.cv1(x))
+
+
+class CSPBlock(nn.Module):
+    """Fig. 3(a): two paths halving the channels, N bottlenecks on Path2, concat, transition CBM."""
+
+    def __init__(self, cin: int, cout: int, n: int = 1):
+        super().__init__()
+        mid = cout // 2
+        self.path1 = ConvBNMish(cin, mid, 1)
+        self.path2 = nn.Sequential(ConvBNMish(cin, mid, 1), *[Bottleneck(mid) for _ in range(n)])
+        self.transition = ConvBNMish(2 * mid, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transition(torch.cat([self.path1(x), self.path2(x)], dim=1))
+
+
+class UpStage(nn.Module):
+    """Eq. (5): ``Mish(CSP(Concat(skip, Upsample(deep))))`` (the Mish is the transition CBM's)."""
+
+    def __init__(self, c_skip: int, c_deep: int, cout: int, n: int = 1):
+        super().__init__()
+        self.csp = CSPBlock(c_skip + c_deep, cout, n)
+
+    def forward(self, skip: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(deep, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.csp(torch.cat([skip, up], dim=1))
+
+
+# --------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class DSCGraspNetConfig:
+    """Backbone rows of Table I: (out_channels, kernel, stride, is_skip_output)."""
+
+    stem_channels: int = 32
+    backbone: tuple = (
+        (32, 3, 1, True),  # C1 @ 224
+        (64, 3, 2, False),
+        (64, 3, 1, True),  # C2 @ 112
+        (128, 3, 2, False),
+        (128, 3, 1, True),  # C3 @ 56
+        (256, 3, 2, False),
+        (256, 5, 1, False),
+        (256, 5, 1, False),
+        (256, 5, 1, False),
+        (256, 5, 1, False),
+        (256, 5, 1, True),  # C4 @ 28
+    )
+    up_channels: tuple = (128, 64, 32)
+    csp_bottlenecks: int = 1
+    ca_reduction: int = 32
+    dropout: float = 0.1
+    head_kernel: int = 3
+    extra: dict = field(default_factory=dict)
+
+
+class GraspMaps(tuple):
+    """``(quality, cos2, sin2, width)``, each ``N x 1 x H x W``."""
+
+    __slots__ = ()
+
+
+class DSCGraspNet(nn.Module):
+    """DSC-GraspNet for ``in_channels`` = 1 (depth), 3 (RGB) or 4 (RGB-D).
+
+    ``forward(x)`` returns ``(quality, cos2θ, sin2θ, width)`` at the input resolution. The input
+    height and width must be multiples of 8 (three stride-2 stages).
+    """
+
+    def __init__(self, in_channels: int = 4, cfg: DSCGraspNetConfig | None = None):
+        super().__init__()
+        if in_channels not in (1, 3, 4):
+            raise ValueError(f"in_channels must be 1 (depth), 3 (RGB) or 4 (RGB-D), got {in_channels}")
+        cfg = cfg or DSCGraspNetConfig()
+        self.in_channels = in_channels
+        self.cfg = cfg
+        self.stem = ConvBNMish(in_channels, cfg.stem_channels, 3)
+        blocks, skips, c = [], [], cfg.stem_channels
+        for i, (cout, k, s, is_skip) in enumerate(cfg.backbone):
+            blocks.append(DepthSepConv(c, cout, k, s, cfg.ca_reduction))
+            if is_skip:
+                skips.append((i, cout))
+            c = cout
+        self.blocks = nn.ModuleList(blocks)
+        self.skip_ids = [i for i, _ in skips]
+        skip_ch = [ch for _, ch in skips]  # C1..C4
+        if len(skip_ch) != 4:
+            raise ValueError("the backbone must expose exactly four skip outputs C1..C4")
+        u0, u1, u2 = cfg.up_channels
+        n = cfg.csp_bottlenecks
+        self.up = nn.ModuleList(
+            [
+                UpStage(skip_ch[2], skip_ch[3], u0, n),  # F0(C3, C4)
+                UpStage(skip_ch[1], u0, u1, n),  # F1(C2, .)
+                UpStage(skip_ch[0], u1, u2, n),  # F2(C1, .)
+            ]
+        )
+        self.heads = nn.ModuleDict(
+            {
+                name: nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv2d(u2, 1, cfg.head_kernel, padding=cfg.head_kernel // 2))
+                for name in ("quality", "cos", "sin", "width")
+            }
+        )
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Backbone: returns ``[C1, C2, C3, C4]``."""
+        feats = []
+        x = self.stem(x)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i in self.skip_ids:
+                feats.append(x)
+        return feats
+
+    def forward_up(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """Eq. (6): ``P = F2(C1, F1(C2, F0(C3, C4)))``."""
+        c1, c2, c3, c4 = feats
+        return self.up[2](c1, self.up[1](c2, self.up[0](c3, c4)))
+
+    def forward(self, x: torch.Tensor):
+        p = self.forward_up(self.forward_features(x))
+        h = self.heads
+        return h["quality"](p), h["cos"](p), h["sin"](p), h["width"](p)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------- configs
+MODALITY_CHANNELS = {"d": 1, "rgb": 3, "rgbd": 4}
+#: Channel order of the network input for each modality (depth first for RGB-D, as GR-ConvNet).
+CHANNEL_ORDER = {"d": ["depth"], "rgb": ["r", "g", "b"], "rgbd": ["depth", "r", "g", "b"]}
+
+
+def dsc_graspnet(modality: str = "rgbd", **kwargs) -> DSCGraspNet:
+    """Build the paper's network for a modality: ``'d'``, ``'rgb'`` or ``'rgbd'``."""
+    if modality not in MODALITY_CHANNELS:
+        raise ValueError(f"unknown modality {modality!r}: use one of {sorted(MODALITY_CHANNELS)}")
+    return DSCGraspNet(MODALITY_CHANNELS[modality], DSCGraspNetConfig(**kwargs) if kwargs else None)
