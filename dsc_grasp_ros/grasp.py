@@ -138,3 +138,30 @@ def draw_grasp_maps(
 def grasps_to_rects(grasps: Iterable[Grasp]) -> np.ndarray:
     """Nx5 rectangles ``(u, v, angle, opening, jaw)`` of predicted grasps."""
     return np.array([[g.u, g.v, g.angle, g.width_px, g.jaw] for g in grasps], dtype=np.float64).reshape(-1, 5)
+
+
+# --------------------------------------------------------------------------- dataset label formats
+def jacquard_to_rects(rows) -> np.ndarray:
+    """Jacquard rows ``x; y; theta_deg; opening; jaw_size`` -> Nx5 rectangles.
+
+    Jacquard measures theta clockwise as seen on the image (``atan2(dv, du)``); our angle is
+    counter-clockwise, so it is negated (as GR-ConvNet's loader does).
+    """
+    r = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    return np.column_stack([r[:, 0], r[:, 1], wrap_angle(-np.deg2rad(r[:, 2])), r[:, 3], r[:, 4]])
+
+
+def rects_to_jacquard(rects) -> np.ndarray:
+    """Inverse of :func:`jacquard_to_rects` (theta in degrees, in ``(-90, 90]``)."""
+    r = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
+    return np.column_stack([r[:, 0], r[:, 1], -np.rad2deg(r[:, 2]), r[:, 3], r[:, 4]])
+
+
+def cornell_to_rects(points) -> np.ndarray:
+    """Cornell corner lists (N*4 lines of ``x y``, p0->p1 along the closing axis) -> Nx5.
+
+    Rectangles with any NaN corner are dropped.
+    """
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 4, 2)
+    p = p[np.isfinite(p).all(axis=(1, 2))]
+    return rect_params(p).reshape(-1, 5)
