@@ -1,0 +1,261 @@
+"""Image grasp + depth + intrinsics -> metric 6-DoF TCP pose; rigid transforms. No ROS imports.
+
+Conventions (see :mod:`dsc_grasp_ros.conventions`): poses start in the camera optical frame
+(x right, y down, z forward). The TCP's +z is the approach direction (the optical axis), its ±y is
+the jaw-closing direction (the image closing axis at ``angle``), x = y × z: the Franka hand TCP.
+Quaternions are ``(x, y, z, w)`` as in geometry_msgs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .conventions import PREDICTED_JAW_RATIO
+
+__all__ = [
+    "GeometryError",
+    "CameraIntrinsics",
+    "Transform",
+    "DEPTH_STATISTICS",
+    "robust_depth",
+    "grasp_pose",
+    "rotation_to_quaternion",
+    "quaternion_to_rotation",
+    "quaternion_multiply",
+]
+
+
+class GeometryError(ValueError):
+    """A grasp whose pose cannot be computed correctly (the message names why)."""
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    @classmethod
+    def from_K(cls, K) -> "CameraIntrinsics":
+        """From a 3x3 matrix or the 9-element row-major ``CameraInfo.k``."""
+        k = np.asarray(K, dtype=np.float64).reshape(-1)
+        if k.size != 9 or not np.all(np.isfinite(k)):
+            raise GeometryError(f"camera matrix K must have 9 finite values, got {k.size}")
+        fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+        if fx <= 0 or fy <= 0:
+            raise GeometryError(f"camera matrix K has non-positive focal lengths (fx={fx}, fy={fy}): missing or all-zero CameraInfo?")
+        return cls(float(fx), float(fy), float(cx), float(cy))
+
+    @property
+    def K(self) -> np.ndarray:
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
+
+    def deproject(self, u, v, z) -> np.ndarray:
+        """Pixel ``(u, v)`` at depth ``z`` (metres along the optical axis) -> 3-D point(s)."""
+        u, v, z = (np.asarray(a, dtype=np.float64) for a in (u, v, z))
+        return np.stack([(u - self.cx) / self.fx * z, (v - self.cy) / self.fy * z, z], -1)
+
+    def project(self, p) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        return np.stack([self.fx * p[..., 0] / p[..., 2] + self.cx, self.fy * p[..., 1] / p[..., 2] + self.cy], -1)
+
+
+# --------------------------------------------------------------------------- rotations
+def rotation_to_quaternion(R) -> np.ndarray:
+    """3x3 rotation matrix -> unit quaternion ``(x, y, z, w)`` with ``w >= 0``."""
+    R = np.asarray(R, dtype=np.float64)
+    t = np.trace(R)
+    if t > 0:
+        s = math.sqrt(t + 1.0) * 2
+        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s]
+    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
+        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
+        q = [0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s, (R[2, 1] - R[1, 2]) / s]
+    elif R[1, 1] > R[2, 2]:
+        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
+        q = [(R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s, (R[0, 2] - R[2, 0]) / s]
+    else:
+        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
+        q = [(R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s, (R[1, 0] - R[0, 1]) / s]
+    q = np.array(q)
+    q /= np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def quaternion_to_rotation(q) -> np.ndarray:
+    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def quaternion_multiply(a, b) -> np.ndarray:
+    """Hamilton product ``a ⊗ b`` of ``(x, y, z, w)`` quaternions."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A rigid transform: ``translation (x, y, z)`` and ``rotation`` quaternion ``(x, y, z, w)``.
+
+    ``T.apply(p)`` maps points expressed in the child frame into the parent frame (a TF
+    ``parent <- child`` transform, e.g. the camera optical frame expressed in the robot base).
+    """
+
+    translation: tuple = (0.0, 0.0, 0.0)
+    rotation: tuple = (0.0, 0.0, 0.0, 1.0)
+
+    def __post_init__(self):
+        t = np.asarray(self.translation, dtype=np.float64)
+        q = np.asarray(self.rotation, dtype=np.float64)
+        if t.shape != (3,) or q.shape != (4,) or not (np.all(np.isfinite(t)) and np.all(np.isfinite(q))):
+            raise GeometryError("a transform needs 3 finite translation values and a 4-value quaternion (x, y, z, w)")
+        n = np.linalg.norm(q)
+        if abs(n - 1.0) > 1e-3:
+            raise GeometryError(f"transform quaternion must be unit length, got norm {n:.4f}")
+        object.__setattr__(self, "translation", tuple(t))
+        object.__setattr__(self, "rotation", tuple(q / n))
+
+    @classmethod
+    def from_list(cls, values) -> "Transform":
+        """From ``[x, y, z, qx, qy, qz, qw]`` (the ``static_camera_transform`` parameter form)."""
+        v = [float(a) for a in values]
+        if len(v) != 7:
+            raise GeometryError(f"expected 7 values [x, y, z, qx, qy, qz, qw], got {len(v)}")
+        return cls(tuple(v[:3]), tuple(v[3:]))
+
+    @classmethod
+    def from_matrix(cls, M) -> "Transform":
+        M = np.asarray(M, dtype=np.float64)
+        return cls(tuple(M[:3, 3]), tuple(rotation_to_quaternion(M[:3, :3])))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        M = np.eye(4)
+        M[:3, :3] = quaternion_to_rotation(self.rotation)
+        M[:3, 3] = self.translation
+        return M
+
+    def inverse(self) -> "Transform":
+        R = quaternion_to_rotation(self.rotation)
+        x, y, z, w = self.rotation
+        return Transform(tuple(-R.T @ np.asarray(self.translation)), (-x, -y, -z, w))
+
+    def __matmul__(self, other: "Transform") -> "Transform":
+        return Transform(
+            tuple(self.apply(other.translation)),
+            tuple(quaternion_multiply(self.rotation, other.rotation)),
+        )
+
+    def apply(self, points) -> np.ndarray:
+        p = np.asarray(points, dtype=np.float64)
+        return p @ quaternion_to_rotation(self.rotation).T + np.asarray(self.translation)
+
+    def apply_pose(self, position, orientation) -> tuple[np.ndarray, np.ndarray]:
+        """Map a pose (position, quaternion) from the child frame into the parent frame."""
+        q = quaternion_multiply(self.rotation, orientation)
+        q /= np.linalg.norm(q)
+        return self.apply(position), (-q if q[3] < 0 else q)
+
+
+# --------------------------------------------------------------------------- grasp -> pose
+DEPTH_STATISTICS = ("median", "min", "mean", "center", "p10", "p25")
+
+
+def robust_depth(
+    depth_m: np.ndarray,
+    u: float,
+    v: float,
+    angle: float,
+    width_px: float,
+    jaw_px: float,
+    statistic: str = "median",
+    region_scale: float = 0.5,
+) -> float:
+    """Depth (metres) over the region between the jaws around ``(u, v)``.
+
+    The region is a rectangle centred on the grasp: ``region_scale × opening`` along the closing
+    axis by the jaw size across it (at least 1 pixel). Invalid depth (0, NaN, inf) is ignored.
+    ``statistic``: ``median`` (default), ``min`` (nearest surface), ``mean``, ``center`` (the pixel
+    at ``(u, v)`` only), ``p10`` / ``p25`` (percentiles, biased towards the nearest surface).
+    """
+    if statistic not in DEPTH_STATISTICS:
+        raise GeometryError(f"unknown depth statistic {statistic!r}: use one of {DEPTH_STATISTICS}")
+    h, w = depth_m.shape[:2]
+    ui, vi = int(round(u)), int(round(v))
+    if not (0 <= ui < w and 0 <= vi < h):
+        raise GeometryError(f"grasp centre (u={u:.1f}, v={v:.1f}) lies outside the {w}x{h} depth image")
+    if statistic == "center":
+        vals = depth_m[vi : vi + 1, ui : ui + 1].reshape(-1)
+    else:
+        half_a = max(0.5, region_scale * width_px / 2)
+        half_j = max(0.5, jaw_px / 2)
+        r = int(math.ceil(math.hypot(half_a, half_j)))
+        x0, x1 = max(ui - r, 0), min(ui + r + 1, w)
+        y0, y1 = max(vi - r, 0), min(vi + r + 1, h)
+        patch = depth_m[y0:y1, x0:x1]
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        du, dv = xx - u, yy - v
+        along = du * math.cos(angle) - dv * math.sin(angle)
+        across = du * math.sin(angle) + dv * math.cos(angle)
+        inside = (np.abs(along) <= half_a) & (np.abs(across) <= half_j)
+        vals = patch[inside]
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    if vals.size == 0:
+        raise GeometryError(f"no valid depth at the grasp (u={u:.1f}, v={v:.1f}): depth is 0, NaN or inf there")
+    if statistic in ("median", "center"):
+        return float(np.median(vals))
+    if statistic == "min":
+        return float(vals.min())
+    if statistic == "mean":
+        return float(vals.mean())
+    return float(np.percentile(vals, float(statistic[1:])))
+
+
+def grasp_orientation(angle: float, cam: CameraIntrinsics) -> np.ndarray:
+    """TCP quaternion in the optical frame: +z = optical axis, +y = metric closing direction."""
+    y = np.array([math.cos(angle) / cam.fx, -math.sin(angle) / cam.fy, 0.0])
+    y /= np.linalg.norm(y)
+    z = np.array([0.0, 0.0, 1.0])
+    x = np.cross(y, z)
+    return rotation_to_quaternion(np.column_stack([x, y, z]))
+
+
+def grasp_width_m(width_px: float, angle: float, z: float, cam: CameraIntrinsics) -> float:
+    """Opening in metres of ``width_px`` pixels along ``angle`` at depth ``z`` (``w·z/f`` if fx = fy)."""
+    return float(width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy))
+
+
+def grasp_pose(
+    u: float,
+    v: float,
+    angle: float,
+    width_px: float,
+    depth_m: np.ndarray,
+    cam: CameraIntrinsics,
+    jaw_px: float | None = None,
+    statistic: str = "median",
+    region_scale: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Full-image grasp -> ``(position, quaternion, width_m, depth)`` in the camera optical frame."""
+    jaw = width_px * PREDICTED_JAW_RATIO if jaw_px is None else jaw_px
+    z = robust_depth(depth_m, u, v, angle, width_px, jaw, statistic, region_scale)
+    position = cam.deproject(u, v, z)
+    return position, grasp_orientation(angle, cam), grasp_width_m(width_px, angle, z, cam), z

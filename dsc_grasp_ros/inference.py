@@ -1,0 +1,239 @@
+"""The per-frame grasp detector: RGB-D frame + intrinsics -> metric grasps. No ROS imports.
+
+``GraspDetector.detect`` runs four timed stages::
+
+    preprocess   crop ROI, resize to 224, inpaint invalid depth, normalise   (CPU, numpy/OpenCV)
+    network      DSC-GraspNet forward                                         (CUDA fp16 or CPU fp32)
+    postprocess  Gaussian smoothing, angle decoding, top-k distinct peaks     (on the network's device)
+    geometry     robust depth, deprojection, TCP orientation, metric width    (CPU, O(top_k))
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from .conventions import PREDICTED_JAW_RATIO
+from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose
+from .model_io import ModelMetadata, load_model
+from .postprocess import decode_grasps
+from .preprocess import ROI, InputError, check_frame, prepare
+
+__all__ = ["InferenceEngine", "DetectorConfig", "GraspDetector", "DetectionResult", "MetricGrasp", "resolve_device"]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` = CUDA when available, else CPU. An explicit ``cuda`` without a GPU is an error."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available (use 'auto' or 'cpu')")
+    return dev
+
+
+class InferenceEngine:
+    """Runs the network: CUDA with fp16 and channels_last when present, CPU fp32 otherwise."""
+
+    def __init__(self, model: torch.nn.Module, device: str = "auto", fp16: bool | None = None):
+        self.device = resolve_device(device)
+        self.fp16 = (self.device.type == "cuda") if fp16 is None else bool(fp16 and self.device.type == "cuda")
+        self.model = model.to(self.device).eval()
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+            if self.fp16:
+                self.model = self.model.half()
+        self.dtype = torch.float16 if self.fp16 else torch.float32
+
+    @torch.inference_mode()
+    def __call__(self, x: np.ndarray | torch.Tensor):
+        t = torch.as_tensor(x)
+        if t.dim() == 3:
+            t = t.unsqueeze(0)
+        t = t.to(self.device, non_blocking=True).to(self.dtype)
+        if self.device.type == "cuda":
+            t = t.contiguous(memory_format=torch.channels_last)
+        return tuple(o.float() for o in self.model(t))
+
+    def synchronize(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def warmup(self, channels: int, size: tuple[int, int], n: int = 3):
+        x = torch.zeros(1, channels, *size)
+        for _ in range(n):
+            self(x)
+        self.synchronize()
+
+
+@dataclass
+class MetricGrasp:
+    """A grasp in full-image pixels with its TCP pose in the camera optical frame."""
+
+    u: float
+    v: float
+    angle: float
+    width_px: float
+    quality: float
+    jaw_px: float
+    position: np.ndarray  # (3,) metres
+    orientation: np.ndarray  # (4,) quaternion x, y, z, w
+    width_m: float
+    depth_m: float
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["position"] = [float(a) for a in self.position]
+        d["orientation"] = [float(a) for a in self.orientation]
+        return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in d.items()}
+
+
+@dataclass
+class DetectionResult:
+    grasps: list[MetricGrasp]
+    rejected: list[str]
+    timings: dict[str, float]
+    roi: ROI
+    _quality: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def quality_map(self) -> np.ndarray | None:
+        """Smoothed quality map in network pixels (copied from the device only when asked for)."""
+        return None if self._quality is None else self._quality.detach().float().cpu().numpy()
+
+
+@dataclass
+class DetectorConfig:
+    model_path: str | None = None
+    device: str = "auto"
+    modality: str | None = None
+    roi: list | None = None
+    sigma: float = 2.0
+    top_k: int = 5
+    min_distance_px: float = 10.0
+    min_quality: float = 0.2
+    depth_statistic: str = "median"
+    depth_region_scale: float = 0.5
+    fp16: bool | None = None
+
+
+#: Runtime-tunable settings and their valid ranges (also used for ROS parameter descriptors).
+TUNABLE_RANGES = {
+    "sigma": (0.0, 20.0),
+    "top_k": (1, 100),
+    "min_distance_px": (0.0, 200.0),
+    "min_quality": (0.0, 1.0),
+    "depth_region_scale": (0.05, 2.0),
+}
+
+
+def validate_setting(name: str, value):
+    """Check one runtime setting; returns the normalised value or raises ValueError with a reason."""
+    if name in TUNABLE_RANGES:
+        lo, hi = TUNABLE_RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if not lo <= value <= hi:
+            raise ValueError(f"{name}={value} is outside [{lo}, {hi}]")
+        return int(value) if name == "top_k" else float(value)
+    if name == "depth_statistic":
+        if value not in DEPTH_STATISTICS:
+            raise ValueError(f"depth_statistic={value!r} is not one of {DEPTH_STATISTICS}")
+        return value
+    if name == "roi":
+        if value is None or len(value) == 0:
+            return None
+        vals = list(value)
+        if len(vals) != 4 or any(not isinstance(a, (int, float)) or a < 0 for a in vals) or vals[2] < 8 or vals[3] < 8:
+            raise ValueError(f"roi must be empty or [x, y, w, h] with w, h >= 8 pixels, got {vals}")
+        return [int(round(a)) for a in vals]
+    raise ValueError(f"{name} cannot be changed at runtime")
+
+
+class GraspDetector:
+    """Loads a model and turns aligned RGB-D frames into metric grasps (best first)."""
+
+    def __init__(self, cfg: DetectorConfig | None = None, **overrides):
+        cfg = cfg or DetectorConfig()
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+        for name in ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale"):
+            setattr(cfg, name, validate_setting(name, getattr(cfg, name)))
+        self.cfg = cfg
+        model, self.meta = load_model(cfg.model_path, cfg.modality, "cpu")
+        self.meta: ModelMetadata
+        self.engine = InferenceEngine(model, cfg.device, cfg.fp16)
+        self._roi_cache: dict[tuple, ROI] = {}
+        self.engine.warmup(self.meta.in_channels, (self.meta.input_size, self.meta.input_size))
+
+    @property
+    def modality(self) -> str:
+        return self.meta.modality
+
+    @property
+    def device(self) -> torch.device:
+        return self.engine.device
+
+    def update(self, **settings):
+        """Change runtime settings (validated first; nothing changes if any value is invalid)."""
+        clean = {k: validate_setting(k, v) for k, v in settings.items()}
+        for k, v in clean.items():
+            setattr(self.cfg, k, v)
+        if "roi" in clean:
+            self._roi_cache.clear()
+
+    def roi_for(self, height: int, width: int) -> ROI:
+        key = (height, width)
+        if key not in self._roi_cache:
+            size = self.meta.input_size
+            if self.cfg.roi is None:
+                self._roi_cache[key] = ROI.centred_square(height, width, size)
+            else:
+                self._roi_cache[key] = ROI.from_box(self.cfg.roi, height, width, size)
+        return self._roi_cache[key]
+
+    def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K) -> DetectionResult:
+        """Detect grasps on one aligned frame.
+
+        ``rgb``: HxWx3 uint8 RGB (may be ``None`` for a depth-only model); ``depth``: HxW uint16
+        millimetres or float metres, aligned to ``rgb``; ``K``: 3x3 intrinsics. Raises
+        :class:`InputError` naming the problem for frames that cannot be processed.
+        """
+        if depth is None:
+            raise InputError("a depth image is required: grasp poses are metric")
+        if rgb is None and "r" in self.meta.channel_order:
+            raise InputError(f"model modality {self.modality!r} needs a colour image")
+        try:
+            cam = CameraIntrinsics.from_K(K)
+        except GeometryError as e:
+            raise InputError(str(e)) from e
+        c = self.cfg
+        t0 = time.perf_counter()
+        h, w = check_frame(rgb, depth)
+        roi = self.roi_for(h, w)
+        x, prep = prepare(rgb, depth, roi, self.modality)
+        t1 = time.perf_counter()
+        q, cos, sin, wid = self.engine(x)
+        self.engine.synchronize()
+        t2 = time.perf_counter()
+        net_grasps, (qmap, _, _) = decode_grasps(
+            q, cos, sin, wid, c.sigma, c.top_k, c.min_distance_px, c.min_quality, self.meta.width_scale_px, return_maps=True
+        )
+        t3 = time.perf_counter()
+        grasps, rejected = [], []
+        for g in net_grasps:
+            u, v, angle, width_px = roi.grasp_to_full(g.u, g.v, g.angle, g.width_px)
+            _, _, _, jaw_px = roi.grasp_to_full(g.u, g.v, g.angle + math.pi / 2, g.width_px * PREDICTED_JAW_RATIO)
+            try:
+                pos, quat, width_m, z = grasp_pose(u, v, angle, width_px, prep.depth_full, cam, jaw_px, c.depth_statistic, c.depth_region_scale)
+            except GeometryError as e:
+                rejected.append(str(e))
+                continue
+            grasps.append(MetricGrasp(u, v, angle, width_px, g.quality, jaw_px, pos, quat, width_m, z))
+        t4 = time.perf_counter()
+        timings = {"preprocess": t1 - t0, "network": t2 - t1, "postprocess": t3 - t2, "geometry": t4 - t3}
+        return DetectionResult(grasps, rejected, timings, roi, qmap)

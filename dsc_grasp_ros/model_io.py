@@ -1,0 +1,168 @@
+"""Model files: a plain ``state_dict`` (never a pickled module) plus a JSON metadata file.
+
+``models/dsc_graspnet_rgbd.pt`` is loaded with ``torch.load(weights_only=True)``; beside it,
+``models/dsc_graspnet_rgbd.json`` holds the modality and channel order, the normalisation, the
+input size, the width scale, the network configuration, what it was trained on, its metrics and
+the SHA-256 of the weights file (so a truncated or swapped file is caught before it is used).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .conventions import INPUT_SIZE, WIDTH_SCALE_PX
+from .network import CHANNEL_ORDER, DSCGraspNet, DSCGraspNetConfig, MODALITY_CHANNELS
+from .preprocess import NORMALISATION
+
+__all__ = ["ModelError", "ModelMetadata", "save_model", "load_model", "load_metadata", "default_model_path", "models_dir", "DEFAULT_MODEL"]
+
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "dsc_graspnet_rgbd.pt"
+
+
+class ModelError(RuntimeError):
+    """A model file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class ModelMetadata:
+    modality: str
+    channel_order: list = field(default_factory=list)
+    input_size: int = INPUT_SIZE
+    width_scale_px: float = WIDTH_SCALE_PX
+    normalisation: str = NORMALISATION
+    network: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    description: str = ""
+    format_version: int = FORMAT_VERSION
+    architecture: str = "DSCGraspNet"
+    weights_sha256: str = ""
+
+    def __post_init__(self):
+        if self.modality not in MODALITY_CHANNELS:
+            raise ModelError(f"unknown modality {self.modality!r} in model metadata: use one of {sorted(MODALITY_CHANNELS)}")
+        if not self.channel_order:
+            self.channel_order = list(CHANNEL_ORDER[self.modality])
+
+    @property
+    def in_channels(self) -> int:
+        return MODALITY_CHANNELS[self.modality]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def models_dir() -> Path:
+    """The shipped ``models/`` folder: in the source tree, else the installed share directory."""
+    src = Path(__file__).resolve().parent.parent / "models"
+    if src.is_dir():
+        return src
+    try:  # an installed (colcon) package
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("dsc_grasp_ros")) / "models"
+    except Exception:  # noqa: BLE001 - no ament index: fall back to the source layout
+        return src
+
+
+def default_model_path(modality: str | None = None) -> Path:
+    """The shipped model for a modality (RGB-D when ``None``); ``$DSC_GRASP_MODEL`` overrides it."""
+    if modality is None and os.environ.get("DSC_GRASP_MODEL"):
+        return Path(os.environ["DSC_GRASP_MODEL"])
+    return models_dir() / (DEFAULT_MODEL if modality in (None, "rgbd") else f"dsc_graspnet_{modality}.pt")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _config_dict(model: DSCGraspNet) -> dict:
+    d = dataclasses.asdict(model.cfg)
+    d["backbone"] = [list(r) for r in d["backbone"]]
+    d["up_channels"] = list(d["up_channels"])
+    return d
+
+
+def save_model(path, model: DSCGraspNet, metadata: ModelMetadata) -> Path:
+    """Write ``path`` (state_dict, fp32 on CPU) and ``path.with_suffix('.json')``; returns ``path``."""
+    path = Path(path)
+    if metadata.in_channels != model.in_channels:
+        raise ModelError(f"metadata modality {metadata.modality!r} does not match a {model.in_channels}-channel network")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(sd, tmp)
+    os.replace(tmp, path)
+    metadata.network = _config_dict(model)
+    metadata.weights_sha256 = _sha256(path)
+    path.with_suffix(".json").write_text(json.dumps(metadata.to_dict(), indent=2) + "\n")
+    return path
+
+
+def load_metadata(path) -> ModelMetadata:
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if not meta_path.is_file():
+        raise ModelError(f"model metadata {meta_path} is missing: every model file needs its .json beside it")
+    try:
+        raw = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"model metadata {meta_path} is not valid JSON: {e}") from e
+    if raw.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelError(f"model {path} has format version {raw['format_version']}; this package reads up to {FORMAT_VERSION}")
+    known = {f.name for f in dataclasses.fields(ModelMetadata)}
+    try:
+        return ModelMetadata(**{k: v for k, v in raw.items() if k in known})
+    except TypeError as e:
+        raise ModelError(f"model metadata {meta_path} lacks a required field: {e}") from e
+
+
+def load_model(path=None, modality: str | None = None, device: str | torch.device = "cpu"):
+    """Load a model file; returns ``(model.eval(), metadata)``.
+
+    ``path=None`` loads the shipped model for ``modality`` (RGB-D by default). A ``modality`` that
+    differs from the model's, a missing, truncated or corrupt file, a pickled module instead of a
+    state_dict, or weights that do not fit the architecture raise :class:`ModelError`.
+    """
+    path = Path(path) if path is not None else default_model_path(modality)
+    if not path.is_file():
+        raise ModelError(f"model file {path} not found")
+    meta = load_metadata(path)
+    if modality is not None and modality != meta.modality:
+        raise ModelError(
+            f"model {path.name} was trained for modality {meta.modality!r} (channels {meta.channel_order}) "
+            f"but {modality!r} was requested"
+        )
+    if meta.weights_sha256 and _sha256(path) != meta.weights_sha256:
+        raise ModelError(f"model file {path} does not match the SHA-256 in its metadata: truncated, corrupt or replaced")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
+        raise ModelError(f"model file {path} is corrupt or not a plain state_dict ({type(e).__name__}: {str(e)[:200]})") from e
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ModelError(f"model file {path} does not hold a state_dict of tensors")
+    net_cfg = dict(meta.network)
+    try:
+        if net_cfg:
+            net_cfg["backbone"] = tuple(tuple(r) for r in net_cfg["backbone"])
+            net_cfg["up_channels"] = tuple(net_cfg["up_channels"])
+            cfg = DSCGraspNetConfig(**net_cfg)
+        else:
+            cfg = None
+        model = DSCGraspNet(meta.in_channels, cfg)
+        model.load_state_dict(sd, strict=True)
+    except (RuntimeError, TypeError, KeyError, ValueError) as e:
+        raise ModelError(f"weights in {path} do not fit the DSCGraspNet described by its metadata: {str(e)[:300]}") from e
+    return model.to(device).eval(), meta

@@ -1,0 +1,72 @@
+"""Pictures for people: grasp rectangles over the colour image, the quality map beside it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .grasp import rect_corners
+
+__all__ = ["draw_grasps", "quality_colour"]
+
+
+def quality_colour(q: float) -> tuple[int, int, int]:
+    """RGB colour for a quality in [0, 1]: red (poor) -> yellow -> green (good)."""
+    q = float(np.clip(q, 0, 1))
+    return (int(255 * min(1, 2 * (1 - q))), int(255 * min(1, 2 * q)), 0)
+
+
+def _depth_to_rgb(depth: np.ndarray) -> np.ndarray:
+    d = np.asarray(depth, dtype=np.float32)
+    valid = np.isfinite(d) & (d > 0)
+    out = np.zeros(d.shape, np.uint8)
+    if valid.any():
+        lo, hi = np.percentile(d[valid], [2, 98])
+        out[valid] = np.clip(255 * (hi - d[valid]) / max(hi - lo, 1e-6), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(out, cv2.COLOR_GRAY2RGB)
+
+
+def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: bool = True) -> np.ndarray:
+    """Annotated RGB image: rectangles (jaws drawn thick), ranks and qualities; the ROI box.
+
+    ``rgb`` may be ``None`` (then ``depth`` is shown in grey). ``grasps`` are objects with
+    ``u, v, angle, width_px, quality`` and ``jaw`` or ``jaw_px`` in full-image pixels. With
+    ``quality_map`` (network pixels) it is drawn beside the image with a colour bar.
+    """
+    img = _depth_to_rgb(depth) if rgb is None else np.ascontiguousarray(rgb[..., :3]).copy()
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    h, w = img.shape[:2]
+    thick = max(1, round(min(h, w) / 240))
+    if roi is not None:
+        cv2.rectangle(img, (roi.x, roi.y), (roi.x + roi.w - 1, roi.y + roi.h - 1), (80, 160, 255), thick)
+    for rank, g in reversed(list(enumerate(grasps))):
+        jaw = getattr(g, "jaw_px", None) or getattr(g, "jaw", None) or g.width_px / 2
+        c = rect_corners(g.u, g.v, g.angle, g.width_px, jaw)
+        pts = np.round(c).astype(np.int32)
+        col = quality_colour(g.quality)
+        # closing-axis edges thin, jaw edges (p1-p2 and p3-p0) thick
+        cv2.line(img, tuple(pts[0]), tuple(pts[1]), col, thick, cv2.LINE_AA)
+        cv2.line(img, tuple(pts[2]), tuple(pts[3]), col, thick, cv2.LINE_AA)
+        cv2.line(img, tuple(pts[1]), tuple(pts[2]), col, 3 * thick, cv2.LINE_AA)
+        cv2.line(img, tuple(pts[3]), tuple(pts[0]), col, 3 * thick, cv2.LINE_AA)
+        cv2.circle(img, (int(round(g.u)), int(round(g.v))), 2 * thick, col, -1, cv2.LINE_AA)
+        if labels:
+            txt = f"#{rank + 1} q={g.quality:.2f}"
+            org = (int(g.u) + 6, int(g.v) - 6)
+            cv2.putText(img, txt, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (0, 0, 0), 3 * thick, cv2.LINE_AA)
+            cv2.putText(img, txt, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (255, 255, 255), thick, cv2.LINE_AA)
+    if quality_map is None:
+        return img
+    q = np.clip(np.asarray(quality_map, dtype=np.float32), 0, 1)
+    qh = h
+    qw = max(1, int(round(q.shape[1] * qh / q.shape[0])))
+    q8 = cv2.resize((q * 255).astype(np.uint8), (qw, qh), interpolation=cv2.INTER_NEAREST)
+    qc = cv2.cvtColor(cv2.applyColorMap(q8, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    bar = np.linspace(255, 0, qh).astype(np.uint8)[:, None].repeat(12, 1)
+    barc = cv2.cvtColor(cv2.applyColorMap(bar, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    panel = np.concatenate([qc, np.full((qh, 4, 3), 255, np.uint8), barc], 1)
+    cv2.putText(panel, "quality", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(panel, "1", (qw - 14, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(panel, "0", (qw - 14, qh - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([img, np.full((h, 6, 3), 255, np.uint8), panel], 1)
