@@ -1,6 +1,104 @@
-"""``dsc-grasp predict`` (not implemented yet)."""
+"""``dsc-grasp predict``: grasps on one RGB-D image pair, as text, JSON or an annotated picture."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..imageio import read_depth, read_rgb
+
+EPILOG = """\
+Output: one line per grasp, best first: pixel centre (u, v), angle of the jaw-closing axis in the
+image (degrees, counter-clockwise), opening in pixels and metres, quality, and the TCP position in
+metres in the camera optical frame (x right, y down, z forward). --json prints one JSON object with
+a "grasps" list (u, v, angle [rad], width_px, width_m, quality, position, orientation [x,y,z,w]).
+
+example:
+  dsc-grasp predict --rgb color.png --depth depth.png --fx 615 --fy 615 --cx 320 --cy 240 \\
+      --top-k 5 --out annotated.png
+"""
 
 
 def register(sub):
-    p = sub.add_parser("predict", help="(not implemented yet)")
-    p.set_defaults(func=lambda args: print("not implemented yet") or 2)
+    p = sub.add_parser(
+        "predict",
+        help="detect grasps on an RGB-D image pair",
+        description="Detect grasps on one aligned RGB-D image pair and turn them into metric poses.",
+        epilog=EPILOG,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--rgb", help="colour image (PNG/JPEG); optional for a depth-only model")
+    p.add_argument("--depth", required=True, help="depth aligned to --rgb: 16-bit PNG in millimetres or float TIFF in metres")
+    p.add_argument("--fx", type=float, required=True, help="focal length x in pixels (CameraInfo K[0])")
+    p.add_argument("--fy", type=float, required=True, help="focal length y in pixels (CameraInfo K[4])")
+    p.add_argument("--cx", type=float, help="principal point x in pixels (default: image centre)")
+    p.add_argument("--cy", type=float, help="principal point y in pixels (default: image centre)")
+    p.add_argument("--model", help="model file (.pt with .json beside it); default: the shipped RGB-D model")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--top-k", type=int, default=5, help="number of distinct grasps to report, 1-100 (default: 5)")
+    p.add_argument("--min-quality", type=float, default=0.0, help="drop grasps below this quality, 0-1 (default: 0)")
+    p.add_argument("--min-distance", type=float, default=10.0, help="minimum distance between grasps in network pixels (default: 10)")
+    p.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing of the maps in network pixels (default: 2)")
+    p.add_argument("--roi", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="region of interest (default: centred square)")
+    p.add_argument("--depth-statistic", default="median", help="depth over the jaw region: median, min, mean, center, p10, p25")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--out", help="write an annotated PNG: rectangles over the image, quality map beside it")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..inference import DetectorConfig, GraspDetector
+    from ..model_io import ModelError
+    from ..preprocess import InputError
+
+    try:
+        depth = read_depth(args.depth)
+        rgb = read_rgb(args.rgb) if args.rgb else None
+        h, w = depth.shape[:2]
+        cx = (w - 1) / 2 if args.cx is None else args.cx
+        cy = (h - 1) / 2 if args.cy is None else args.cy
+        K = np.array([[args.fx, 0, cx], [0, args.fy, cy], [0, 0, 1.0]])
+        cfg = DetectorConfig(
+            model_path=args.model, device=args.device, roi=args.roi, sigma=args.sigma, top_k=args.top_k,
+            min_distance_px=args.min_distance, min_quality=args.min_quality, depth_statistic=args.depth_statistic,
+        )
+        det = GraspDetector(cfg)
+        res = det.detect(rgb, depth, K)
+    except (ModelError, InputError, ValueError, OSError, RuntimeError) as e:
+        print(f"dsc-grasp predict: error: {e}", file=sys.stderr)
+        return 1
+    model_path = str(args.model or __import__("dsc_grasp_ros.model_io", fromlist=["x"]).default_model_path())
+    model_info = {"path": model_path, "modality": det.meta.modality, "description": det.meta.description,
+                  "training": det.meta.training, "metrics": det.meta.metrics, "device": str(det.device)}
+    if args.out:
+        from ..imageio import write_rgb
+        from ..visualize import draw_grasps
+
+        write_rgb(args.out, draw_grasps(rgb, res.grasps, res.quality_map, res.roi, depth=depth))
+    if args.json:
+        out = {"model": model_info, "image_size": [w, h], "grasps": [g.as_dict() for g in res.grasps],
+               "rejected": res.rejected, "timings_ms": {k: v * 1e3 for k, v in res.timings.items()}}
+        if args.out:
+            out["annotated_image"] = str(Path(args.out))
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"model: {model_path} ({det.meta.modality}, {det.meta.description or 'no description'}) on {det.device}")
+    if not res.grasps:
+        print("no grasp found" + (f" ({'; '.join(res.rejected)})" if res.rejected else ""))
+    for i, g in enumerate(res.grasps):
+        x, y, z = g.position
+        print(
+            f"#{i + 1} u={g.u:6.1f} v={g.v:6.1f} angle={np.degrees(g.angle):6.1f} deg "
+            f"width={g.width_px:5.1f} px = {g.width_m * 1000:5.1f} mm  quality={g.quality:.3f}  "
+            f"position=({x:+.4f}, {y:+.4f}, {z:.4f}) m"
+        )
+    for r in res.rejected:
+        print(f"rejected: {r}")
+    t = res.timings
+    print("timings: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in t.items()))
+    if args.out:
+        print(f"annotated image: {args.out}")
+    return 0
