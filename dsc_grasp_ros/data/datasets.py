@@ -1,0 +1,208 @@
+"""Grasp datasets: find the samples of Cornell, Jacquard or a Jacquard-format folder, and turn
+each into a network input plus training targets.
+
+One sample's path (training and evaluation alike)::
+
+    files --read--> full-res RGB / depth / rectangles
+          --ROI (centred square, zoomed when augmenting)--> prepare() (crop, resize, inpaint,
+          normalise: the same code inference runs) --quarter turn (augmenting)--> x (C x S x S)
+    rectangles --transform_rects(ROI matrix, rotation)--> network-pixel rectangles
+          --draw_grasp_maps()--> targets (quality, cos 2θ, sin 2θ, width)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
+from ..grasp import draw_grasp_maps, transform_rects
+from ..network import CHANNEL_ORDER
+from ..preprocess import prepare
+from .augment import Augmentation, rot90_array, rot90_matrix, zoom_roi
+from .formats import DatasetFormatError, read_cornell_grasps, read_depth, read_jacquard_grasps, read_rgb
+
+__all__ = ["DATASETS", "Item", "find_items", "read_object_map", "GraspDataset", "collate"]
+
+#: ``--dataset`` choices. ``jacquard-format`` is any folder in Jacquard's file layout (our synthetic
+#: data): images of any size, one folder per object or scene.
+DATASETS = ("cornell", "jacquard", "jacquard-format")
+
+#: Quality-label styles accepted by :func:`dsc_grasp_ros.grasp.draw_grasp_maps`.
+LABEL_MODES = ("rect", "gaussian")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One sample on disk. ``id`` is its path relative to the dataset root without the suffix
+    (stable across machines, used in split files); ``group`` is the object (or scene) it shows."""
+
+    id: str
+    group: str
+    rgb: str
+    depth: str
+    grasps: str
+    format: str  # 'cornell' or 'jacquard'
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_object_map(path) -> dict[str, str]:
+    """Cornell image -> object id, from a text file of lines ``<image> <object> [ignored...]``.
+
+    ``<image>`` may be ``100``, ``0100`` or ``pcd0100`` (comma, tab or space separated; ``#``
+    comments allowed), which covers the ``z.txt``-style mapping shipped with the full dataset.
+    """
+    mapping = {}
+    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+        s = line.split("#", 1)[0].replace(",", " ").split()
+        if not s:
+            continue
+        if len(s) < 2:
+            raise DatasetFormatError(f"{path}:{lineno}: expected '<image> <object>', got {line!r}")
+        m = re.search(r"(\d+)", s[0])
+        if not m:
+            raise DatasetFormatError(f"{path}:{lineno}: no image number in {s[0]!r}")
+        mapping[str(int(m.group(1)))] = s[1]
+    return mapping
+
+
+def _cornell_items(root: Path, object_map: dict[str, str] | None) -> list[Item]:
+    items = []
+    for g in sorted(root.rglob("pcd*cpos.txt")):
+        stem = g.name[: -len("cpos.txt")]  # pcd0100
+        rgb, depth = g.with_name(stem + "r.png"), g.with_name(stem + "d.tiff")
+        if not rgb.exists() or not depth.exists():
+            raise DatasetFormatError(f"{g}: missing {rgb.name} or {depth.name} next to it")
+        num = str(int(re.sub(r"\D", "", stem)))
+        group = object_map.get(num) if object_map else None
+        if object_map is not None and group is None:
+            raise DatasetFormatError(f"object map has no entry for image {stem}")
+        rel = g.relative_to(root).with_name(stem).as_posix()
+        items.append(Item(rel, group or rel, str(rgb), str(depth), str(g), "cornell"))
+    return items
+
+
+def _jacquard_items(root: Path, depth: str) -> list[Item]:
+    if depth not in ("perfect", "stereo"):
+        raise ValueError(f"depth must be 'perfect' or 'stereo', got {depth!r}")
+    items = []
+    for g in sorted(root.rglob("*_grasps.txt")):
+        stem = g.name[: -len("_grasps.txt")]  # N_<id>
+        rgb, d = g.with_name(stem + "_RGB.png"), g.with_name(stem + f"_{depth}_depth.tiff")
+        if not rgb.exists() or not d.exists():
+            raise DatasetFormatError(f"{g}: missing {rgb.name} or {d.name} next to it")
+        rel = g.relative_to(root).with_name(stem).as_posix()
+        group = g.parent.relative_to(root).as_posix()
+        items.append(Item(rel, group if group != "." else stem.split("_", 1)[-1], str(rgb), str(d), str(g), "jacquard"))
+    return items
+
+
+def find_items(dataset: str, root, depth: str = "perfect", object_map=None) -> list[Item]:
+    """All samples of ``dataset`` under ``root``, sorted by id.
+
+    ``depth`` picks Jacquard's ``perfect`` or ``stereo`` depth. ``object_map`` (a path or a dict)
+    gives Cornell's image -> object mapping, needed for an object-wise split; without it each
+    Cornell image is its own group.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist")
+    if dataset == "cornell":
+        om = read_object_map(object_map) if isinstance(object_map, (str, Path)) else object_map
+        items = _cornell_items(root, om)
+    elif dataset in ("jacquard", "jacquard-format"):
+        items = _jacquard_items(root, depth)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}: use one of {DATASETS}")
+    if not items:
+        pattern = "pcd*cpos.txt" if dataset == "cornell" else "*_grasps.txt"
+        raise DatasetFormatError(f"no {dataset} samples ({pattern}) found under {root}")
+    return items
+
+
+def read_rects(item: Item) -> np.ndarray:
+    """Full-image Nx5 rectangles of one item."""
+    return read_cornell_grasps(item.grasps) if item.format == "cornell" else read_jacquard_grasps(item.grasps)
+
+
+class GraspDataset(Dataset):
+    """Samples -> ``{'x': C x S x S, 'y': 4 x S x S, 'rects': Nx5 network px, 'index': i}``.
+
+    ``augment`` (an :class:`Augmentation`) draws a quarter turn and zoom per sample from torch's
+    RNG, so a seeded run (``torch.manual_seed``; DataLoader workers are seeded from it) is
+    reproducible. ``label_mode`` is the quality-label style of :func:`draw_grasp_maps`.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        modality: str,
+        input_size: int = INPUT_SIZE,
+        augment: Augmentation | None = None,
+        label_mode: str = "rect",
+        width_scale: float = WIDTH_SCALE_PX,
+    ):
+        if modality not in CHANNEL_ORDER:
+            raise ValueError(f"unknown modality {modality!r}: use one of {sorted(CHANNEL_ORDER)}")
+        if label_mode not in LABEL_MODES:
+            raise ValueError(f"unknown label mode {label_mode!r}: use one of {LABEL_MODES}")
+        self.items = list(items)
+        self.modality = modality
+        self.input_size = int(input_size)
+        self.augment = augment
+        self.label_mode = label_mode
+        self.width_scale = float(width_scale)
+        self.needs_depth = "depth" in CHANNEL_ORDER[modality]
+        self.needs_rgb = "r" in CHANNEL_ORDER[modality]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, i: int):
+        """Full-resolution ``(rgb or None, depth or None, rects)`` of sample ``i``."""
+        it = self.items[i]
+        rgb = read_rgb(it.rgb) if self.needs_rgb else None
+        depth = read_depth(it.depth) if self.needs_depth else None
+        return rgb, depth, read_rects(it)
+
+    def sample(self, i: int, quarter_turns: int = 0, zoom: float = 1.0):
+        """Deterministic sample: ``(x, rects_net)`` for a given rotation and zoom."""
+        rgb, depth, rects = self.load(i)
+        h, w = (rgb if rgb is not None else depth).shape[:2]
+        roi = zoom_roi(h, w, zoom, self.input_size)
+        x, _ = prepare(rgb, depth, roi, self.modality)
+        r = transform_rects(rects, roi.matrix)
+        if quarter_turns % 4:
+            x = rot90_array(x, quarter_turns)
+            r = transform_rects(r, rot90_matrix(quarter_turns, self.input_size))
+        return x, r
+
+    def targets(self, rects: np.ndarray) -> np.ndarray:
+        """``4 x S x S`` targets (quality, cos 2θ, sin 2θ, width) of network-pixel rectangles."""
+        return np.stack(draw_grasp_maps(rects, (self.input_size, self.input_size), self.label_mode, self.width_scale))
+
+    def __getitem__(self, i: int) -> dict:
+        k, zoom = 0, 1.0
+        if self.augment is not None:
+            u = torch.rand(2).tolist()
+            k, zoom = self.augment.sample(u[0], u[1])
+        x, r = self.sample(i, k, zoom)
+        return {"x": torch.from_numpy(x), "y": torch.from_numpy(self.targets(r)), "rects": r, "index": i}
+
+
+def collate(batch: list[dict]) -> dict:
+    """Stack inputs and targets; keep the per-sample rectangles as a list."""
+    return {
+        "x": torch.stack([b["x"] for b in batch]),
+        "y": torch.stack([b["y"] for b in batch]),
+        "rects": [b["rects"] for b in batch],
+        "index": torch.tensor([b["index"] for b in batch]),
+    }

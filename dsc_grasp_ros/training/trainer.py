@@ -1,0 +1,444 @@
+"""The training loop behind ``dsc-grasp train`` (Section IV-A.4 of the paper by default).
+
+Defaults: Ranger optimiser, fixed learning rate 0.001, batch 32, 50 epochs, P-Huber loss,
+224x224 inputs, augmentation on Cornell only (the paper's choice), held-out accuracy with the
+paper's metric after every epoch. CUDA runs use mixed precision; ``torchrun --nproc_per_node=N``
+runs data-parallel (DDP) with the global batch split across the processes.
+
+A run folder holds::
+
+    config.json        the resolved options, package version, hardware
+    split.json         the train/test ids (``dsc-grasp evaluate --split-file`` reads it)
+    checkpoints/last.pt  model + optimiser + scaler + RNG state (``--resume`` continues from it)
+    checkpoints/best.pt  weights of the epoch with the best held-out accuracy
+    history.json       per-epoch loss parts, accuracy, time
+    model.pt/.json     best weights as a model file (what predict, evaluate and the node load)
+    eval_test.json     per-image evaluation of model.pt on the held-out items
+    summary.json       the numbers above in one place
+    tb/                TensorBoard scalars
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Subset
+
+from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
+from ..data import Augmentation, GraspDataset, collate, find_items, make_split, save_split, load_split, select
+from ..evaluation import evaluate_model
+from ..network import dsc_graspnet
+from .loss import grasp_loss
+
+__all__ = ["TrainConfig", "train"]
+
+
+@dataclass
+class TrainConfig:
+    dataset: str
+    path: str
+    out: str
+    modality: str = "rgbd"
+    split: str = "image"
+    train_fraction: float = 0.9
+    folds: int | None = None
+    fold: int = 0
+    split_file: str | None = None
+    object_map: str | None = None
+    depth: str = "perfect"
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "ranger"
+    loss: str = "p-huber"
+    label_mode: str = "rect"
+    augment: str = "auto"
+    zoom_min: float = 0.5
+    input_size: int = INPUT_SIZE
+    width_scale: float = WIDTH_SCALE_PX
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    amp: bool = True
+    workers: int = -1
+    max_minutes: float | None = None
+    max_steps: int | None = None
+    limit: int | None = None
+    eval_every: int = 1
+    eval_batch_size: int = 8
+    resume: bool = False
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def augmentation(self) -> Augmentation | None:
+        on = {"on": True, "off": False, "auto": self.dataset == "cornell"}[self.augment]
+        return Augmentation(rotate=True, zoom_min=self.zoom_min, zoom_max=1.0) if on else None
+
+
+# --------------------------------------------------------------------------- helpers
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def _dist_setup(device: str) -> tuple[int, int, int, torch.device]:
+    """``(rank, local_rank, world, device)``; initialises DDP when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device in ("auto", "", None):
+        dev = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    else:
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"--device {device} requested but CUDA is not available")
+        if dev.type == "cuda" and world > 1:
+            dev = torch.device(f"cuda:{local}")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    return rank, local, world, dev
+
+
+def _make_optimizer(name: str, params, lr: float):
+    if name == "ranger":
+        import warnings
+
+        from pytorch_ranger import Ranger
+
+        # pytorch-ranger 0.1.1 calls a deprecated addcmul_ overload (harmless, noisy once per run)
+        warnings.filterwarnings("ignore", message="This overload of addcmul_ is deprecated")
+
+        return Ranger(params, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"unknown optimiser {name!r}: use 'ranger' or 'adam'")
+
+
+def _rng_state() -> dict:
+    s = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        s["cuda"] = torch.cuda.get_rng_state_all()
+    return s
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def _hardware(dev: torch.device, world: int) -> str:
+    if dev.type == "cuda":
+        return f"{world}x {torch.cuda.get_device_name(dev)}"
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def _log(msg: str, rank: int) -> None:
+    if rank == 0:
+        print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- main entry
+def prepare_run(cfg: TrainConfig, rank: int = 0):
+    """Items and split (a resumed run or ``--split-file`` reuses the saved split)."""
+    out = Path(cfg.out)
+    items = find_items(cfg.dataset, cfg.path, depth=cfg.depth, object_map=cfg.object_map)
+    if cfg.dataset == "cornell" and cfg.split == "object" and not cfg.object_map and not cfg.split_file:
+        raise ValueError(
+            "an object-wise Cornell split needs the image -> object mapping (--object-map FILE, lines "
+            "'<image> <object-id>'); these files do not say which object an image shows"
+        )
+    saved = out / "split.json"
+    if cfg.resume and saved.exists():
+        split = load_split(saved)
+    elif cfg.split_file:
+        split = load_split(cfg.split_file)
+    else:
+        if cfg.limit:
+            items = items[: cfg.limit]
+        split = make_split(items, cfg.split, cfg.train_fraction, cfg.seed, cfg.folds, cfg.fold)
+    train_items = select(items, split["train"], "training")
+    test_items = select(items, split["test"], "held-out")
+    if rank == 0 and not (cfg.resume and saved.exists()):
+        save_split(saved, split, dataset=cfg.dataset, root=str(Path(cfg.path).resolve()))
+    return train_items, test_items, split
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run a training; returns the summary (also written to ``OUT/summary.json``)."""
+    t_start = time.time()
+    rank, local, world, dev = _dist_setup(cfg.device)
+    out = Path(cfg.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "checkpoints").mkdir(exist_ok=True)
+        if not cfg.resume and (out / "checkpoints" / "last.pt").exists():
+            raise FileExistsError(f"{out} already holds a run: use --resume to continue it or choose another --out")
+    if world > 1:
+        dist.barrier()
+    _seed_everything(cfg.seed + rank, cfg.deterministic)
+    train_items, test_items, split = prepare_run(cfg, rank)
+    amp = bool(cfg.amp and dev.type == "cuda")
+
+    aug = cfg.augmentation()
+    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale)
+    test_ds = GraspDataset(test_items, cfg.modality, cfg.input_size, None, cfg.label_mode, cfg.width_scale)
+    if cfg.batch_size % world:
+        raise ValueError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
+    per_proc = cfg.batch_size // world
+    workers = cfg.workers if cfg.workers >= 0 else min(8, max(0, (os.cpu_count() or 2) // (2 * world)))
+    g = torch.Generator()
+    g.manual_seed(cfg.seed)
+    sampler = torch.utils.data.DistributedSampler(train_ds, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
+    loader = DataLoader(
+        train_ds,
+        batch_size=min(per_proc, len(train_ds)),
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        drop_last=len(train_ds) > per_proc,
+        pin_memory=dev.type == "cuda",
+        persistent_workers=workers > 0,
+        generator=g,
+    )
+
+    model = dsc_graspnet(cfg.modality).to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    opt = _make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    start_epoch, step, best, history = 0, 0, {"accuracy": -1.0, "epoch": None}, []
+    last_path = out / "checkpoints" / "last.pt"
+    if cfg.resume:
+        if not last_path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint {last_path}")
+        ck = torch.load(last_path, map_location=dev, weights_only=False)
+        _unwrap(model).load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        scaler.load_state_dict(ck["scaler"])
+        start_epoch, step, best, history = ck["epoch"] + 1, ck["step"], ck["best"], ck["history"]
+        _set_rng_state(ck["rng"])
+        g.set_state(ck["loader_rng"])
+        _log(f"resumed {out} at epoch {start_epoch + 1} (step {step})", rank)
+
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"))
+        meta = {
+            "config": asdict(cfg),
+            "augmentation": asdict(aug) if aug else None,
+            "hardware": _hardware(dev, world),
+            "host": socket.gethostname(),
+            "torch": torch.__version__,
+            "amp": amp,
+            "world_size": world,
+            "workers": workers,
+            "train_items": len(train_items),
+            "test_items": len(test_items),
+            "argv": sys.argv,
+        }
+        _write_json(out / "config.json", meta)
+        _log(
+            f"training {cfg.modality} on {cfg.dataset} ({len(train_items)} train / {len(test_items)} held-out, "
+            f"{cfg.split}-wise), {meta['hardware']}, AMP {'on' if amp else 'off'}, augmentation "
+            f"{'on' if aug else 'off'}, loss {cfg.loss}, {cfg.optimizer} lr {cfg.lr}, batch {cfg.batch_size}",
+            rank,
+        )
+
+    budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes else math.inf
+    stop_reason = "epochs"
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        model.train()
+        t_ep = time.time()
+        sums = {"loss": 0.0, "quality": 0.0, "cos": 0.0, "sin": 0.0, "width": 0.0}
+        n_batches = 0
+        bar = None
+        if rank == 0 and cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", dynamic_ncols=True, leave=False)
+        out_of_time = False
+        for batch in loader:
+            x = batch["x"].to(dev, non_blocking=True)
+            y = batch["y"].to(dev, non_blocking=True)
+            if dev.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                pred = model(x)
+            loss, parts = grasp_loss(pred, y, cfg.loss)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            n_batches += 1
+            lv = float(loss.detach())
+            sums["loss"] += lv
+            for k, v in parts.items():
+                sums[k] += float(v)
+            if writer is not None:
+                writer.add_scalar("train/loss_step", lv, step)
+            if bar is not None:
+                bar.set_postfix(loss=f"{lv:.4f}")
+                bar.update(1)
+            if time.time() - t_start > budget_s:
+                out_of_time, stop_reason = True, "max-minutes"
+            if cfg.max_steps and step >= cfg.max_steps:
+                out_of_time, stop_reason = True, "max-steps"
+            if world > 1:
+                flag = torch.tensor([1.0 if out_of_time else 0.0], device=dev)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                out_of_time = bool(flag.item() > 0)
+            if out_of_time:
+                break
+        if bar is not None:
+            bar.close()
+        train_s = time.time() - t_ep
+        rec = {"epoch": epoch + 1, "step": step, "train_s": round(train_s, 2)}
+        rec.update({f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()})
+        last_epoch = epoch + 1 == cfg.epochs or out_of_time
+        if rank == 0 and (last_epoch or (epoch + 1) % max(cfg.eval_every, 1) == 0):
+            t_ev = time.time()
+            res = evaluate_model(
+                _unwrap(model), test_ds, dev, cfg.width_scale, amp=amp, batch_size=cfg.eval_batch_size, progress=cfg.progress
+            )
+            rec.update({"test_accuracy": res["accuracy"], "test_count": res["count"], "eval_s": round(time.time() - t_ev, 2)})
+            if res["accuracy"] >= best["accuracy"]:
+                best = {"accuracy": res["accuracy"], "epoch": epoch + 1, "step": step}
+                torch.save({"model": _unwrap(model).state_dict(), "epoch": epoch + 1, "accuracy": res["accuracy"]}, out / "checkpoints" / "best.pt")
+            writer.add_scalar("test/accuracy", res["accuracy"], epoch + 1)
+        if rank == 0:
+            for k in ("loss", "quality", "cos", "sin", "width"):
+                writer.add_scalar(f"train/{k}", rec[f"train_{k}"], epoch + 1)
+            writer.flush()
+            history.append(rec)
+            acc = f", held-out accuracy {rec['test_accuracy']:.3f}" if "test_accuracy" in rec else ""
+            _log(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['train_loss']:.4f} ({train_s:.0f} s){acc}", rank)
+            ck = {
+                "model": _unwrap(model).state_dict(),
+                "optimizer": opt.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "best": best,
+                "history": history,
+                "rng": _rng_state(),
+                "loader_rng": g.get_state(),
+                "config": asdict(cfg),
+            }
+            torch.save(ck, str(last_path) + ".tmp")
+            os.replace(str(last_path) + ".tmp", last_path)
+            _write_json(out / "history.json", history)
+        if out_of_time:
+            _log(f"stopping: {stop_reason} reached after epoch {epoch + 1} (step {step})", rank)
+            break
+
+    summary = None
+    if rank == 0:
+        writer.close()
+        summary = finish_run(cfg, out, test_ds, split, history, best, stop_reason, time.time() - t_start, _hardware(dev, world), dev, amp)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return summary
+
+
+def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, hardware, dev, amp) -> dict:
+    """Export the best checkpoint as ``OUT/model.pt``, evaluate it per image, write the summary."""
+    from ..model_io import ModelMetadata, save_model
+
+    model = dsc_graspnet(cfg.modality)
+    ck = torch.load(out / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(ck["model"])
+    model.to(dev).eval()
+    res = evaluate_model(model, test_ds, dev, cfg.width_scale, amp=amp, batch_size=1, progress=cfg.progress)
+    _write_json(out / "eval_test.json", res)
+    training = {
+        "dataset": cfg.dataset,
+        "path": str(Path(cfg.path).resolve()),
+        "split": split["kind"],
+        "split_file": "split.json",
+        "train_items": len(split["train"]),
+        "test_items": len(split["test"]),
+        "epochs_run": len(history),
+        "best_epoch": best["epoch"],
+        "loss": cfg.loss,
+        "label_mode": cfg.label_mode,
+        "optimizer": cfg.optimizer,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "augmentation": cfg.augmentation() is not None,
+        "depth": cfg.depth,
+        "seed": cfg.seed,
+        "hardware": hardware,
+        "wall_minutes": round(wall_s / 60.0, 2),
+        "stop_reason": stop_reason,
+    }
+    metrics = {"held_out_accuracy": res["accuracy"], "held_out_count": res["count"], "metric": "top-1, angle < 30 deg and IoU > 0.25"}
+    meta = ModelMetadata(
+        modality=cfg.modality,
+        input_size=cfg.input_size,
+        width_scale_px=cfg.width_scale,
+        training=training,
+        metrics=metrics,
+        description=f"DSC-GraspNet {cfg.modality} trained on {cfg.dataset} ({split['kind']}-wise split) by dsc-grasp train",
+    )
+    save_model(out / "model.pt", model.cpu(), meta)
+    summary = {
+        "run": str(out),
+        "model": str(out / "model.pt"),
+        "accuracy": res["accuracy"],
+        "correct": res["correct"],
+        "count": res["count"],
+        "best_epoch": best["epoch"],
+        "epochs_run": len(history),
+        "stop_reason": stop_reason,
+        "wall_minutes": round(wall_s / 60.0, 2),
+        "inference_ms": res["inference_ms"],
+        "hardware": hardware,
+        "training": training,
+    }
+    _write_json(out / "summary.json", summary)
+    return summary
