@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests run on CPU with few threads so the suite fits CI's 2 cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real Cornell/Jacquard samples beside the project; skip (saying why) when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real dataset samples not found at {SHARED_DATA} (CI and dev machines have ../shared/data)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def K640() -> np.ndarray:
+    """RealSense-D435-like intrinsics at 640x480 (fx != fy on purpose)."""
+    return np.array([[615.0, 0, 321.5], [0, 612.0, 238.25], [0, 0, 1.0]])
+
+
+def box_scene(h=480, w=640, K=None, plane_z=0.60, box=(0.02, -0.01, 0.05, 0.04, 0.03), seed=0):
+    """A table plane at ``plane_z`` m with a box whose top is ``box[2]`` m above it.
+
+    ``box = (x, y, height, half_x, half_y)`` in the camera optical frame (metres). Returns
+    ``(rgb uint8, depth float32 metres)`` rendered exactly with the pinhole model.
+    """
+    K = np.array([[615.0, 0, 321.5], [0, 612.0, 238.25], [0, 0, 1.0]]) if K is None else K
+    bx, by, bh, hx, hy = box
+    top = plane_z - bh
+    vv, uu = np.mgrid[0:h, 0:w].astype(np.float64)
+    x = (uu - K[0, 2]) / K[0, 0] * top
+    y = (vv - K[1, 2]) / K[1, 1] * top
+    on_box = (np.abs(x - bx) <= hx) & (np.abs(y - by) <= hy)
+    depth = np.where(on_box, top, plane_z).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    rgb = np.empty((h, w, 3), np.uint8)
+    rgb[:] = (170, 160, 150)
+    rgb[on_box] = (200, 50, 40)
+    rgb = np.clip(rgb.astype(int) + rng.integers(-5, 6, rgb.shape), 0, 255).astype(np.uint8)
+    return rgb, depth

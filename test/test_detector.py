@@ -1,0 +1,104 @@
+"""The whole per-frame core on a known scene: box in -> grasp pose on the box top out."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, box_scene
+from dsc_grasp_ros.geometry import CameraIntrinsics, quaternion_to_rotation
+from dsc_grasp_ros.grasp import draw_grasp_maps
+from dsc_grasp_ros.imageio import write_depth_png, write_rgb
+from dsc_grasp_ros.inference import GraspDetector
+from dsc_grasp_ros.model_io import ModelMetadata, save_model
+from dsc_grasp_ros.network import dsc_graspnet
+from dsc_grasp_ros.preprocess import InputError
+
+
+class OracleNet(torch.nn.Module):
+    """Stands in for trained weights: returns maps drawn for one known network-pixel grasp."""
+
+    def __init__(self, rect):
+        super().__init__()
+        self.maps = [torch.from_numpy(m)[None, None] for m in draw_grasp_maps(np.array([rect]), (224, 224), mode="gaussian")]
+
+    def forward(self, x):
+        return tuple(m.to(x.dtype) for m in self.maps)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_model(tmp_path_factory.mktemp("m") / "rgbd.pt", dsc_graspnet("rgbd"), ModelMetadata("rgbd", description="test"))
+
+
+def test_detector_puts_the_grasp_on_the_box_top(model_path, K640):
+    box = (0.03, -0.02, 0.06, 0.03, 0.025)
+    rgb, depth = box_scene(K=K640, box=box)
+    cam = CameraIntrinsics.from_K(K640)
+    top = np.array([box[0], box[1], 0.60 - box[2]])
+    det = GraspDetector(model_path=str(model_path), top_k=3, min_quality=0.1)
+    roi = det.roi_for(480, 640)
+    u_net, v_net = np.round(roi.to_net(cam.project(top)))
+    det.engine.model = OracleNet([u_net, v_net, 0.5, 30.0, 15.0])
+    res = det.detect(rgb, (depth * 1000).astype(np.uint16), K640)
+    g = res.grasps[0]
+    assert np.allclose(roi.to_net([g.u, g.v]), [u_net, v_net])
+    assert np.linalg.norm(g.position - top) < 0.002 + 0.5 * 480 / 224 * top[2] / 612  # 2 mm + half a network pixel
+    assert abs(g.depth_m - top[2]) < 0.001  # millimetre input quantisation
+    R = quaternion_to_rotation(g.orientation)
+    assert np.allclose(R[:, 2], [0, 0, 1])
+    assert np.isclose(g.width_m, 30.0 * 480 / 224 * top[2] / 615, rtol=0.01)
+    assert set(res.timings) == {"preprocess", "network", "postprocess", "geometry"}
+    assert res.quality_map.shape == (224, 224)
+
+
+def test_grasp_over_a_depth_hole_is_rejected_not_published(model_path, K640):
+    rgb, depth = box_scene(K=K640)
+    det = GraspDetector(model_path=str(model_path), top_k=1, min_quality=0.1)
+    det.engine.model = OracleNet([112, 112, 0.0, 30.0, 15.0])
+    depth[180:300, 260:380] = 0  # no depth at the grasp
+    res = det.detect(rgb, depth, K640)
+    assert res.grasps == [] and "no valid depth" in res.rejected[0]
+
+
+def test_bad_inputs_and_settings(model_path, K640):
+    rgb, depth = box_scene(K=K640)
+    det = GraspDetector(model_path=str(model_path))
+    with pytest.raises(InputError, match="CameraInfo"):
+        det.detect(rgb, depth, np.zeros((3, 3)))
+    with pytest.raises(InputError, match="needs a colour image"):
+        det.detect(None, depth, K640)
+    with pytest.raises(InputError, match="no valid pixel"):
+        det.detect(rgb, np.full_like(depth, np.nan), K640)
+    with pytest.raises(ValueError, match="outside"):
+        det.update(min_quality=1.5)
+    with pytest.raises(ValueError, match="depth_statistic"):
+        det.update(depth_statistic="max")
+    det.update(top_k=2, sigma=1.0, roi=[100, 40, 400, 400])
+    assert det.cfg.top_k == 2 and det.roi_for(480, 640).w == 400
+
+
+def test_predict_cli_json_and_picture(model_path, tmp_path, K640):
+    rgb, depth = box_scene(K=K640)
+    write_rgb(tmp_path / "c.png", rgb)
+    write_depth_png(tmp_path / "d.png", depth)
+    out = tmp_path / "ann.png"
+    cmd = [sys.executable, "-m", "dsc_grasp_ros.cli", "predict", "--rgb", str(tmp_path / "c.png"), "--depth", str(tmp_path / "d.png"),
+           "--fx", "615", "--fy", "612", "--cx", "321.5", "--cy", "238.25", "--model", str(model_path), "--top-k", "3", "--json", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["model"]["modality"] == "rgbd" and 1 <= len(data["grasps"]) <= 3
+    for g in data["grasps"]:
+        assert {"u", "v", "angle", "width_px", "width_m", "quality", "position"} <= set(g)
+        assert 0.5 < g["position"][2] < 0.61
+    import cv2
+
+    img = cv2.imread(str(out))
+    assert img.shape[0] == 480 and img.shape[1] > 640  # quality map beside the image
+    bad = subprocess.run(cmd[:-7] + ["--model", str(tmp_path / "missing.pt")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode == 1 and "not found" in bad.stderr

@@ -1,0 +1,113 @@
+"""Model files: round trip, and every bad-file case is an error naming the problem."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dsc_grasp_ros.model_io import ModelError, ModelMetadata, default_model_path, load_model, save_model
+from dsc_grasp_ros.network import dsc_graspnet
+from dsc_grasp_ros.onnx_export import OnnxGraspNet, check_parity, export_onnx
+
+
+def randomised(modality="rgbd", seed=0):
+    """A network with non-trivial BatchNorm statistics so outputs are far from zero."""
+    torch.manual_seed(seed)
+    net = dsc_graspnet(modality)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+@pytest.fixture
+def saved(tmp_path):
+    net = randomised()
+    path = save_model(tmp_path / "m.pt", net, ModelMetadata("rgbd", description="test"))
+    return net, path
+
+
+def test_round_trip_gives_identical_outputs(saved):
+    net, path = saved
+    loaded, meta = load_model(path)
+    assert meta.modality == "rgbd" and meta.channel_order == ["depth", "r", "g", "b"] and meta.weights_sha256
+    x = torch.randn(1, 4, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(net(x), loaded(x)):
+            torch.testing.assert_close(a, b)
+    # plain state_dict, loadable without our code and without pickle
+    sd = torch.load(path, weights_only=True)
+    assert isinstance(sd, dict) and all(isinstance(v, torch.Tensor) for v in sd.values())
+
+
+def test_modality_mismatch_names_both(saved):
+    _, path = saved
+    with pytest.raises(ModelError, match=r"trained for modality 'rgbd'.*'d' was requested"):
+        load_model(path, modality="d")
+
+
+def test_missing_and_corrupt_files(saved, tmp_path):
+    _, path = saved
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "nope.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_model(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["weights_sha256"] = ""  # without the checksum, torch itself must still fail cleanly
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="corrupt or not a plain state_dict"):
+        load_model(path)
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_model(path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(ModelError, match="metadata .* is missing"):
+        load_model(path)
+
+
+def test_pickled_module_is_refused(tmp_path):
+    path = tmp_path / "pickled.pt"
+    torch.save(dsc_graspnet("d"), path)  # the habit we do not accept: a whole pickled module
+    path.with_suffix(".json").write_text(json.dumps(ModelMetadata("d").to_dict()))
+    with pytest.raises(ModelError, match="corrupt or not a plain state_dict"):
+        load_model(path)
+
+
+def test_weights_for_another_architecture(tmp_path):
+    path = save_model(tmp_path / "d.pt", dsc_graspnet("d"), ModelMetadata("d"))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta.update(modality="rgbd", channel_order=[], weights_sha256="")
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="do not fit"):
+        load_model(path)
+
+
+def test_shipped_default_model_loads():
+    path = default_model_path()
+    model, meta = load_model()
+    assert path.is_file() and meta.modality == "rgbd" and meta.input_size == 224
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    net = randomised("rgbd", seed=3)
+    meta = ModelMetadata("rgbd")
+    onnx_path = export_onnx(net, tmp_path / "m.onnx", metadata=meta)
+    x = np.random.default_rng(0).normal(size=(1, 4, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        ref = [o.numpy() for o in net(torch.from_numpy(x))]
+    assert max(float(np.abs(r).max()) for r in ref) > 0.05  # outputs are not trivially ~0
+    assert check_parity(net, onnx_path, x) < 1e-4
+    # dynamic spatial size
+    x2 = np.random.default_rng(1).normal(size=(2, 4, 96, 160)).astype(np.float32)
+    assert check_parity(net, onnx_path, x2) < 1e-4
+    assert OnnxGraspNet(onnx_path)(x2)[0].shape == (2, 1, 96, 160)
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert json.loads(props["dsc_grasp"])["modality"] == "rgbd"

@@ -1,0 +1,66 @@
+"""The network matches Table I / Eq. (4)-(6): shapes at every level, parameter count, modalities."""
+
+import pytest
+import torch
+
+from dsc_grasp_ros.network import CHANNEL_ORDER, CoordinateAttention, CSPBlock, DepthSepConv, DSCGraspNet, count_parameters, dsc_graspnet
+
+PAPER_PARAMS_RGB = 0.643e6
+
+
+def test_parameter_count_within_3_percent_of_paper():
+    n = count_parameters(dsc_graspnet("rgb"))
+    assert abs(n - PAPER_PARAMS_RGB) / PAPER_PARAMS_RGB < 0.03, n
+
+
+@pytest.mark.parametrize("modality,channels", [("d", 1), ("rgb", 3), ("rgbd", 4)])
+def test_outputs_at_input_resolution(modality, channels):
+    net = dsc_graspnet(modality).eval()
+    assert net.in_channels == channels == len(CHANNEL_ORDER[modality])
+    with torch.no_grad():
+        out = net(torch.randn(2, channels, 224, 224))
+    assert len(out) == 4
+    for o in out:
+        assert o.shape == (2, 1, 224, 224)
+
+
+def test_backbone_levels_match_table_1():
+    net = DSCGraspNet(4).eval()
+    with torch.no_grad():
+        feats = net.forward_features(torch.randn(1, 4, 224, 224))
+        p = net.forward_up(feats)
+    assert [tuple(f.shape[1:]) for f in feats] == [(32, 224, 224), (64, 112, 112), (128, 56, 56), (256, 28, 28)]
+    assert tuple(p.shape[1:]) == (32, 224, 224)
+    # Table I: stem 3x3 to 32, 11 DepthSepConv blocks, the last five 5x5 at 256 channels.
+    assert net.stem[0].kernel_size == (3, 3) and net.stem[0].out_channels == 32
+    assert len(net.blocks) == 11
+    strides = [b.dw[0].stride[0] for b in net.blocks]
+    assert strides == [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1]
+    assert all(b.dw[0].kernel_size == (5, 5) and b.pw[0].out_channels == 256 for b in net.blocks[-5:])
+    assert all(isinstance(b.ca, CoordinateAttention) for b in net.blocks)
+
+
+def test_depthsepconv_is_depthwise_then_pointwise_with_attention():
+    blk = DepthSepConv(32, 64, 3, 2)
+    assert blk.dw[0].groups == 32 and blk.pw[0].kernel_size == (1, 1)
+    assert isinstance(blk.dw[2], torch.nn.Mish) and isinstance(blk.pw[1], torch.nn.BatchNorm2d)
+    assert blk(torch.randn(1, 32, 16, 16)).shape == (1, 64, 8, 8)
+    # reduction 32 with the CA paper's floor of 8 hidden channels
+    assert CoordinateAttention(256, 32).conv1.out_channels == 8
+
+
+def test_csp_block_halves_paths_and_keeps_residual():
+    csp = CSPBlock(96, 32, n=1)
+    assert csp.path1[0].out_channels == 16 and csp.path2[0][0].out_channels == 16
+    assert csp.transition[0].in_channels == 32
+    assert csp(torch.randn(1, 96, 8, 8)).shape == (1, 32, 8, 8)
+
+
+def test_other_sizes_and_bad_channels():
+    net = dsc_graspnet("d").eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 1, 96, 128))[0].shape == (1, 1, 96, 128)
+    with pytest.raises(ValueError, match="in_channels"):
+        DSCGraspNet(2)
+    with pytest.raises(ValueError, match="modality"):
+        dsc_graspnet("ir")
