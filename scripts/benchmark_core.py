@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Per-stage latency of the ROS-free core on 640x480 RGB-D frames: median and p95.
+
+Stages: preprocess (ROI crop/resize, inpainting, normalisation), network (forward, synchronised
+on CUDA), postprocess (smoothing, angle decoding, top-k peaks), geometry (depth, pose, width).
+Reports whether the whole per-frame core is within 1.25x of the network's forward time.
+
+  .venv/bin/python scripts/benchmark_core.py                    # CPU and, if present, CUDA
+  .venv/bin/python scripts/benchmark_core.py --device cpu --frames 200 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dsc_grasp_ros.inference import DetectorConfig, GraspDetector  # noqa: E402
+
+
+def synthetic_frames(n: int, seed: int = 0):
+    """Varied 640x480 frames: a plane at 0.5-0.7 m with 1-4 boxes, 5% depth holes."""
+    rng = np.random.default_rng(seed)
+    K = np.array([[615.0, 0, 320], [0, 615.0, 240], [0, 0, 1]])
+    vv, uu = np.mgrid[0:480, 0:640]
+    frames = []
+    for _ in range(min(n, 20)):
+        z = rng.uniform(0.5, 0.7)
+        depth = np.full((480, 640), z, np.float32)
+        rgb = np.full((480, 640, 3), rng.integers(100, 200, 3), np.uint8)
+        for _ in range(rng.integers(1, 5)):
+            cu, cv, hw, hh = rng.uniform(150, 490), rng.uniform(100, 380), rng.uniform(15, 60), rng.uniform(15, 60)
+            m = (np.abs(uu - cu) < hw) & (np.abs(vv - cv) < hh)
+            depth[m] = z - rng.uniform(0.02, 0.1)
+            rgb[m] = rng.integers(0, 255, 3)
+        depth[rng.random(depth.shape) < 0.05] = 0
+        frames.append((rgb, (depth * 1000).astype(np.uint16), K))
+    return [frames[i % len(frames)] for i in range(n)]
+
+
+def bench(device: str, frames, model: str | None, warmup: int = 10) -> dict:
+    det = GraspDetector(DetectorConfig(model_path=model, device=device, top_k=5, min_quality=0.0))
+    for f in frames[:warmup]:
+        det.detect(*f)
+    stages = {k: [] for k in ("preprocess", "network", "postprocess", "geometry")}
+    total = []
+    for f in tqdm(frames, desc=f"core on {det.device}", unit="frame", file=sys.stderr):
+        r = det.detect(*f)
+        for k, v in r.timings.items():
+            stages[k].append(v * 1e3)
+        total.append(sum(r.timings.values()) * 1e3)
+    summ = {k: {"median_ms": float(np.median(v)), "p95_ms": float(np.percentile(v, 95))} for k, v in stages.items()}
+    summ["total"] = {"median_ms": float(np.median(total)), "p95_ms": float(np.percentile(total, 95))}
+    ratio = summ["total"]["median_ms"] / summ["network"]["median_ms"]
+    return {
+        "device": str(det.device),
+        "device_name": torch.cuda.get_device_name(det.device) if det.device.type == "cuda" else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "fp16": det.engine.fp16,
+        "frames": len(frames),
+        "input": "640x480 RGB-D (uint16 mm), model " + det.meta.modality,
+        "stages": summ,
+        "core_over_network": ratio,
+        "target_met": ratio <= 1.25,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable; default: cpu and cuda when present)")
+    ap.add_argument("--frames", type=int, default=100, help="timed frames per device (default 100, at least 100 for the report)")
+    ap.add_argument("--model", help="model file (default: the shipped RGB-D model)")
+    ap.add_argument("--json", action="store_true", help="print JSON only")
+    args = ap.parse_args()
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    frames = synthetic_frames(args.frames)
+    results = [bench(d, frames, args.model) for d in devices]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, fp16={r['fp16']}), {r['frames']} frames, {r['input']}")
+        print(f"  {'stage':<12} {'median ms':>10} {'p95 ms':>10}")
+        for k, v in r["stages"].items():
+            print(f"  {k:<12} {v['median_ms']:>10.2f} {v['p95_ms']:>10.2f}")
+        print(f"  core / network forward = {r['core_over_network']:.3f} (target <= 1.25: {'met' if r['target_met'] else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
