@@ -1,0 +1,566 @@
+"""``grasp_node``: aligned RGB-D in, 6-DoF grasp poses in the robot frame out (a managed node).
+
+A thin adapter: messages become numpy arrays (:mod:`.conversions`), the ROS-free
+:class:`~dsc_grasp_ros.inference.GraspDetector` does all numerics, the results become messages.
+
+Threads: the executor runs the subscriptions (they only pair color and depth by stamp and put
+the newest pair into a one-item slot), the parameter/lifecycle services and the summary timer.
+One inference thread takes the newest pair, converts, runs the detector, transforms and
+publishes; a pair that is overwritten before the thread takes it is counted as dropped.
+
+Topics (relative, remappable), parameters: see ``docs/ros.md`` and ``config/dsc_grasp.yaml``.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import math
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Pose, PoseArray, PoseStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from . import conversions as conv
+from . import params as P
+from .sync import LatestSlot, RateMeter, StageStats, StampPairer
+
+try:  # real ROS installs; not installable from PyPI
+    import tf2_ros  # type: ignore
+
+    HAVE_TF2 = True
+except ImportError:  # pragma: no cover - depends on the machine
+    tf2_ros = None
+    HAVE_TF2 = False
+
+#: Counter names for skipped frames, in the order the summary lists them.
+SKIP_REASONS = (
+    "unsupported_encoding",
+    "bad_image_size",
+    "bad_image_step",
+    "bad_image_data_size",
+    "size_mismatch",
+    "frame_id_mismatch",
+    "missing_camera_info",
+    "bad_camera_info",
+    "camera_info_size_mismatch",
+    "all_invalid_depth",
+    "no_valid_depth_at_grasp",
+    "non_finite_pose",
+    "tf_unavailable",
+    "invalid_input",
+    "detector_error",
+)
+
+
+def classify_input_error(message: str) -> str:
+    """Counter name for a core ``InputError`` message (the core names the problem in prose)."""
+    m = message.lower()
+    if "no valid pixel" in m:
+        return "all_invalid_depth"
+    if "sizes differ" in m:
+        return "size_mismatch"
+    if "focal" in m or "intrinsic" in m or " k " in f" {m} ":
+        return "bad_camera_info"
+    return "invalid_input"
+
+
+class TransformUnavailable(RuntimeError):
+    pass
+
+
+class GraspNode(LifecycleNode):
+    def __init__(self, node_name: str = "grasp_node", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self._declare_parameters()
+        self._configured = False
+        self._active = False
+        self._detector = None
+        self._det_lock = threading.Lock()  # detect() vs update() from the parameter callback
+        self._pub_lock = threading.Lock()  # publishing vs deactivate/cleanup
+        self._pairer = StampPairer()
+        self._slot = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._info: CameraInfo | None = None
+        self._subs: list = []
+        self._pubs: dict = {}
+        self._timer = None
+        self._tf_buffer = None
+        self._tf_listener = None
+        self._static_tf = None
+        self._counters: collections.Counter = collections.Counter()
+        self._last_warn: dict[str, float] = {}
+        self._stats = StageStats()
+        self._in_rate = RateMeter()
+        self._out_rate = RateMeter()
+        self._processed = 0
+        self._published = 0
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # ------------------------------------------------------------------ parameters
+    def _declare_parameters(self) -> None:
+        for spec in P.PARAMS:
+            desc = P.descriptor(spec)
+            if isinstance(spec.default, list):
+                # An empty list has no type: declare the type, then set the default if nothing
+                # (or an empty YAML list, which reaches rclpy as "not set") overrode it.
+                ptype = Parameter.Type.DOUBLE_ARRAY if spec.name == "static_camera_transform" else Parameter.Type.INTEGER_ARRAY
+                self.declare_parameter(spec.name, ptype, desc)
+                try:
+                    self.get_parameter(spec.name).value
+                except rclpy.exceptions.ParameterUninitializedException:
+                    self.set_parameters([Parameter(spec.name, ptype, list(spec.default))])
+            else:
+                self.declare_parameter(spec.name, spec.default, desc)
+
+    def _p(self, name: str):
+        v = self.get_parameter(name).value
+        if name in ("roi", "static_camera_transform"):
+            return list(v) if v is not None else []
+        return v
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        detector_changes = {}
+        for p in params:
+            spec = P.BY_NAME.get(p.name)
+            if spec is None:
+                continue
+            value = p.value
+            if spec.when == P.STARTUP:
+                return SetParametersResult(successful=False, reason=f"{p.name} is only read at startup")
+            if spec.when == P.RECONFIGURE and self._configured:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{p.name} can only change while the node is unconfigured: "
+                    "deactivate and clean up the node, set it, then configure and activate",
+                )
+            if spec.name in ("roi", "static_camera_transform") and value is None:
+                value = []
+            reason = P.validate(p.name, value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+            if p.name in P.DETECTOR_RUNTIME:
+                detector_changes[p.name] = (list(value) or None) if p.name == "roi" else value
+        if detector_changes and self._detector is not None:
+            try:
+                with self._det_lock:
+                    self._detector.update(**detector_changes)
+            except ValueError as e:
+                return SetParametersResult(successful=False, reason=str(e))
+        elif detector_changes:
+            from ..inference import validate_setting
+
+            try:
+                for k, v in detector_changes.items():
+                    validate_setting(k, v)
+            except ValueError as e:
+                return SetParametersResult(successful=False, reason=str(e))
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from ..geometry import GeometryError, Transform
+        from ..inference import DetectorConfig, GraspDetector
+        from ..model_io import ModelError
+
+        target = self._p("target_frame")
+        static = self._p("static_camera_transform")
+        self._static_tf = None
+        if target and static:
+            try:
+                self._static_tf = Transform.from_list(static)
+            except GeometryError as e:
+                self.get_logger().error(f"static_camera_transform {static} is unusable: {e}")
+                return TransitionCallbackReturn.FAILURE
+        elif target:
+            if not HAVE_TF2:
+                self.get_logger().error(
+                    f"target_frame is {target!r} but tf2_ros is not installed: set static_camera_transform "
+                    "(camera optical frame in target_frame) or leave target_frame empty"
+                )
+                return TransitionCallbackReturn.FAILURE
+            self._tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self, spin_thread=False)
+
+        cfg = DetectorConfig(
+            model_path=self._p("model_path") or None,
+            device=self._p("device"),
+            modality=self._p("modality") or None,
+            roi=self._p("roi") or None,
+            sigma=self._p("sigma"),
+            top_k=self._p("top_k"),
+            min_distance_px=self._p("min_distance_px"),
+            min_quality=self._p("min_quality"),
+            depth_statistic=self._p("depth_statistic"),
+            depth_region_scale=self._p("depth_region_scale"),
+        )
+        t0 = time.perf_counter()
+        try:
+            detector = GraspDetector(cfg)
+        except (ModelError, ValueError, RuntimeError) as e:
+            self.get_logger().error(f"cannot load the grasp model: {e}")
+            self._tf_listener = self._tf_buffer = None
+            return TransitionCallbackReturn.FAILURE
+        with self._det_lock:
+            self._detector = detector
+        self.get_logger().info(
+            f"loaded {detector.meta.modality} model {cfg.model_path or '(shipped default)'} on {detector.device} "
+            f"in {time.perf_counter() - t0:.2f} s; grasps in frame "
+            f"{target or '(camera optical frame)'} via {'static_camera_transform' if self._static_tf else ('tf2' if target else 'identity')}"
+        )
+
+        self._pubs = {
+            "grasp": self.create_lifecycle_publisher(PoseStamped, "~/grasp", 10),
+            "grasps": self.create_lifecycle_publisher(PoseArray, "~/grasps", 10),
+            "candidates": self.create_lifecycle_publisher(PointCloud2, "~/grasp_candidates", 10),
+            "markers": self.create_lifecycle_publisher(MarkerArray, "~/markers", 10),
+            "debug": self.create_lifecycle_publisher(Image, "~/debug_image", 1),
+        }
+        self._timer = self.create_timer(float(self._p("diagnostics_period")), self._summary)
+        self._stop.clear()
+        self._slot.reopen()
+        self._worker = threading.Thread(target=self._work, name="grasp_inference", daemon=True)
+        self._worker.start()
+        self._configured = True
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        rel = ReliabilityPolicy.RELIABLE if self._p("qos_reliability") == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(self._p("qos_depth")), reliability=rel)
+        self._pairer.clear()
+        self._pairer.tolerance_ns = int(round(self._p("sync_tolerance") * 1e9))
+        self._subs = [
+            self.create_subscription(Image, "color/image_raw", self._on_color, qos),
+            self.create_subscription(Image, "depth/image_raw", self._on_depth, qos),
+            self.create_subscription(CameraInfo, "color/camera_info", self._on_info, qos),
+        ]
+        self._active = True
+        self.get_logger().info(
+            "active: listening on " + ", ".join(s.topic_name for s in self._subs) + f" ({self._p('qos_reliability')} QoS)"
+        )
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._pub_lock:
+            self._active = False
+            for s in self._subs:
+                self.destroy_subscription(s)
+            self._subs = []
+            self._slot.clear()
+            self._pairer.clear()
+            return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        self.get_logger().info("cleaned up: model released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        for s in self._subs:
+            self.destroy_subscription(s)
+        self._subs = []
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _teardown(self) -> None:
+        self._stop.set()
+        self._slot.close()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout=10.0)
+        self._worker = None
+        with self._pub_lock:
+            for pub in self._pubs.values():
+                self.destroy_lifecycle_publisher(pub)
+            self._pubs = {}
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        self._tf_listener = self._tf_buffer = None
+        with self._det_lock:
+            had_cuda = self._detector is not None and self._detector.device.type == "cuda"
+            self._detector = None
+        gc.collect()
+        if had_cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+        self._info = None
+        self._configured = False
+
+    # ------------------------------------------------------------------ callbacks (executor)
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._info = msg
+
+    def _on_color(self, msg: Image) -> None:
+        if self._active:
+            self._in_rate.tick()
+            self._push(self._pairer.add_color(conv.stamp_to_ns(msg.header.stamp), msg))
+
+    def _on_depth(self, msg: Image) -> None:
+        if self._active:
+            self._push(self._pairer.add_depth(conv.stamp_to_ns(msg.header.stamp), msg))
+
+    def _push(self, pair) -> None:
+        if pair is not None:
+            self._slot.put(pair)
+
+    # ------------------------------------------------------------------ inference thread
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            pair = self._slot.get(timeout=0.5)
+            if pair is None or self._stop.is_set():
+                continue
+            try:
+                self._process(pair)
+            except Exception as e:  # noqa: BLE001 - the node must survive any frame
+                self._skip("detector_error", f"unexpected error on frame {pair.stamp_ns * 1e-9:.3f}: {type(e).__name__}: {e}")
+
+    def _warn(self, key: str, text: str, error: bool = False) -> None:
+        now = time.monotonic()
+        if now - self._last_warn.get(key, -1e9) >= float(self._p("warn_throttle")):
+            self._last_warn[key] = now
+            n = self._counters[key]
+            log = self.get_logger().error if error else self.get_logger().warning
+            log(f"{text} [{key}: {n} so far]")
+
+    def _skip(self, reason: str, text: str, error: bool = False) -> None:
+        self._counters[reason] += 1
+        self._warn(reason, f"frame skipped: {text}", error)
+
+    def _process(self, pair) -> None:
+        t_start = time.perf_counter()
+        color, depth_msg, info = pair.color, pair.depth, self._info  # the newest CameraInfo
+        stamp = color.header.stamp
+        cam_frame = color.header.frame_id
+        if depth_msg.header.frame_id != cam_frame:
+            self._skip(
+                "frame_id_mismatch",
+                f"color frame_id {cam_frame!r} differs from depth frame_id {depth_msg.header.frame_id!r}: "
+                "the depth must be aligned to the color camera",
+                error=True,
+            )
+            return
+        try:
+            rgb = conv.color_to_rgb(color)
+            depth = conv.depth_to_array(depth_msg)
+            if rgb.shape[:2] != depth.shape[:2]:
+                raise conv.MessageError(
+                    "size_mismatch",
+                    f"color ({color.width}x{color.height}) and depth ({depth_msg.width}x{depth_msg.height}) sizes differ: "
+                    "subscribe to the depth aligned to color",
+                )
+            K = conv.camera_info_to_k(info)
+            conv.check_camera_info_size(info, color.width, color.height)
+        except conv.MessageError as e:
+            self._skip(e.reason, str(e))
+            return
+        t_conv = time.perf_counter()
+
+        try:
+            T = self._camera_to_target(cam_frame, stamp)
+        except TransformUnavailable as e:
+            self._skip("tf_unavailable", str(e))
+            return
+        t_tf = time.perf_counter()
+
+        from ..preprocess import InputError
+
+        with self._det_lock:
+            det = self._detector
+            if det is None:
+                return
+            try:
+                res = det.detect(None if det.modality == "d" else rgb, depth, K)
+            except InputError as e:
+                self._skip(classify_input_error(str(e)), str(e))
+                return
+        t_det = time.perf_counter()
+
+        if res.rejected:
+            self._counters["rejected_candidates"] += len(res.rejected)
+            if not res.grasps:
+                self._skip("no_valid_depth_at_grasp", f"all {len(res.rejected)} candidates rejected: {res.rejected[0]}")
+                return
+            self._warn("rejected_candidates", f"{len(res.rejected)} grasp candidates dropped: {res.rejected[0]}")
+
+        rows, poses = [], []
+        for g in res.grasps:
+            pos, quat = np.asarray(g.position, float), np.asarray(g.orientation, float)
+            if T is not None:
+                pos, quat = T.apply_pose(pos, quat)
+            vals = [*pos, *quat, g.width_m, g.quality, g.angle, g.u, g.v]
+            if not all(math.isfinite(float(x)) for x in vals):
+                self._counters["non_finite_pose"] += 1
+                self._warn("non_finite_pose", f"grasp at (u={g.u:.1f}, v={g.v:.1f}) has a non-finite pose; not published")
+                continue
+            rows.append(vals)
+            poses.append(_pose(pos, quat))
+        if res.grasps and not rows:
+            self._skip("non_finite_pose", "no grasp with a finite pose")
+            return
+
+        header = Header(stamp=stamp, frame_id=self._p("target_frame") or cam_frame)
+        self._publish(header, rows, poses, res, rgb, color.header)
+        t_pub = time.perf_counter()
+
+        self._processed += 1
+        self._out_rate.tick()
+        timings = dict(res.timings)
+        timings.update(
+            convert=t_conv - t_start,
+            transform=t_tf - t_conv,
+            detect=t_det - t_tf,
+            publish=t_pub - t_det,
+            node_total=t_pub - t_start,
+            queue=t_start - pair.received,
+            receive_to_publish=t_pub - pair.received,
+        )
+        age = (self.get_clock().now() - Time.from_msg(stamp)).nanoseconds * 1e-9
+        if -1.0 < age < 60.0:
+            timings["stamp_to_publish"] = age
+        self._stats.add(timings)
+
+    def _camera_to_target(self, cam_frame: str, stamp):
+        """Transform camera optical frame -> target_frame at ``stamp`` (None = publish in the camera frame)."""
+        target = self._p("target_frame")
+        if not target or target == cam_frame:
+            return None
+        if self._static_tf is not None:
+            return self._static_tf
+        from ..geometry import Transform
+
+        buf = self._tf_buffer
+        if buf is None:
+            raise TransformUnavailable("no transform source configured")
+        try:
+            ts = buf.lookup_transform(target, cam_frame, Time.from_msg(stamp), timeout=Duration(seconds=float(self._p("tf_timeout"))))
+        except tf2_ros.TransformException as e:  # Lookup, Connectivity, Extrapolation
+            raise TransformUnavailable(f"no transform {cam_frame!r} -> {target!r} at the image stamp: {e}") from e
+        t, r = ts.transform.translation, ts.transform.rotation
+        return Transform((t.x, t.y, t.z), (r.x, r.y, r.z, r.w))
+
+    def _publish(self, header, rows, poses, res, rgb, image_header) -> None:
+        with self._pub_lock:
+            if not self._active or not self._pubs:
+                return
+            pubs = self._pubs
+            if poses:
+                pubs["grasp"].publish(PoseStamped(header=header, pose=poses[0]))
+                self._published += 1
+            pubs["grasps"].publish(PoseArray(header=header, poses=poses))
+            pubs["candidates"].publish(conv.candidates_to_cloud(np.asarray(rows, dtype=np.float64).reshape(-1, 12), header))
+            if self._p("publish_markers"):
+                arr = MarkerArray()
+                clear = Marker(header=header, action=Marker.DELETEALL)
+                arr.markers.append(clear)
+                for i, (row, pose) in enumerate(zip(rows, poses)):
+                    arr.markers.append(conv.gripper_marker(header, pose, row[7], row[8], i))
+                pubs["markers"].publish(arr)
+            if pubs["debug"].get_subscription_count() > 0:
+                from ..visualize import draw_grasps
+
+                img = draw_grasps(rgb, res.grasps, res.quality_map, res.roi)
+                pubs["debug"].publish(conv.array_to_image(img, "rgb8", header=image_header))
+
+    # ------------------------------------------------------------------ summary
+    def counters(self) -> dict[str, int]:
+        c = dict(self._counters)
+        c["dropped_stale"] = self._slot.dropped
+        c["unmatched"] = self._pairer.unmatched
+        return c
+
+    def _summary(self) -> None:
+        c = self.counters()
+        stats = self._stats.summary()
+        skipped = {k: c[k] for k in SKIP_REASONS if c.get(k)}
+        fin, fout = self._in_rate.rate(), self._out_rate.rate()
+        stage_order = ("convert", "preprocess", "network", "postprocess", "geometry", "publish", "node_total", "receive_to_publish")
+        lat = " ".join(f"{k} {stats[k][0] * 1e3:.1f}/{stats[k][1] * 1e3:.1f}" for k in stage_order if k in stats)
+        self.get_logger().info(
+            f"in {fin:.1f} fps, out {fout:.1f} fps, processed {self._processed}, grasps {self._published}, "
+            f"dropped {c['dropped_stale']} stale + {c['unmatched']} unmatched, skipped {sum(skipped.values())} {skipped or ''}; "
+            f"latency ms median/p95: {lat or 'n/a'}"
+        )
+        st = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: grasp detection", hardware_id="dsc_grasp_ros")
+        if not self._configured:
+            st.level, st.message = DiagnosticStatus.WARN, "not configured"
+        elif skipped and self._processed == 0:
+            st.level, st.message = DiagnosticStatus.ERROR, "every frame skipped: " + ", ".join(skipped)
+        elif not self._active:
+            st.level, st.message = DiagnosticStatus.WARN, "inactive"
+        elif fin == 0:
+            st.level, st.message = DiagnosticStatus.WARN, "no input frames"
+        else:
+            st.level, st.message = DiagnosticStatus.OK, f"{fout:.1f} fps"
+        kv = {
+            "input_fps": f"{fin:.2f}",
+            "output_fps": f"{fout:.2f}",
+            "received": str(self._in_rate.total),
+            "processed": str(self._processed),
+            "published_grasps": str(self._published),
+        }
+        kv.update({k: str(v) for k, v in sorted(c.items())})
+        for k, (med, p95, n) in sorted(stats.items()):
+            kv[f"{k}_ms_median"] = f"{med * 1e3:.3f}"
+            kv[f"{k}_ms_p95"] = f"{p95 * 1e3:.3f}"
+        st.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
+        self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[st]))
+
+
+def _pose(pos, quat) -> Pose:
+    p = Pose()
+    p.position.x, p.position.y, p.position.z = (float(a) for a in pos)
+    p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w = (float(a) for a in quat)
+    return p
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = GraspNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    rc = 0
+    try:
+        if node.get_parameter("autostart").value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("configure failed; the node stays unconfigured (fix the parameters, then configure)")
+            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("activate failed")
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        try:
+            node._active = False
+            node._teardown()
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
+    return rc
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

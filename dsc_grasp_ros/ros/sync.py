@@ -1,0 +1,169 @@
+"""Stamp pairing, a latest-frame-only slot and rolling statistics (no rclpy, thread-safe).
+
+``message_filters`` is not a dependency: :class:`StampPairer` pairs color and depth messages
+whose header stamps are equal or within a tolerance, and :class:`LatestSlot` keeps only the
+newest matched pair for the inference thread, counting the ones it overwrites as dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class FramePair:
+    """A color and a depth message with matching stamps, plus bookkeeping."""
+
+    color: Any
+    depth: Any
+    stamp_ns: int
+    info: Any = None
+    received: float = field(default_factory=time.perf_counter)
+
+
+class StampPairer:
+    """Pairs two message streams by stamp (nanoseconds).
+
+    ``add_color`` / ``add_depth`` return a :class:`FramePair` when the new message completes a
+    pair (the nearest partner within ``tolerance_ns``), else ``None``. Messages older than a
+    completed pair, and messages pushed out of the small buffers, are counted as unmatched.
+    """
+
+    def __init__(self, tolerance_ns: int = 0, buffer_size: int = 10):
+        self.tolerance_ns = int(tolerance_ns)
+        self.buffer_size = int(buffer_size)
+        self._color: "collections.OrderedDict[int, Any]" = collections.OrderedDict()
+        self._depth: "collections.OrderedDict[int, Any]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.unmatched = 0
+
+    def add_color(self, stamp_ns: int, msg) -> FramePair | None:
+        return self._add(stamp_ns, msg, self._color, self._depth, color_first=True)
+
+    def add_depth(self, stamp_ns: int, msg) -> FramePair | None:
+        return self._add(stamp_ns, msg, self._depth, self._color, color_first=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._color.clear()
+            self._depth.clear()
+
+    def _add(self, stamp, msg, mine, other, color_first) -> FramePair | None:
+        with self._lock:
+            best, best_dt = None, None
+            for s in other:
+                dt = abs(s - stamp)
+                if dt <= self.tolerance_ns and (best_dt is None or dt < best_dt):
+                    best, best_dt = s, dt
+            if best is None:
+                mine[stamp] = msg
+                while len(mine) > self.buffer_size:
+                    mine.popitem(last=False)
+                    self.unmatched += 1
+                return None
+            partner = other.pop(best)
+            # Everything older than this pair can no longer be matched in order: drop it.
+            for buf in (mine, other):
+                for s in [s for s in buf if s <= max(stamp, best)]:
+                    del buf[s]
+                    self.unmatched += 1
+            color, depth = (msg, partner) if color_first else (partner, msg)
+            color_stamp = stamp if color_first else best
+            return FramePair(color=color, depth=depth, stamp_ns=color_stamp)
+
+
+class LatestSlot:
+    """Holds at most one item; ``put`` overwrites (counting a drop), ``get`` blocks for one."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None):
+        """The newest item, or ``None`` on timeout or after :meth:`close`."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def clear(self) -> None:
+        with self._cond:
+            self._item = None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+            self._item = None
+
+
+class RateMeter:
+    """Events per second over a sliding window of ``window`` seconds."""
+
+    def __init__(self, window: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.window = window
+        self._clock = clock
+        self._t: collections.deque = collections.deque()
+        self.total = 0
+
+    def tick(self) -> None:
+        self.total += 1
+        now = self._clock()
+        self._t.append(now)
+        self._trim(now)
+
+    def rate(self) -> float:
+        now = self._clock()
+        self._trim(now)
+        if len(self._t) < 2:
+            return 0.0
+        span = max(now - self._t[0], self._t[-1] - self._t[0])
+        return (len(self._t) - 1) / span if span > 0 else 0.0
+
+    def _trim(self, now) -> None:
+        while self._t and now - self._t[0] > self.window:
+            self._t.popleft()
+
+
+class StageStats:
+    """Rolling per-stage durations (seconds): median and p95 over the last ``size`` frames."""
+
+    def __init__(self, size: int = 300):
+        self.size = size
+        self._d: dict[str, collections.deque] = {}
+        self._lock = threading.Lock()
+
+    def add(self, timings: dict[str, float]) -> None:
+        with self._lock:
+            for k, v in timings.items():
+                self._d.setdefault(k, collections.deque(maxlen=self.size)).append(float(v))
+
+    def summary(self) -> dict[str, tuple[float, float, int]]:
+        """``{stage: (median_s, p95_s, n)}``."""
+        with self._lock:
+            out = {}
+            for k, d in self._d.items():
+                if d:
+                    a = np.fromiter(d, dtype=np.float64)
+                    out[k] = (float(np.median(a)), float(np.percentile(a, 95)), len(a))
+            return out
