@@ -1,0 +1,247 @@
+"""A pinhole RGB-D camera for PyBullet: intrinsics, poses, z-buffer to depth, stereo noise.
+
+Frames
+    ``T_world_cam`` (4x4) is the pose of the camera *optical* frame (x right, y down, z forward,
+    REP 103) in the world. PyBullet/OpenGL cameras look along their -z with y up; that frame is
+    the optical frame rotated by 180 degrees about x.
+
+Pixels
+    Pixel centres are at integer coordinates (``u`` column, ``v`` row), as in CameraInfo:
+    ``u = fx * X / Z + cx``. The OpenGL projection built by :func:`projection_matrix` reproduces
+    exactly this mapping (checked in ``test/test_sim.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: RealSense D435 colour stream at 640x480 (typical factory values).
+D435_WIDTH, D435_HEIGHT = 640, 480
+D435_FX = D435_FY = 615.0
+D435_CX, D435_CY = 320.0, 240.0
+#: Stereo baseline of the D435 depth module (m).
+D435_BASELINE = 0.050
+
+#: Clip planes used for rendering (m). Depth resolution at 0.7 m is ~1e-6 m with these.
+NEAR, FAR = 0.05, 3.0
+
+
+@dataclass
+class Intrinsics:
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    @property
+    def K(self) -> np.ndarray:
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @classmethod
+    def d435(cls, width: int = D435_WIDTH, height: int = D435_HEIGHT) -> "Intrinsics":
+        """D435-like intrinsics, scaled for another image size (same field of view)."""
+        s = width / D435_WIDTH
+        return cls(width, height, D435_FX * s, D435_FY * s, D435_CX * s, D435_CY * height / D435_HEIGHT)
+
+    def as_dict(self) -> dict:
+        return {"width": self.width, "height": self.height, "K": self.K.tolist()}
+
+
+# --------------------------------------------------------------------------- rotations
+def quat_to_matrix(q) -> np.ndarray:
+    """Quaternion ``(x, y, z, w)`` -> 3x3 rotation matrix."""
+    x, y, z, w = (float(c) for c in q)
+    n = x * x + y * y + z * z + w * w
+    s = 2.0 / n if n > 0 else 0.0
+    return np.array(
+        [
+            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
+            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
+            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_to_quat(R) -> np.ndarray:
+    """3x3 rotation matrix -> quaternion ``(x, y, z, w)`` with ``w >= 0``."""
+    R = np.asarray(R, dtype=np.float64)
+    t = np.trace(R)
+    if t > 0:
+        s = math.sqrt(t + 1.0) * 2
+        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s]
+    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
+        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
+        q = [0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s, (R[2, 1] - R[1, 2]) / s]
+    elif R[1, 1] > R[2, 2]:
+        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
+        q = [(R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s, (R[0, 2] - R[2, 0]) / s]
+    else:
+        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
+        q = [(R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s, (R[1, 0] - R[0, 1]) / s]
+    q = np.array(q)
+    q /= np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def pose_matrix(position, R) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = position
+    return T
+
+
+def pose_to_xyzquat(T) -> list[float]:
+    """4x4 pose -> ``[x, y, z, qx, qy, qz, qw]``."""
+    T = np.asarray(T, dtype=np.float64)
+    return [float(c) for c in T[:3, 3]] + [float(c) for c in matrix_to_quat(T[:3, :3])]
+
+
+def look_at(eye, target, roll: float = 0.0) -> np.ndarray:
+    """Optical-frame pose at ``eye`` whose +z points at ``target``; ``roll`` turns it about +z.
+
+    At ``roll = 0`` the image x axis is as close as possible to world +x (or +y when looking
+    along x).
+    """
+    eye = np.asarray(eye, dtype=np.float64)
+    z = np.asarray(target, dtype=np.float64) - eye
+    z /= np.linalg.norm(z)
+    ref = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = ref - z * (ref @ z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    c, s = math.cos(roll), math.sin(roll)
+    x, y = c * x + s * y, -s * x + c * y
+    return pose_matrix(eye, np.column_stack([x, y, z]))
+
+
+# --------------------------------------------------------------------------- OpenGL matrices
+_OPTICAL_TO_GL = np.diag([1.0, -1.0, -1.0])
+#: TinyRenderer's sample position of a pixel in continuous window coordinates (see below).
+_TINY_DU, _TINY_DV = 0.0, 1.0
+
+
+def view_matrix(T_world_cam) -> list[float]:
+    """PyBullet (column-major OpenGL) view matrix for an optical-frame camera pose."""
+    T = np.asarray(T_world_cam, dtype=np.float64)
+    T_gl = pose_matrix(T[:3, 3], T[:3, :3] @ _OPTICAL_TO_GL)
+    return np.linalg.inv(T_gl).T.reshape(-1).tolist()
+
+
+def projection_matrix(intr: Intrinsics, near: float = NEAR, far: float = FAR) -> list[float]:
+    """PyBullet (column-major OpenGL) projection matrix reproducing ``K`` exactly.
+
+    Derivation: a GL camera point ``(x, y, z)`` has optical coordinates ``(x, -y, -z)``; NDC x
+    is ``2 (u + du) / W - 1`` and NDC y is ``1 - 2 (v + dv) / H`` (row 0 is the top), where
+    ``(du, dv)`` is where the renderer samples pixel ``(u, v)`` in continuous window
+    coordinates. TinyRenderer samples at pixel corners (``du = 0``) and counts rows from the
+    bottom (``dv = 1``); measured, see ``test_projection_matches_K``.
+    """
+    W, H = intr.width, intr.height
+    P = np.zeros((4, 4))
+    P[0, 0] = 2 * intr.fx / W
+    P[0, 2] = 1 - 2 * (intr.cx + _TINY_DU) / W
+    P[1, 1] = 2 * intr.fy / H
+    P[1, 2] = 2 * (intr.cy + _TINY_DV) / H - 1
+    P[2, 2] = -(far + near) / (far - near)
+    P[2, 3] = -2 * far * near / (far - near)
+    P[3, 2] = -1.0
+    return P.T.reshape(-1).tolist()
+
+
+def zbuffer_to_depth(zbuf, near: float = NEAR, far: float = FAR) -> np.ndarray:
+    """OpenGL depth-buffer values in [0, 1] -> metric depth along the optical axis (float32).
+
+    Pixels at the far plane (nothing rendered) become ``far``.
+    """
+    b = np.asarray(zbuf, dtype=np.float64)
+    return (far * near / (far - (far - near) * b)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- geometry
+def project(points_world, T_world_cam, K) -> tuple[np.ndarray, np.ndarray]:
+    """World points (Nx3) -> pixels (Nx2) and depths (N,)."""
+    T = np.asarray(T_world_cam, dtype=np.float64)
+    p = (np.asarray(points_world, dtype=np.float64).reshape(-1, 3) - T[:3, 3]) @ T[:3, :3]
+    uv = (p @ np.asarray(K).T)[:, :2] / p[:, 2:3]
+    return uv, p[:, 2]
+
+
+def deproject(u, v, depth, K, T_world_cam=None) -> np.ndarray:
+    """Pixels and depths -> 3-D points (Nx3) in the camera frame, or in the world with a pose."""
+    K = np.asarray(K, dtype=np.float64)
+    u, v, z = (np.asarray(a, dtype=np.float64).reshape(-1) for a in np.broadcast_arrays(u, v, depth))
+    p = np.column_stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
+    if T_world_cam is not None:
+        T = np.asarray(T_world_cam, dtype=np.float64)
+        p = p @ T[:3, :3].T + T[:3, 3]
+    return p
+
+
+# --------------------------------------------------------------------------- stereo noise
+def _smooth_noise(rng: np.random.Generator, shape, cell: int) -> np.ndarray:
+    """Zero-mean, unit-variance, spatially smooth noise (bilinear upsampling of a coarse grid)."""
+    import cv2
+
+    h, w = shape
+    g = rng.standard_normal((h // cell + 2, w // cell + 2)).astype(np.float32)
+    up = cv2.resize(g, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_CUBIC)
+    return up[cell : cell + h, cell : cell + w] / max(float(up.std()), 1e-6)
+
+
+def stereo_depth(
+    depth,
+    K,
+    rng: np.random.Generator,
+    baseline: float = D435_BASELINE,
+    disparity_sigma: float = 0.08,
+    hole_value: float = -1.0,
+    hole_fraction: float = 0.01,
+    grazing_cos: float = 0.12,
+) -> np.ndarray:
+    """A D435-like active-stereo depth image from a perfect depth image (float32 metres).
+
+    The noise model works on disparity ``d = f B / Z`` (so depth noise grows with ``Z^2``):
+    per-pixel Gaussian and smooth low-frequency disparity noise, 1/32-pixel sub-pixel
+    quantisation; holes (``hole_value``) where the second imager cannot see the surface (the
+    occlusion band left of foreground edges), at depth discontinuities, on surfaces seen at
+    grazing angles and in random blobs (texture-less / specular dropouts). Jacquard marks its
+    stereo holes with -1; a RealSense driver publishes 0.
+    """
+    import cv2
+
+    Z = np.asarray(depth, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    h, w = Z.shape
+    f = K[0, 0]
+    d = f * baseline / np.maximum(Z, 1e-6)
+    noise = disparity_sigma * (rng.standard_normal((h, w)) + 0.7 * _smooth_noise(rng, (h, w), 24))
+    dn = np.round((d + noise) * 32.0) / 32.0
+    out = f * baseline / np.maximum(dn, 1e-6)
+
+    holes = np.zeros((h, w), bool)
+    # Occlusion: the right imager (at +B along x) sees pixel u at u - d(u); a surface is hidden
+    # when a pixel further right lands at or left of it.
+    x = np.arange(w)[None, :] - d
+    run = np.minimum.accumulate(x[:, ::-1], axis=1)[:, ::-1]
+    right_min = np.concatenate([run[:, 1:], np.full((h, 1), np.inf)], axis=1)
+    holes |= right_min < x - 0.5
+    # Depth discontinuities (flying pixels are dropped, as the D435's filters do).
+    gy, gx = np.gradient(Z)
+    jump = np.hypot(gx, gy) > 0.01 * Z
+    holes |= cv2.dilate(jump.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool) & (rng.random((h, w)) < 0.6)
+    # Grazing angles: surface normal almost perpendicular to the viewing ray.
+    fx, fy = K[0, 0], K[1, 1]
+    dzdx, dzdy = gx * fx / Z, gy * fy / Z  # depth change per metre across the image plane
+    cos = 1.0 / np.sqrt(1.0 + dzdx**2 + dzdy**2)
+    holes |= cos < grazing_cos
+    # Random blob dropouts.
+    if hole_fraction > 0:
+        blob = _smooth_noise(rng, (h, w), 12)
+        holes |= blob > np.quantile(blob, 1.0 - hole_fraction)
+    out[holes] = hole_value
+    return out.astype(np.float32)

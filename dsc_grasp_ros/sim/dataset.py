@@ -1,0 +1,391 @@
+"""Jacquard-format synthetic dataset generation: deterministic, parallel, resumable.
+
+Layout (one folder per scene, ``<scene_id> = sim<seed:08d>``, view ``n = 0, 1, ...``)::
+
+    <out>/dataset_config.json         generation settings (a resumed run must use the same)
+    <out>/generation_log.jsonl        one line per scene generated: time, views, grasps, trials
+    <out>/dataset.json                summary: counts, object indices used (rewritten at the end)
+    <out>/<scene_id>/scene.json       manifest: seed, views written, objects (written last)
+    <out>/<scene_id>/<n>_<scene_id>_RGB.png
+                     <n>_<scene_id>_perfect_depth.tiff   float32 m, LZW (noise-free)
+                     <n>_<scene_id>_stereo_depth.tiff    float32 m, LZW, D435-like noise, holes = -1
+                     <n>_<scene_id>_mask.png             uint8 0/255, all objects
+                     <n>_<scene_id>_grasps.txt           x;y;theta_deg;opening;jaw_size (CRLF)
+                     <n>_<scene_id>_camera.json          K, size, pose, objects, trial stats
+
+Scene ``i`` of a run with ``--seed S`` is generated from seed ``S + i`` alone in a fresh PyBullet
+client, so its files do not depend on the number of workers or on which scenes ran before. A
+scene is written into ``<out>/.tmp-<scene_id>-<pid>`` and renamed into place when complete, so a
+scene folder that exists is complete; an interrupted run resumes by skipping those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Bump when a change alters the files generated for a seed.
+GENERATOR_VERSION = 1
+FILE_KINDS = ("RGB.png", "perfect_depth.tiff", "stereo_depth.tiff", "mask.png", "grasps.txt", "camera.json")
+
+
+@dataclass
+class GenConfig:
+    views: int = 1
+    objects_per_scene: tuple[int, int] = (1, 4)
+    object_range: str = "all"
+    width: int = 640
+    height: int = 480
+    candidates: int = 40  # grasp candidates per object and view
+    min_grasps: int = 3  # a view with fewer successful grasps is re-shot (new camera) or dropped
+    camera_tries: int = 3
+    max_attempts: int = 4  # new object sets for a scene before it is written empty
+    hole_value: float = -1.0
+    max_tilt_deg: float = 20.0
+    height_range: tuple[float, float] = (0.35, 0.7)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["objects_per_scene"] = list(self.objects_per_scene)
+        d["height_range"] = list(self.height_range)
+        d["generator_version"] = GENERATOR_VERSION
+        return d
+
+    def digest(self) -> str:
+        return hashlib.sha1(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def scene_id(seed: int) -> str:
+    return f"sim{int(seed):08d}"
+
+
+def view_files(scene_dir: Path, sid: str, n: int) -> list[Path]:
+    return [scene_dir / f"{n}_{sid}_{kind}" for kind in FILE_KINDS]
+
+
+def scene_complete(out: Path, sid: str) -> bool:
+    d = Path(out) / sid
+    m = d / "scene.json"
+    if not m.is_file():
+        return False
+    try:
+        views = json.loads(m.read_text())["views"]
+    except (ValueError, KeyError):
+        return False
+    return all(f.is_file() for n in range(len(views)) for f in view_files(d, sid, n))
+
+
+def _r(x, nd=6):
+    return [round(float(v), nd) for v in np.asarray(x, dtype=np.float64).reshape(-1)]
+
+
+def _write_grasps(path: Path, rects: np.ndarray) -> None:
+    from ..grasp import rects_to_jacquard
+
+    rows = rects_to_jacquard(rects)
+    path.write_text("".join(f"{x:.5f};{y:.5f};{t:.4f};{o:.4f};{j:.4f}\r\n" for x, y, t, o, j in rows), newline="")
+
+
+def _write_view(d: Path, sid: str, n: int, view: dict) -> None:
+    import cv2
+    import tifffile
+
+    rgb_f, pd_f, sd_f, mask_f, grasps_f, cam_f = view_files(d, sid, n)
+    if not cv2.imwrite(str(rgb_f), cv2.cvtColor(view["rgb"], cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {rgb_f}")
+    tifffile.imwrite(str(pd_f), view["depth"].astype(np.float32), compression="lzw")
+    tifffile.imwrite(str(sd_f), view["stereo"].astype(np.float32), compression="lzw")
+    cv2.imwrite(str(mask_f), view["mask"])
+    _write_grasps(grasps_f, view["rects"])
+    cam_f.write_text(json.dumps(view["meta"], indent=1) + "\n")
+
+
+def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
+    """Generate scene ``seed`` into ``<out>/<scene_id>`` (atomically); returns a log record."""
+    from . import camera as cam
+    from . import gripper as grip
+    from . import scene as sc_mod
+    from .objects import catalogue, parse_object_range
+    from .trials import label_view
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    sid = scene_id(seed)
+    rng = np.random.default_rng(seed)
+    allowed = parse_object_range(cfg.object_range)
+    cat = catalogue()
+    views: list[dict] = []
+    trials = 0
+    scene_meta: dict = {}
+    for attempt in range(cfg.max_attempts):
+        p, client = sc_mod.connect()
+        try:
+            n_obj = int(rng.integers(cfg.objects_per_scene[0], cfg.objects_per_scene[1] + 1))
+            scene = sc_mod.build_scene(p, client, rng, allowed, n_obj)
+            if not scene.objects:
+                continue
+            g = grip.create(p, client)
+            state = p.saveState(physicsClientId=client)
+            objects = [o.as_dict() for o in scene.objects]
+            by_body = {o.body: o.index for o in scene.objects}
+            views = []
+            for n in range(cfg.views):
+                best = None
+                for _ in range(cfg.camera_tries):
+                    T, intr = sc_mod.sample_camera(rng, scene.centre, scene.support_z, cfg.height_range, cfg.max_tilt_deg, cfg.width, cfg.height)
+                    light = sc_mod.sample_lighting(rng)
+                    p.restoreState(stateId=state, physicsClientId=client)
+                    rgb, depth, seg = sc_mod.render(p, client, T, intr, light)
+                    rects, owners, stats = label_view(p, client, g, state, scene, T, intr.K, depth, seg, rng, cfg.candidates)
+                    trials += stats.trials
+                    if best is None or len(rects) > len(best[4]):
+                        best = (T, intr, light, (rgb, depth, seg), rects, owners, stats)
+                    if len(rects) >= cfg.min_grasps:
+                        break
+                T, intr, light, (rgb, depth, seg), rects, owners, stats = best
+                if len(rects) < cfg.min_grasps:
+                    continue
+                mask = np.isin(seg, list(by_body)).astype(np.uint8) * 255
+                visible = {int(b): int((seg == b).sum()) for b in by_body}
+                meta = {
+                    "scene_id": sid,
+                    "view": len(views),
+                    "seed": int(seed),
+                    "image_size": [intr.width, intr.height],
+                    "K": [_r(row) for row in intr.K],
+                    "depth_unit": "m",
+                    "T_world_camera": [_r(row) for row in T],
+                    "camera_pose": _r(cam.pose_to_xyzquat(T)),
+                    "camera_frame": "optical (x right, y down, z forward); pose of camera in world",
+                    "support": scene.support,
+                    "support_z": scene.support_z,
+                    "objects": [dict(o, visible_pixels=visible[o["body"]]) for o in objects],
+                    "grasp_objects": [by_body[b] for b in owners],
+                    "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in light.items()},
+                    "stereo_hole_value": cfg.hole_value,
+                    "trials": stats.as_dict(),
+                    "gripper": {"max_opening": grip.MAX_OPENING, "jaw_size": grip.JAW_SIZE, "grip_force": grip.GRIP_FORCE},
+                }
+                views.append(
+                    {
+                        "rgb": sc_mod.sensor_rgb(rgb, rng),
+                        "depth": depth,
+                        "stereo": cam.stereo_depth(depth, intr.K, rng, hole_value=cfg.hole_value),
+                        "mask": mask,
+                        "rects": rects,
+                        "meta": meta,
+                    }
+                )
+            scene_meta = {
+                "scene_id": sid,
+                "seed": int(seed),
+                "attempt": attempt,
+                "support": scene.support,
+                "objects": [{"index": o["index"], "name": o["name"], "scale": o["scale"]} for o in objects],
+                "object_indices": sorted({o["index"] for o in objects}),
+                "names": {str(i): cat[i].name for i in sorted({o["index"] for o in objects})},
+            }
+            if views:
+                break
+        finally:
+            sc_mod.disconnect(p, client)
+    tmp = out / f".tmp-{sid}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for n, v in enumerate(views):
+        _write_view(tmp, sid, n, v)
+    scene_meta.setdefault("scene_id", sid)
+    scene_meta.setdefault("seed", int(seed))
+    scene_meta["views"] = [{"view": n, "grasps": int(len(v["rects"]))} for n, v in enumerate(views)]
+    scene_meta["config_digest"] = cfg.digest()
+    (tmp / "scene.json").write_text(json.dumps(scene_meta, indent=1) + "\n")
+    final = out / sid
+    if final.exists():  # an incomplete folder (files deleted by hand): replace it
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    return {
+        "scene": sid,
+        "seed": int(seed),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "views": len(views),
+        "grasps": int(sum(len(v["rects"]) for v in views)),
+        "trials": int(trials),
+        "objects": scene_meta.get("object_indices", []),
+    }
+
+
+# --------------------------------------------------------------------------- runs
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _worker(task):
+    seed, out, cfg = task
+    try:
+        return generate_scene(seed, out, cfg)
+    except Exception as e:  # report, keep the run going; the scene stays missing and is retried on resume
+        import traceback
+
+        return {"scene": scene_id(seed), "seed": seed, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+
+
+class OutputLocked(RuntimeError):
+    pass
+
+
+def _lock(out: Path) -> Path:
+    lock = out / ".lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            pid = int(lock.read_text().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        alive = False
+        if pid > 0:
+            try:
+                os.kill(pid, 0)
+                alive = True
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True
+        if alive:
+            raise OutputLocked(f"{out} is being written by process {pid} (remove {lock} if that is wrong)")
+        lock.unlink(missing_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return lock
+
+
+def check_config(out: Path, cfg: GenConfig) -> None:
+    """Write ``dataset_config.json`` or check a resumed run uses the same settings."""
+    f = out / "dataset_config.json"
+    mine = cfg.as_dict()
+    if f.exists():
+        theirs = json.loads(f.read_text())
+        if theirs != mine:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise ValueError(
+                f"{out} was generated with other settings ({', '.join(diff)}); use another --out, or the same settings to resume"
+            )
+    else:
+        f.write_text(json.dumps(mine, indent=1, sort_keys=True) + "\n")
+
+
+def summarize(out) -> dict:
+    """Counts over every complete scene in ``out`` (written to ``<out>/dataset.json`` by runs)."""
+    out = Path(out)
+    scenes = images = grasps = empty = 0
+    objects: set[int] = set()
+    per_image = []
+    for m in sorted(out.glob("sim*/scene.json")):
+        sid = m.parent.name
+        if not scene_complete(out, sid):
+            continue
+        meta = json.loads(m.read_text())
+        scenes += 1
+        if not meta["views"]:
+            empty += 1
+        for v in meta["views"]:
+            images += 1
+            grasps += v["grasps"]
+            per_image.append(v["grasps"])
+        objects.update(meta.get("object_indices", []))
+    times = []
+    log = out / "generation_log.jsonl"
+    if log.exists():
+        for line in log.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if "seconds" in r:
+                times.append(r["seconds"])
+    return {
+        "scenes": scenes,
+        "empty_scenes": empty,
+        "images": images,
+        "grasps": grasps,
+        "grasps_per_image": {"min": min(per_image), "median": float(np.median(per_image)), "max": max(per_image)} if per_image else None,
+        "objects": sorted(objects),
+        "n_objects": len(objects),
+        "seconds_per_scene_median": float(np.median(times)) if times else None,
+        "seconds_per_scene_mean": float(np.mean(times)) if times else None,
+    }
+
+
+def generate(out, n_scenes: int, seed: int = 0, workers: int = 1, cfg: GenConfig | None = None, progress: bool = True, log=print) -> dict:
+    """Generate scenes ``seed .. seed + n_scenes - 1`` into ``out``, skipping complete ones."""
+    from tqdm import tqdm
+
+    from .objects import parse_object_range
+
+    cfg = cfg or GenConfig()
+    parse_object_range(cfg.object_range)  # fail early on a bad range
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)
+    try:
+        check_config(out, cfg)
+        for stale in out.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        seeds = [seed + i for i in range(n_scenes)]
+        todo = [s for s in seeds if not scene_complete(out, scene_id(s))]
+        skipped = len(seeds) - len(todo)
+        if skipped:
+            log(f"resuming: {skipped} of {len(seeds)} scenes already complete in {out}")
+        errors = []
+        images = grasps = 0
+        t0 = time.perf_counter()
+        bar = tqdm(total=len(seeds), initial=skipped, unit="scene", disable=not progress, dynamic_ncols=True, desc="sim-dataset")
+        tasks = [(s, str(out), cfg) for s in todo]
+        with open(out / "generation_log.jsonl", "a") as logf:
+            if workers <= 1:
+                _worker_init()
+                results = map(_worker, tasks)
+                pool = None
+            else:
+                import multiprocessing as mp
+
+                pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+                results = pool.imap_unordered(_worker, tasks)
+            try:
+                for r in results:
+                    r["workers"] = workers
+                    logf.write(json.dumps(r) + "\n")
+                    logf.flush()
+                    if "error" in r:
+                        errors.append(r)
+                        print(f"scene {r['scene']} failed: {r['error']}", file=sys.stderr)
+                    else:
+                        images += r["views"]
+                        grasps += r["grasps"]
+                    bar.update(1)
+                    bar.set_postfix(images=images, grasps=grasps, errors=len(errors), refresh=False)
+            finally:
+                if pool is not None:
+                    pool.terminate()
+                    pool.join()
+                bar.close()
+        summary = summarize(out)
+        summary["config"] = cfg.as_dict()
+        (out / "dataset.json").write_text(json.dumps(summary, indent=1) + "\n")
+        summary["this_run"] = {"generated": len(todo) - len(errors), "skipped": skipped, "errors": len(errors), "seconds": round(time.perf_counter() - t0, 1)}
+        return summary
+    finally:
+        lock.unlink(missing_ok=True)

@@ -1,0 +1,264 @@
+"""Grasp labels by simulated grasp trials (as Jacquard), for one rendered view.
+
+Per object visible in the view:
+
+1. **Candidates**: pixels on the object's (eroded) mask, random closing-axis angles. The grasp is
+   top-down along the camera's optical axis (the node's convention: TCP ``+z`` = optical axis,
+   jaws closing along the image closing axis). The TCP is placed ``d`` (up to 2.5 cm) beyond the
+   observed surface point along the approach, less where the object is low, so the fingertips
+   stay above the support. The trial opening is the object's width along the closing line in the
+   image (the silhouette run through the centre, converted to metres at the surface depth) plus
+   2 x 8 mm clearance, at most :data:`~.gripper.MAX_OPENING`.
+2. **Collision check**: the open gripper at the grasp pose and at two pre-grasp poses 3 and 8 cm
+   back along the approach must be at least 1 mm from everything (support and all objects).
+3. **Physical trial** from the saved settled state: the fingers close (velocity motors, force
+   limit) until they stall, both must touch the object, then the gripper lifts 12 cm, shakes
+   twice sideways (+/-2 cm across the jaws) and holds. Success: the object rose with the gripper,
+   is still held by both fingers, and no other object came along.
+4. **Label**: success -> rectangle centred on the candidate pixel, angle of the projected closing
+   axis, opening = contact width + 1 cm (the opening actually needed, capped at the trial
+   opening), jaw size = finger width, both in pixels at the surface depth ``Z``
+   (``px = metres * f / Z``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import camera as cam
+from . import gripper as grip
+from .gripper import GripperIds
+
+GRASP_DEPTH = 0.025  # nominal TCP depth beyond the surface point along the approach (m)
+CLEARANCE = 0.008  # per side, added to the estimated width for the trial opening (m)
+LABEL_MARGIN = 0.01  # added to the measured contact width for the label opening (m)
+LIFT = 0.12  # m
+SHAKE = 0.02  # lateral shake amplitude after lifting (m)
+MIN_FINGERTIP_HEIGHT = 0.002  # fingertips stay this far above the support (m)
+
+
+@dataclass
+class TrialResult:
+    success: bool
+    reason: str  # "ok", "empty", "no_contact", "dropped", "multiple"
+    contact_width: float = 0.0  # finger separation when the fingers stalled (m)
+    lift: float = 0.0  # how far the object rose (m)
+
+
+@dataclass
+class LabelStats:
+    candidates: int = 0
+    rejected: dict = field(default_factory=dict)
+    trials: int = 0
+    successes: int = 0
+
+    def reject(self, why: str) -> None:
+        self.rejected[why] = self.rejected.get(why, 0) + 1
+
+    def as_dict(self) -> dict:
+        return {"candidates": self.candidates, "rejected": dict(sorted(self.rejected.items())), "trials": self.trials, "successes": self.successes}
+
+
+def _contacts(p, client, g: GripperIds, body: int) -> tuple[bool, bool]:
+    return tuple(bool(p.getContactPoints(g.body, body, link, -1, physicsClientId=client)) for link in (0, 1))
+
+
+def run_trial(
+    p,
+    client,
+    g: GripperIds,
+    state_id: int,
+    target: int,
+    others,
+    position,
+    orientation,
+    opening: float,
+    lift: float = LIFT,
+) -> TrialResult:
+    """Close, lift and hold from the saved state ``state_id``; no collision check here."""
+    p.restoreState(stateId=state_id, physicsClientId=client)
+    grip.place(p, client, g, position, orientation, opening)
+    z0 = {b: p.getBasePositionAndOrientation(b, physicsClientId=client)[0][2] for b in [target, *others]}
+    for j in (0, 1):
+        p.setJointMotorControl2(g.body, j, p.VELOCITY_CONTROL, targetVelocity=-grip.CLOSE_SPEED, force=grip.GRIP_FORCE, physicsClientId=client)
+    steps_needed = int(opening / 2 / grip.CLOSE_SPEED / (1 / 240)) + 12
+    for step in range(1, max(steps_needed, 24) + 48):
+        p.stepSimulation(physicsClientId=client)
+        if step >= 12 and step % 6 == 0:
+            v = [p.getJointState(g.body, j, physicsClientId=client)[1] for j in (0, 1)]
+            if max(abs(v[0]), abs(v[1])) < 2e-3:
+                break
+    width = grip.opening(p, client, g)
+    if width < 0.002:
+        return TrialResult(False, "empty", width)
+    if not all(_contacts(p, client, g, target)):
+        return TrialResult(False, "no_contact", width)
+    pos = np.asarray(position, dtype=np.float64)
+    n_lift, n_shake, n_hold = 96, 72, 36
+    shake_dir = np.asarray(cam.quat_to_matrix(orientation))[:, 0]  # across the jaws: the weak direction
+    shake_dir = shake_dir - [0, 0, shake_dir[2]]
+    shake_dir = shake_dir / max(np.linalg.norm(shake_dir), 1e-9)
+    for k in range(1, n_lift + n_shake + n_hold + 1):
+        s = min(k / n_lift, 1.0)
+        s = s * s * (3 - 2 * s)  # smooth start and stop
+        goal = pos + [0, 0, lift * s]
+        if n_lift < k <= n_lift + n_shake:  # two lateral shakes, +/-2 cm at ~3.3 Hz (peak ~0.4 m/s)
+            goal = goal + shake_dir * SHAKE * math.sin(2 * math.pi * (k - n_lift) / (n_shake / 2))
+        p.changeConstraint(g.constraint, goal.tolist(), list(orientation), maxForce=500, physicsClientId=client)
+        p.stepSimulation(physicsClientId=client)
+    dz = p.getBasePositionAndOrientation(target, physicsClientId=client)[0][2] - z0[target]
+    if dz < 0.75 * lift or not all(_contacts(p, client, g, target)):
+        return TrialResult(False, "dropped", width, dz)
+    for b in others:
+        if p.getBasePositionAndOrientation(b, physicsClientId=client)[0][2] - z0[b] > 0.03:
+            return TrialResult(False, "multiple", width, dz)
+    return TrialResult(True, "ok", width, dz)
+
+
+def silhouette_extent_px(seg: np.ndarray, body: int, u: float, v: float, angle: float, band_px: float, limit: int) -> tuple[int, int]:
+    """How far (pixels) ``body``'s mask reaches from ``(u, v)`` along +/- the closing axis.
+
+    Looks along parallel lines across a band of ``band_px`` (the jaw size) and takes the farthest
+    mask pixel within ``limit`` on each side, so the open jaws clear everything of the object that
+    the camera sees between them.
+    """
+    h, w = seg.shape
+    du, dv = math.cos(angle), -math.sin(angle)
+    ju, jv = math.sin(angle), math.cos(angle)  # across the closing axis
+    t = np.arange(1, limit + 1, dtype=np.float64)
+    out = []
+    for sgn in (1, -1):
+        far = 0
+        for off in np.linspace(-band_px / 2, band_px / 2, 5):
+            x = np.rint(u + off * ju + sgn * t * du).astype(int)
+            y = np.rint(v + off * jv + sgn * t * dv).astype(int)
+            ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+            hit = np.zeros(len(t), bool)
+            hit[ok] = seg[y[ok], x[ok]] == body
+            if hit.any():
+                far = max(far, int(np.nonzero(hit)[0][-1]) + 1)
+        out.append(far)
+    return out[0], out[1]
+
+
+def surface_and_axes(u, v, angle, depth, K, T_world_cam):
+    """Surface point ``s`` (world), its depth ``z``, approach axis and metric closing axis (world)."""
+    K = np.asarray(K, dtype=np.float64)
+    T = np.asarray(T_world_cam, dtype=np.float64)
+    z = float(depth[int(round(v)), int(round(u))])
+    s = cam.deproject(u, v, z, K, T)[0]
+    c_cam = np.array([math.cos(angle) / K[0, 0], -math.sin(angle) / K[1, 1], 0.0])
+    return s, z, T[:3, 2].copy(), T[:3, :3] @ (c_cam / np.linalg.norm(c_cam))
+
+
+def grasp_depth_limit(s, approach, closing, opening: float, support_z: float) -> float:
+    """Deepest TCP offset beyond ``s`` along ``approach`` that keeps the fingers above the support."""
+    quat = grip.tcp_orientation(approach, closing)
+    R = cam.quat_to_matrix(quat)
+    low = np.inf
+    for x in (-grip.JAW_SIZE / 2, grip.JAW_SIZE / 2):
+        for y in (opening / 2, opening / 2 + grip.FINGER_THICKNESS):
+            for sy in (1, -1):
+                low = min(low, float((R @ [x, sy * y, grip.TIP_BELOW_TCP])[2]))
+    a_z = min(float(approach[2]), -1e-3)
+    return (s[2] + low - support_z - MIN_FINGERTIP_HEIGHT) / -a_z
+
+
+def label_view(
+    p,
+    client,
+    g: GripperIds,
+    state_id: int,
+    scene,
+    T_world_cam,
+    K,
+    depth: np.ndarray,
+    seg: np.ndarray,
+    rng: np.random.Generator,
+    candidates_per_object: int = 24,
+    grasp_depth: float = GRASP_DEPTH,
+    min_pixels: int = 80,
+) -> tuple[np.ndarray, list[int], LabelStats]:
+    """Grasp trials for every object visible in one view -> (Nx5 rectangles, object body per rect, stats)."""
+    import cv2
+
+    K = np.asarray(K, dtype=np.float64)
+    f = 0.5 * (K[0, 0] + K[1, 1])
+    h, w = seg.shape
+    stats = LabelStats()
+    rects, owners = [], []
+    bodies = list(scene.bodies)
+    for obj in scene.objects:
+        mask = (seg == obj.body).astype(np.uint8)
+        if int(mask.sum()) < min_pixels:
+            continue
+        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+        vs, us = np.nonzero(dist > 2.5)
+        if len(us) == 0:
+            continue
+        wts = dist[vs, us].astype(np.float64) ** 2  # favour pixels far from the silhouette edge
+        pick = rng.choice(len(us), size=min(candidates_per_object, len(us)), replace=False, p=wts / wts.sum())
+        angles = rng.uniform(-math.pi / 2, math.pi / 2, len(pick))
+        others = [o.body for o in scene.objects if o.body != obj.body]
+        for k, a_img in zip(pick, angles):
+            stats.candidates += 1
+            u, v = int(us[k]), int(vs[k])
+            s_w, z, approach, closing = surface_and_axes(u, v, a_img, depth, K, T_world_cam)
+            limit = int(math.ceil(grip.MAX_OPENING * f / z))
+            tp, tn = silhouette_extent_px(seg, obj.body, u, v, a_img, grip.JAW_SIZE * f / z, limit)
+            w_est = 2 * max(tp, tn) * z / f  # the gripper is centred on the pixel
+            if w_est > grip.MAX_OPENING - 0.004:
+                stats.reject("too_wide")
+                continue
+            quat = grip.tcp_orientation(approach, closing)
+            chosen = None
+            for opening in sorted({min(w_est + 2 * CLEARANCE, grip.MAX_OPENING), grip.MAX_OPENING}):
+                d = min(grasp_depth, grasp_depth_limit(s_w, approach, closing, opening, scene.support_z))
+                if d < 0.003:
+                    continue
+                tcp = s_w + approach * d
+                p.restoreState(stateId=state_id, physicsClientId=client)
+                if not any(_collides_at(p, client, g, tcp - approach * back, quat, opening, bodies) for back in (0.0, 0.03, 0.08)):
+                    chosen = (opening, tcp)
+                    break
+            if chosen is None:
+                stats.reject("too_low" if d < 0.003 else "collision")
+                continue
+            opening, tcp = chosen
+            stats.trials += 1
+            res = run_trial(p, client, g, state_id, obj.body, others, tcp, quat, opening)
+            if not res.success:
+                stats.reject("trial_" + res.reason)
+                continue
+            open_m = min(res.contact_width + LABEL_MARGIN, opening)
+            ends, _ = cam.project(np.stack([s_w - closing * open_m / 2, s_w + closing * open_m / 2]), T_world_cam, K)
+            d = ends[1] - ends[0]
+            rect = [float(u), float(v), float(math.atan2(-d[1], d[0])), float(np.hypot(*d)), grip.JAW_SIZE * f / z]
+            corners = _corners(rect)
+            if corners.min() < 0 or (corners[:, 0] > w - 1).any() or (corners[:, 1] > h - 1).any():
+                stats.reject("outside_image")
+                continue
+            stats.successes += 1
+            rects.append(rect)
+            owners.append(obj.body)
+    p.restoreState(stateId=state_id, physicsClientId=client)
+    arr = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
+    if len(arr):
+        from ..conventions import wrap_angle
+
+        arr[:, 2] = wrap_angle(arr[:, 2])
+    return arr, owners, stats
+
+
+def _collides_at(p, client, g, position, quat, opening, bodies) -> bool:
+    grip.place(p, client, g, position, quat, opening)
+    return grip.collides(p, client, g, bodies)
+
+
+def _corners(rect) -> np.ndarray:
+    from ..grasp import rect_corners
+
+    return rect_corners(*rect)
