@@ -284,3 +284,24 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None):
         conns = [c for c in reader.connections if topics is None or c.topic in set(topics)]
         for conn, t, raw in reader.messages(connections=conns):
             yield conn.topic, conn.msgtype, t, bytes(raw)
+
+
+def write_messages(path: str | Path, items: Iterable[tuple[int, str, object]], compress: bool = False) -> None:
+    """Write ``(log_time_ns, topic, rclpy_message)`` items (any order of topics) to an MCAP bag."""
+    import rclpy.serialization
+    from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
+
+    ts = _typestore()
+    writer = Writer(Path(path), version=9, storage_plugin=StoragePlugin.MCAP)
+    if compress:
+        writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    writer.open()
+    conns = {}
+    try:
+        for t, topic, msg in sorted(items, key=lambda x: x[0]):
+            if topic not in conns:
+                mod = type(msg).__module__.split(".")[0]
+                conns[topic] = writer.add_connection(topic, f"{mod}/msg/{type(msg).__name__}", typestore=ts)
+            writer.write(conns[topic], t, rclpy.serialization.serialize_message(msg))
+    finally:
+        writer.close()

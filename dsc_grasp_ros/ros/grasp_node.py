@@ -340,8 +340,11 @@ class GraspNode(LifecycleNode):
         if now - self._last_warn.get(key, -1e9) >= float(self._p("warn_throttle")):
             self._last_warn[key] = now
             n = self._counters[key]
-            log = self.get_logger().error if error else self.get_logger().warning
-            log(f"{text} [{key}: {n} so far]")
+            # (rclpy loggers must not change severity at one call site: two calls)
+            if error:
+                self.get_logger().error(f"{text} [{key}: {n} so far]")
+            else:
+                self.get_logger().warning(f"{text} [{key}: {n} so far]")
 
     def _skip(self, reason: str, text: str, error: bool = False) -> None:
         self._counters[reason] += 1

@@ -1,0 +1,96 @@
+"""Process plumbing for the ROS node tests: isolated DDS domain, node and replayer processes.
+
+Every test gets its own ROS_DOMAIN_ID (other engineers' suites run on the same machine) and the
+shipped Fast DDS profile (640x480 images over shared memory).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FASTDDS_XML = ROOT / "config" / "fastdds_large_images.xml"
+BIN = Path(sys.executable).parent
+
+
+def ros_env(domain_id: int) -> dict:
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        FASTRTPS_DEFAULT_PROFILES_FILE=str(FASTDDS_XML),
+        FASTDDS_DEFAULT_PROFILES_FILE=str(FASTDDS_XML),
+        RMW_FASTRTPS_USE_QOS_FROM_XML="0",
+        OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+        RCUTILS_COLORIZED_OUTPUT="0",
+    )
+    return env
+
+
+def pick_domain_id() -> int:
+    return random.Random(os.getpid() * 7919 + time.time_ns()).randint(20, 199)
+
+
+def write_params(path: Path, params: dict) -> Path:
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+    return path
+
+
+class Proc:
+    """A child process with its output in a log file; stopped with SIGINT, then killed."""
+
+    def __init__(self, args: list[str], env: dict, log: Path):
+        self.log_path = log
+        self._log = open(log, "w")
+        self.p = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True)
+
+    def wait(self, timeout: float) -> int:
+        return self.p.wait(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.p.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=5)
+        self._log.close()
+        return self.p.returncode
+
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def start_node(params_file: Path, env: dict, log: Path, remaps: dict | None = None, extra: list[str] | None = None) -> Proc:
+    exe = BIN / "grasp_node"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dsc_grasp_ros.ros.grasp_node"]
+    cmd += ["--ros-args", "--params-file", str(params_file)]
+    for a, b in (remaps or {}).items():
+        cmd += ["-r", f"{a}:={b}"]
+    return Proc(cmd + (extra or []), env, log)
+
+
+def replay(bag: Path, env: dict, log: Path, *args: str) -> Proc:
+    return Proc([sys.executable, "-m", "dsc_grasp_ros.ros.replay", str(bag), *args], env, log)
+
+
+REALSENSE_REMAPS = {
+    "color/image_raw": "/camera/camera/color/image_raw",
+    "depth/image_raw": "/camera/camera/aligned_depth_to_color/image_raw",
+    "color/camera_info": "/camera/camera/color/camera_info",
+}
