@@ -204,13 +204,13 @@ class GraspDetector:
         :class:`InputError` naming the problem for frames that cannot be processed.
         """
         if depth is None:
-            raise InputError("a depth image is required: grasp poses are metric")
+            raise InputError("a depth image is required: grasp poses are metric", "missing_image")
         if rgb is None and "r" in self.meta.channel_order:
-            raise InputError(f"model modality {self.modality!r} needs a colour image")
+            raise InputError(f"model modality {self.modality!r} needs a colour image", "missing_image")
         try:
             cam = CameraIntrinsics.from_K(K)
         except GeometryError as e:
-            raise InputError(str(e)) from e
+            raise InputError(str(e), "bad_camera_info") from e
         c = self.cfg
         t0 = time.perf_counter()
         h, w = check_frame(rgb, depth)

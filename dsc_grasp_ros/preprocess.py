@@ -33,7 +33,16 @@ NORMALISATION = "depth: minus mean of the valid depth, clipped to +-1 m; rgb: /2
 
 
 class InputError(ValueError):
-    """An input frame that cannot be processed; the message names the problem."""
+    """An input frame that cannot be processed; the message names the problem.
+
+    ``code`` is a stable machine-readable reason (``all_invalid_depth``, ``size_mismatch``,
+    ``bad_camera_info``, ``bad_image``, ``bad_roi``, ``missing_image``, ``invalid_input``) for
+    callers that count skipped frames by cause (the ROS node does).
+    """
+
+    def __init__(self, message: str, code: str = "invalid_input"):
+        super().__init__(message)
+        self.code = code
 
 
 def depth_to_metres(depth: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -47,14 +56,14 @@ def depth_to_metres(depth: np.ndarray, scale: float | None = None) -> tuple[np.n
     if depth.ndim == 3 and depth.shape[2] == 1:
         depth = depth[..., 0]
     if depth.ndim != 2:
-        raise InputError(f"depth must be a single-channel image, got shape {depth.shape}")
+        raise InputError(f"depth must be a single-channel image, got shape {depth.shape}", "bad_image")
     if scale is None:
         if depth.dtype == np.uint16:
             scale = 0.001
         elif np.issubdtype(depth.dtype, np.floating):
             scale = 1.0
         else:
-            raise InputError(f"unsupported depth dtype {depth.dtype}: use uint16 millimetres or float metres")
+            raise InputError(f"unsupported depth dtype {depth.dtype}: use uint16 millimetres or float metres", "bad_image")
     d = depth.astype(np.float32) * np.float32(scale)
     invalid = ~np.isfinite(d) | (d <= 0)
     d[invalid] = 0.0
@@ -70,7 +79,7 @@ def inpaint_depth(depth_m: np.ndarray, invalid: np.ndarray) -> np.ndarray:
         return depth_m
     valid_vals = depth_m[~invalid]
     if valid_vals.size == 0:
-        raise InputError("depth image has no valid pixel (all zero, NaN or inf)")
+        raise InputError("depth image has no valid pixel (all zero, NaN or inf)", "all_invalid_depth")
     scale = float(np.abs(valid_vals).max()) or 1.0
     filled = cv2.inpaint((depth_m / scale).astype(np.float32), invalid.astype(np.uint8), 1, cv2.INPAINT_NS)
     return filled * scale
@@ -103,10 +112,10 @@ class ROI:
         """A user box ``[x, y, w, h]``; ``out_size=None`` keeps its size (must be a multiple of 8)."""
         x, y, w, h = (int(round(v)) for v in box)
         if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
-            raise InputError(f"ROI {list(box)} does not fit inside the {width}x{height} image")
+            raise InputError(f"ROI {list(box)} does not fit inside the {width}x{height} image", "bad_roi")
         if out_size is None:
             if w % 8 or h % 8:
-                raise InputError(f"ROI {w}x{h} must be a multiple of 8 when not resized")
+                raise InputError(f"ROI {w}x{h} must be a multiple of 8 when not resized", "bad_roi")
             return cls(x, y, w, h, w, h)
         return cls(x, y, w, h, out_size, out_size)
 
@@ -157,12 +166,12 @@ def normalise(rgb: np.ndarray | None, depth_m: np.ndarray | None, modality: str)
     chans = []
     if "depth" in CHANNEL_ORDER[modality]:
         if depth_m is None:
-            raise InputError(f"modality {modality!r} needs a depth image")
+            raise InputError(f"modality {modality!r} needs a depth image", "missing_image")
         d = depth_m.astype(np.float32)
         chans.append(np.clip(d - d.mean(), -DEPTH_CLIP_M, DEPTH_CLIP_M)[None])
     if "r" in CHANNEL_ORDER[modality]:
         if rgb is None:
-            raise InputError(f"modality {modality!r} needs a colour image")
+            raise InputError(f"modality {modality!r} needs a colour image", "missing_image")
         c = rgb.astype(np.float32) / 255.0
         chans.append((c - c.mean()).transpose(2, 0, 1))
     return np.ascontiguousarray(np.concatenate(chans, 0))
@@ -193,17 +202,18 @@ def check_frame(rgb: np.ndarray | None, depth: np.ndarray | None) -> tuple[int, 
     shape = None
     if rgb is not None:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise InputError(f"colour image must be HxWx3 uint8 RGB, got {rgb.shape} {rgb.dtype}")
+            raise InputError(f"colour image must be HxWx3 uint8 RGB, got {rgb.shape} {rgb.dtype}", "bad_image")
         shape = rgb.shape[:2]
     if depth is not None:
         dshape = depth.shape[:2]
         if shape is not None and dshape != shape:
             raise InputError(
-                f"colour ({shape[1]}x{shape[0]}) and depth ({dshape[1]}x{dshape[0]}) sizes differ: depth must be aligned to colour"
+                f"colour ({shape[1]}x{shape[0]}) and depth ({dshape[1]}x{dshape[0]}) sizes differ: depth must be aligned to colour",
+                "size_mismatch",
             )
         shape = dshape
     if shape is None:
-        raise InputError("no image given")
+        raise InputError("no image given", "missing_image")
     return int(shape[0]), int(shape[1])
 
 
@@ -225,7 +235,7 @@ def prepare(
         depth_net, invalid_net = _resize_depth(d_m, invalid, roi)
         if "depth" in CHANNEL_ORDER[modality]:
             if invalid_net.all():
-                raise InputError("depth has no valid pixel inside the region of interest (all zero, NaN or inf)")
+                raise InputError("depth has no valid pixel inside the region of interest (all zero, NaN or inf)", "all_invalid_depth")
             depth_net = inpaint_depth(depth_net, invalid_net)
     rgb_net = roi.crop(rgb, cv2.INTER_AREA) if rgb is not None and "r" in CHANNEL_ORDER[modality] else None
     x = normalise(rgb_net, depth_net, modality)

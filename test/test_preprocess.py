@@ -112,3 +112,17 @@ def test_prepare_inpaints_holes_and_keeps_mask():
     assert info.invalid_net.any() and np.all(np.abs(info.depth_net - 0.6) < 1e-4)
     assert np.abs(x).max() < 1e-4  # a flat plane normalises to zeros, holes included
     assert info.depth_full.shape == (480, 640) and info.depth_full[230, 320] == 0
+
+
+def test_input_errors_carry_a_stable_code():
+    roi = ROI.centred_square(480, 640)
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    cases = [
+        ((rgb, np.ones((240, 320), np.float32)), "size_mismatch"),
+        ((rgb, np.zeros((480, 640), np.uint16)), "all_invalid_depth"),
+        ((rgb.astype(np.float32), np.ones((480, 640), np.float32)), "bad_image"),
+    ]
+    for (c, d), code in cases:
+        with pytest.raises(InputError) as e:
+            prepare(c, d, roi, "rgbd")
+        assert e.value.code == code
