@@ -105,9 +105,9 @@ def test_stereo_depth_noise_and_holes():
 
 
 # --------------------------------------------------------------------------- grasp trials
-def _box_world(p, c, width=0.04, jaw=0.03, height=0.05):
+def _box_world(p, c, width=0.04, jaw=0.03, height=0.05, yaw=0.0):
     p.loadURDF("plane.urdf", physicsClientId=c)
-    box = _box(p, c, [width / 2, jaw / 2, height / 2], [0, 0, height / 2 + 0.0005], mass=0.15)
+    box = _box(p, c, [width / 2, jaw / 2, height / 2], [0, 0, height / 2 + 0.0005], mass=0.15, yaw=yaw)
     p.changeDynamics(box, -1, lateralFriction=0.8, physicsClientId=c)
     sc.settle(p, c, [box])
     g = grip.create(p, c)
@@ -215,6 +215,12 @@ def test_generated_files_and_label_round_trip(small_run):
             assert np.allclose(again, rows, atol=1e-3)
             # Grasp objects are the scene's objects (object-wise split possible).
             assert set(camj["grasp_objects"]) <= set(meta["object_indices"])
+            # Pixel sizes are the metric sizes at the surface depth: px = m * f / Z.
+            met = np.array(camj["grasps_metric"])
+            f = camj["K"][0][0]
+            assert np.allclose(rects[:, 3], met[:, 0] * f / met[:, 3], rtol=0.01)
+            assert np.allclose(rects[:, 4], met[:, 1] * f / met[:, 3], rtol=0.01)
+            assert np.all(met[:, 0] <= met[:, 5] + 1e-6) and np.all(met[:, 4] > 0.002)
             # Openings: at most the gripper's 8 cm at the surface depth.
             zc = np.array([pd[int(round(vv)), int(round(u))] for u, vv, *_ in rects])
             assert np.all(rects[:, 3] * zc / camj["K"][0][0] <= grip.MAX_OPENING + 1e-3)
@@ -320,3 +326,30 @@ def test_render_sequence_box_top_matches_depth():
     assert 0.001 < np.linalg.norm(poses[1] - poses[0]) < 0.05  # slowly moving camera
     again = next(iter(sc.render_sequence(1, seed=5, width=320, height=240)))
     assert np.array_equal(again.rgb, frames[0].rgb) and np.array_equal(again.depth, frames[0].depth)
+
+
+def test_label_angles_follow_the_image_convention(client):
+    """A 4 x 9 cm box turned 45 degrees counter-clockwise (seen from above) can only be grasped
+    across its 4 cm side: labels must point at +45 degrees (counter-clockwise as seen on the image)."""
+    p, c = client
+    box, g, state, pos = _box_world(p, c, width=0.04, jaw=0.09, height=0.04, yaw=math.radians(45))
+    scene = sc.Scene("plane", 0, 0.0, np.zeros(2), [sc.SceneObject(-1, "box", box, 1.0, 0.15)], [0, box])
+    intr = cam.Intrinsics.d435(320, 240)
+    T = cam.look_at([0.0, 0.0, 0.5], [0.0, 0.0, 0.0], roll=0.0)  # image x = world x, image y = -world y
+    _, depth, seg = sc.render(p, c, T, intr)
+    rects, _, stats = trials.label_view(p, c, g, state, scene, T, intr.K, depth, seg, np.random.default_rng(2), 30)
+    assert len(rects) >= 3, stats.as_dict()
+    d = np.degrees(rects[:, 2]) - 45.0
+    d = (d + 90) % 180 - 90
+    assert abs(np.median(d)) < 15 and np.abs(d).max() < 50, np.degrees(rects[:, 2])  # diagonal grasps near a corner fit too
+    # Jacquard files hold the clockwise angle: -angle.
+    assert np.allclose(rects_to_jacquard(rects)[:, 2], -np.degrees(rects[:, 2]))
+
+
+def test_time_limit_stops_and_a_rerun_continues(tmp_path):
+    cfg = GenConfig(**SMALL)
+    s = generate(tmp_path, 3, seed=40, cfg=cfg, progress=False, time_limit=0.0)
+    assert s["this_run"]["generated"] == 1 and s["this_run"]["stopped_at_time_limit"] and s["this_run"]["remaining"] == 2
+    s = generate(tmp_path, 3, seed=40, cfg=cfg, progress=False)
+    assert s["this_run"]["generated"] == 2 and s["this_run"]["skipped"] == 1 and s["scenes"] == 3
+    assert json.loads((tmp_path / "dataset.json").read_text())["scenes"] == 3

@@ -61,10 +61,12 @@ def register(sub):
     p.add_argument("--object-range", default="all", metavar="RANGES",
                    help="catalogue indices to draw objects from: 'all' (default), 'train' (without the held-out objects), "
                    "'test' (held-out only) or ranges like '0-899,1000-1005'")
-    p.add_argument("--candidates", type=int, default=40, help="grasp candidates per object and view (default: 40)")
+    p.add_argument("--candidates", type=int, default=80, help="grasp candidates per object and view (default: 80)")
     p.add_argument("--min-grasps", type=int, default=3, help="views with fewer successful grasps are re-shot or dropped (default: 3)")
     p.add_argument("--size", type=_size, default=(640, 480), metavar="WxH", help="image size (default: 640x480; intrinsics scale with it)")
     p.add_argument("--hole-value", type=float, default=-1.0, help="value of stereo-depth holes (default: -1 as in Jacquard; a RealSense gives 0)")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="stop starting new scenes after this long (scenes in progress are dropped; rerun to continue)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-objects", action="store_true", help="print the object catalogue (index, name, held-out flag) and exit")
     p.set_defaults(func=run)
@@ -96,7 +98,7 @@ def run(args) -> int:
         hole_value=args.hole_value,
     )
     try:
-        summary = generate(args.out, args.scenes, args.seed, args.workers, cfg, progress=not args.quiet)
+        summary = generate(args.out, args.scenes, args.seed, args.workers, cfg, progress=not args.quiet, time_limit=args.time_limit)
     except (ValueError, OutputLocked) as e:
         print(f"sim-dataset: {e}")
         return 2

@@ -45,7 +45,7 @@ class GenConfig:
     object_range: str = "all"
     width: int = 640
     height: int = 480
-    candidates: int = 40  # grasp candidates per object and view
+    candidates: int = 80  # grasp candidates per object and view
     min_grasps: int = 3  # a view with fewer successful grasps is re-shot (new camera) or dropped
     camera_tries: int = 3
     max_attempts: int = 4  # new object sets for a scene before it is written empty
@@ -95,6 +95,11 @@ def _write_grasps(path: Path, rects: np.ndarray) -> None:
     path.write_text("".join(f"{x:.5f};{y:.5f};{t:.4f};{o:.4f};{j:.4f}\r\n" for x, y, t, o, j in rows), newline="")
 
 
+def _json_lines(d: dict) -> str:
+    """JSON with one top-level key per line (compact values): readable and diff-friendly."""
+    return "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in d.items()) + "\n}\n"
+
+
 def _write_view(d: Path, sid: str, n: int, view: dict) -> None:
     import cv2
     import tifffile
@@ -106,7 +111,7 @@ def _write_view(d: Path, sid: str, n: int, view: dict) -> None:
     tifffile.imwrite(str(sd_f), view["stereo"].astype(np.float32), compression="lzw")
     cv2.imwrite(str(mask_f), view["mask"])
     _write_grasps(grasps_f, view["rects"])
-    cam_f.write_text(json.dumps(view["meta"], indent=1) + "\n")
+    cam_f.write_text(_json_lines(view["meta"]))
 
 
 def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
@@ -170,6 +175,8 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
                     "support_z": scene.support_z,
                     "objects": [dict(o, visible_pixels=visible[o["body"]]) for o in objects],
                     "grasp_objects": [by_body[b] for b in owners],
+                    "grasps_metric_columns": ["opening_m", "jaw_m", "tcp_offset_m", "surface_depth_m", "contact_width_m", "trial_opening_m"],
+                    "grasps_metric": stats.metric,
                     "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in light.items()},
                     "stereo_hole_value": cfg.hole_value,
                     "trials": stats.as_dict(),
@@ -208,7 +215,7 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
     scene_meta.setdefault("seed", int(seed))
     scene_meta["views"] = [{"view": n, "grasps": int(len(v["rects"]))} for n, v in enumerate(views)]
     scene_meta["config_digest"] = cfg.digest()
-    (tmp / "scene.json").write_text(json.dumps(scene_meta, indent=1) + "\n")
+    (tmp / "scene.json").write_text(_json_lines(scene_meta))
     final = out / sid
     if final.exists():  # an incomplete folder (files deleted by hand): replace it
         shutil.rmtree(final)
@@ -329,8 +336,22 @@ def summarize(out) -> dict:
     }
 
 
-def generate(out, n_scenes: int, seed: int = 0, workers: int = 1, cfg: GenConfig | None = None, progress: bool = True, log=print) -> dict:
-    """Generate scenes ``seed .. seed + n_scenes - 1`` into ``out``, skipping complete ones."""
+def generate(
+    out,
+    n_scenes: int,
+    seed: int = 0,
+    workers: int = 1,
+    cfg: GenConfig | None = None,
+    progress: bool = True,
+    log=print,
+    time_limit: float | None = None,
+) -> dict:
+    """Generate scenes ``seed .. seed + n_scenes - 1`` into ``out``, skipping complete ones.
+
+    ``time_limit`` (seconds): stop handing out scenes after this long; scenes in progress are
+    abandoned (their temporary folders are removed by the next run) and a later run with the same
+    arguments continues.
+    """
     from tqdm import tqdm
 
     from .objects import parse_object_range
@@ -351,6 +372,7 @@ def generate(out, n_scenes: int, seed: int = 0, workers: int = 1, cfg: GenConfig
             log(f"resuming: {skipped} of {len(seeds)} scenes already complete in {out}")
         errors = []
         images = grasps = 0
+        stopped = False
         t0 = time.perf_counter()
         bar = tqdm(total=len(seeds), initial=skipped, unit="scene", disable=not progress, dynamic_ncols=True, desc="sim-dataset")
         tasks = [(s, str(out), cfg) for s in todo]
@@ -366,6 +388,8 @@ def generate(out, n_scenes: int, seed: int = 0, workers: int = 1, cfg: GenConfig
                 results = pool.imap_unordered(_worker, tasks)
             try:
                 for r in results:
+                    if time_limit is not None and time.perf_counter() - t0 > time_limit and "error" not in r:
+                        stopped = True  # this result is complete on disk: count it, then stop
                     r["workers"] = workers
                     logf.write(json.dumps(r) + "\n")
                     logf.flush()
@@ -377,6 +401,9 @@ def generate(out, n_scenes: int, seed: int = 0, workers: int = 1, cfg: GenConfig
                         grasps += r["grasps"]
                     bar.update(1)
                     bar.set_postfix(images=images, grasps=grasps, errors=len(errors), refresh=False)
+                    if stopped:
+                        log(f"time limit of {time_limit:.0f} s reached: stopping (run again to continue)")
+                        break
             finally:
                 if pool is not None:
                     pool.terminate()
@@ -385,7 +412,15 @@ def generate(out, n_scenes: int, seed: int = 0, workers: int = 1, cfg: GenConfig
         summary = summarize(out)
         summary["config"] = cfg.as_dict()
         (out / "dataset.json").write_text(json.dumps(summary, indent=1) + "\n")
-        summary["this_run"] = {"generated": len(todo) - len(errors), "skipped": skipped, "errors": len(errors), "seconds": round(time.perf_counter() - t0, 1)}
+        done = sum(1 for s_ in todo if scene_complete(out, scene_id(s_)))
+        summary["this_run"] = {
+            "generated": done,
+            "skipped": skipped,
+            "errors": len(errors),
+            "stopped_at_time_limit": stopped,
+            "remaining": len(seeds) - skipped - done,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         return summary
     finally:
         lock.unlink(missing_ok=True)

@@ -85,6 +85,32 @@ def texture_files() -> tuple[str, ...]:
     return tuple(files)
 
 
+def ground_mesh(p, client, size, z: float, rgba, texture: str | None = None, tiles: float = 1.0, cell: float = 0.1) -> int:
+    """A visual-only, finely subdivided textured rectangle centred at the origin at height ``z``.
+
+    TinyRenderer shades per vertex and interpolates textures per (large) triangle, so a two-
+    triangle ground looks faceted; ~10 cm cells avoid that. No collision shape.
+    """
+    nx, ny = max(1, int(round(size[0] / cell))), max(1, int(round(size[1] / cell)))
+    xs, ys = np.linspace(-size[0] / 2, size[0] / 2, nx + 1), np.linspace(-size[1] / 2, size[1] / 2, ny + 1)
+    X, Y = np.meshgrid(xs, ys, indexing="ij")
+    verts = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
+    uvs = np.stack([(X.ravel() / size[0] + 0.5) * tiles, (Y.ravel() / size[1] + 0.5) * tiles * size[1] / size[0]], 1)
+    idx = []
+    for i in range(nx):
+        for j in range(ny):
+            a, b, c, d = i * (ny + 1) + j, (i + 1) * (ny + 1) + j, (i + 1) * (ny + 1) + j + 1, i * (ny + 1) + j + 1
+            idx += [a, b, c, a, c, d]
+    vis = p.createVisualShape(
+        p.GEOM_MESH, vertices=verts.tolist(), indices=idx, uvs=uvs.tolist(), normals=[[0, 0, 1]] * len(verts),
+        rgbaColor=list(rgba), physicsClientId=client,
+    )
+    body = p.createMultiBody(0, -1, vis, [0, 0, z], physicsClientId=client)
+    if texture:
+        p.changeVisualShape(body, -1, textureUniqueId=p.loadTexture(texture, physicsClientId=client), physicsClientId=client)
+    return body
+
+
 def random_color(rng: np.random.Generator) -> list[float]:
     import colorsys
 
@@ -161,20 +187,27 @@ def build_scene(
     cat = catalogue()
     if support is None:
         support = "table" if rng.random() < 0.4 else "plane"
+    tex = texture_files() if textures else ()
+
+    def surface_look():
+        if textures and rng.random() < 0.7:
+            return [*rng.uniform(0.6, 1.0, 3), 1.0], tex[int(rng.integers(len(tex)))], float(rng.uniform(2, 12))
+        return random_color(rng), None, 1.0
+
     if support == "table":
         sb = p.loadURDF("table/table.urdf", [0, 0, 0], physicsClientId=client)
         sz = TABLE_TOP_Z
+        rgba, tfile, tiles = surface_look()
+        ground_mesh(p, client, (1.5, 1.0), sz + 0.0004, rgba, tfile, tiles * 0.75)
+        rgba, tfile, tiles = surface_look()
+        ground_mesh(p, client, (6.0, 6.0), 0.0, rgba, tfile, tiles * 3)  # the floor around the table
     else:
-        sb = p.loadURDF("plane.urdf", [0, 0, 0], physicsClientId=client)
+        col = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=client)
+        sb = p.createMultiBody(0, col, -1, [0, 0, 0], physicsClientId=client)
         sz = 0.0
+        rgba, tfile, tiles = surface_look()
+        ground_mesh(p, client, (4.0, 4.0), 0.0, rgba, tfile, tiles * 2)
     p.changeDynamics(sb, -1, lateralFriction=float(rng.uniform(0.5, 1.0)), physicsClientId=client)
-    if textures:
-        tex = texture_files()
-        if rng.random() < 0.7:
-            tid = p.loadTexture(tex[int(rng.integers(len(tex)))], physicsClientId=client)
-            p.changeVisualShape(sb, -1, textureUniqueId=tid, rgbaColor=[*rng.uniform(0.6, 1.0, 3), 1], physicsClientId=client)
-        else:
-            p.changeVisualShape(sb, -1, rgbaColor=random_color(rng), physicsClientId=client)
     c = np.zeros(2) if centre is None else np.asarray(centre, dtype=np.float64)
     chosen = rng.choice(np.asarray(object_indices), size=n_objects, replace=len(object_indices) < n_objects)
     objs: list[SceneObject] = []

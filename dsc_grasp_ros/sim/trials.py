@@ -54,6 +54,9 @@ class LabelStats:
     rejected: dict = field(default_factory=dict)
     trials: int = 0
     successes: int = 0
+    #: Per kept grasp: [opening_m, jaw_m, tcp_offset_m (TCP beyond the surface point), surface depth Z_m,
+    #: contact_width_m, trial_opening_m].
+    metric: list = field(default_factory=list)
 
     def reject(self, why: str) -> None:
         self.rejected[why] = self.rejected.get(why, 0) + 1
@@ -222,12 +225,12 @@ def label_view(
                 tcp = s_w + approach * d
                 p.restoreState(stateId=state_id, physicsClientId=client)
                 if not any(_collides_at(p, client, g, tcp - approach * back, quat, opening, bodies) for back in (0.0, 0.03, 0.08)):
-                    chosen = (opening, tcp)
+                    chosen = (opening, tcp, d)
                     break
             if chosen is None:
                 stats.reject("too_low" if d < 0.003 else "collision")
                 continue
-            opening, tcp = chosen
+            opening, tcp, d = chosen
             stats.trials += 1
             res = run_trial(p, client, g, state_id, obj.body, others, tcp, quat, opening)
             if not res.success:
@@ -235,8 +238,8 @@ def label_view(
                 continue
             open_m = min(res.contact_width + LABEL_MARGIN, opening)
             ends, _ = cam.project(np.stack([s_w - closing * open_m / 2, s_w + closing * open_m / 2]), T_world_cam, K)
-            d = ends[1] - ends[0]
-            rect = [float(u), float(v), float(math.atan2(-d[1], d[0])), float(np.hypot(*d)), grip.JAW_SIZE * f / z]
+            e = ends[1] - ends[0]
+            rect = [float(u), float(v), float(math.atan2(-e[1], e[0])), float(np.hypot(*e)), grip.JAW_SIZE * f / z]
             corners = _corners(rect)
             if corners.min() < 0 or (corners[:, 0] > w - 1).any() or (corners[:, 1] > h - 1).any():
                 stats.reject("outside_image")
@@ -244,6 +247,7 @@ def label_view(
             stats.successes += 1
             rects.append(rect)
             owners.append(obj.body)
+            stats.metric.append([round(x, 5) for x in (open_m, grip.JAW_SIZE, d, z, res.contact_width, opening)])
     p.restoreState(stateId=state_id, physicsClientId=client)
     arr = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
     if len(arr):
