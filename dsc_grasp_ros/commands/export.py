@@ -1,6 +1,135 @@
-"""``dsc-grasp export`` (not implemented yet)."""
+"""``dsc-grasp export``: a training run's best checkpoint -> model file (+ ONNX)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+Turn the best checkpoint of a training run (RUN/checkpoints/best.pt, or --which last) into a model
+file: a plain state_dict .pt plus its .json metadata (modality, channel order, normalisation, input
+size, width scale, training details and held-out accuracy), which 'dsc-grasp predict', 'evaluate'
+and the ROS node load unchanged. With --onnx, also write an ONNX graph (dynamic batch/height/width)
+and check that onnxruntime reproduces PyTorch's maps. SOURCE may also be an existing model file
+(then only --onnx makes sense).
+"""
+
+EPILOG = """\
+examples:
+  dsc-grasp export runs/sim_rgbd --out models/dsc_graspnet_rgbd.pt --onnx
+  dsc-grasp export models/dsc_graspnet_d.pt --onnx models/dsc_graspnet_d.onnx
+"""
 
 
 def register(sub):
-    p = sub.add_parser("export", help="(not implemented yet)")
-    p.set_defaults(func=lambda args: print("not implemented yet") or 2)
+    p = sub.add_parser(
+        "export",
+        help="export a training run's best checkpoint as a model file (and ONNX)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", help="training run folder (written by 'dsc-grasp train') or a model .pt file")
+    p.add_argument("--out", default=None, help="model file to write (default: RUN/model.pt, or SOURCE for a model file)")
+    p.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint of the run to export (default: %(default)s)")
+    p.add_argument("--onnx", nargs="?", const="", default=None, metavar="PATH", help="also export ONNX (default path: --out with .onnx)")
+    p.add_argument("--parity-tol", type=float, default=1e-3, help="largest allowed torch/onnxruntime map difference (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=run)
+
+
+def export_run(run_dir, out=None, which: str = "best") -> Path:
+    """Write the run's checkpoint as a model file; returns its path."""
+    import torch
+
+    from ..model_io import ModelMetadata, save_model
+    from ..network import dsc_graspnet
+
+    run = Path(run_dir)
+    cfg_path = run / "config.json"
+    ck_path = run / "checkpoints" / f"{which}.pt"
+    if not cfg_path.is_file() or not ck_path.is_file():
+        raise FileNotFoundError(f"{run} is not a training run folder (needs config.json and checkpoints/{which}.pt)")
+    conf = json.loads(cfg_path.read_text())
+    cfg = conf["config"]
+    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+    model = dsc_graspnet(cfg["modality"])
+    model.load_state_dict(ck["model"])
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
+    history = json.loads((run / "history.json").read_text()) if (run / "history.json").is_file() else []
+    epoch = ck.get("epoch") if which == "best" else (ck.get("epoch", -1) + 1)
+    acc = next((h.get("test_accuracy") for h in history if h.get("epoch") == epoch), ck.get("accuracy"))
+    split = json.loads((run / "split.json").read_text()) if (run / "split.json").is_file() else {}
+    meta = ModelMetadata(
+        modality=cfg["modality"],
+        input_size=cfg["input_size"],
+        width_scale_px=cfg["width_scale"],
+        training={
+            "dataset": cfg["dataset"],
+            "path": cfg["path"],
+            "split": split.get("kind", cfg["split"]),
+            "train_items": len(split.get("train", [])),
+            "test_items": len(split.get("test", [])),
+            "epoch": epoch,
+            "checkpoint": which,
+            "loss": cfg["loss"],
+            "label_mode": cfg["label_mode"],
+            "optimizer": cfg["optimizer"],
+            "lr": cfg["lr"],
+            "batch_size": cfg["batch_size"],
+            "seed": cfg["seed"],
+            "hardware": conf.get("hardware"),
+            "wall_minutes": summary.get("wall_minutes"),
+            "run": str(run.resolve()),
+        },
+        metrics={
+            "held_out_accuracy": acc,
+            "held_out_count": len(split.get("test", [])),
+            "metric": "top-1, angle < 30 deg and IoU > 0.25",
+        },
+        description=f"DSC-GraspNet {cfg['modality']} trained on {cfg['dataset']} ({cfg['split']}-wise split) by dsc-grasp train",
+    )
+    return save_model(Path(out) if out else run / "model.pt", model, meta)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ..model_io import ModelError, load_model
+    from ..onnx_export import check_parity, export_onnx
+
+    src = Path(args.source)
+    try:
+        if src.is_dir():
+            model_path = export_run(src, args.out, args.which)
+        elif src.is_file():
+            model_path = src
+            if args.out and Path(args.out).resolve() != src.resolve():
+                import shutil
+
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, args.out)
+                shutil.copyfile(src.with_suffix(".json"), Path(args.out).with_suffix(".json"))
+                model_path = Path(args.out)
+        else:
+            raise FileNotFoundError(f"{src} does not exist")
+        model, meta = load_model(model_path)  # proves that predict and the node can load it
+        written = {"model": str(model_path), "metadata": str(model_path.with_suffix(".json")), "modality": meta.modality}
+        if args.onnx is not None:
+            onnx_path = Path(args.onnx) if args.onnx else model_path.with_suffix(".onnx")
+            export_onnx(model, onnx_path, meta.input_size, meta)
+            x = np.random.default_rng(0).standard_normal((1, meta.in_channels, meta.input_size, meta.input_size)).astype(np.float32)
+            diff = check_parity(model, onnx_path, x)
+            written.update({"onnx": str(onnx_path), "onnx_max_abs_diff": diff})
+            if diff > args.parity_tol:
+                raise ModelError(f"onnxruntime differs from PyTorch by {diff:.2e} (> {args.parity_tol}) on a random input")
+    except (ModelError, FileNotFoundError, KeyError, RuntimeError) as e:
+        print(f"dsc-grasp export: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(written, indent=1))
+    else:
+        print("wrote " + ", ".join(f"{k}={v}" for k, v in written.items()))
+    return 0

@@ -64,6 +64,7 @@ def register(sub):
     g.add_argument("--limit", type=int, default=None, help="use only the first N samples (smoke tests)")
     g.add_argument("--augment", default="auto", choices=["auto", "on", "off"], help="rotation+zoom augmentation; auto = on for Cornell only, as in the paper (default: %(default)s)")
     g.add_argument("--zoom-min", type=float, default=0.5, help="smallest fraction of the centred square kept by the zoom augmentation (default: %(default)s)")
+    g.add_argument("--input-size", type=int, default=224, help="network input side in pixels, a multiple of 8; the paper uses 224 (default: %(default)s)")
     g.add_argument("--label-mode", default="rect", choices=LABEL_MODES, help="quality labels: rect = GR-ConvNet filled compact rectangles, gaussian = 2-D Gaussian per rectangle (default: %(default)s)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=50, help="number of epochs (default: %(default)s)")
@@ -94,6 +95,9 @@ def run(args) -> int:
 
     if args.folds is not None and args.folds < 2:
         print("error: --folds must be >= 2", file=sys.stderr)
+        return 2
+    if args.input_size % 8 or args.input_size < 16:
+        print("error: --input-size must be a multiple of 8 and at least 16", file=sys.stderr)
         return 2
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
     try:

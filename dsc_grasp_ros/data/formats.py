@@ -8,7 +8,8 @@
   ``N_<id>_RGB.png``, ``N_<id>_perfect_depth.tiff`` / ``N_<id>_stereo_depth.tiff`` (float32
   metres, LZW-compressed: read with :mod:`tifffile` + ``imagecodecs``).
 
-All rectangle parsing ends in :func:`dsc_grasp_ros.grasp.cornell_to_rects` /
+Images are read by :mod:`dsc_grasp_ros.imageio` (the readers inference uses). All rectangle
+parsing ends in :func:`dsc_grasp_ros.grasp.cornell_to_rects` /
 :func:`~dsc_grasp_ros.grasp.jacquard_to_rects`, which hold the angle and corner conventions.
 """
 
@@ -17,11 +18,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
-import tifffile
 
 from ..grasp import cornell_to_rects, jacquard_to_rects, rect_corners, rects_to_jacquard
+from ..imageio import read_depth, read_rgb, write_depth_tiff, write_rgb  # images: the package's one reader
 
 __all__ = [
     "DatasetFormatError",
@@ -100,41 +100,6 @@ def write_cornell_grasps(path, rects) -> None:
     Path(path).write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
-def read_rgb(path) -> np.ndarray:
-    """Colour image -> ``H x W x 3`` uint8 **RGB** (grey and RGBA images are converted)."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DatasetFormatError(f"{path}: cannot read image")
-    if img.dtype != np.uint8:
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def write_rgb(path, rgb: np.ndarray) -> None:
-    cv2.imwrite(str(path), cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR))
-
-
-def read_depth(path) -> np.ndarray:
-    """Depth TIFF (float metres or uint16 millimetres; LZW decoded by ``imagecodecs``) or PNG."""
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        d = tifffile.imread(str(path))
-    else:
-        d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if d is None:
-            raise DatasetFormatError(f"{path}: cannot read depth image")
-    d = np.asarray(d)
-    if d.ndim == 3 and d.shape[-1] == 1:
-        d = d[..., 0]
-    if d.ndim != 2:
-        raise DatasetFormatError(f"{path}: depth must be single-channel, got shape {d.shape}")
-    return d
-
-
 def write_depth(path, depth_m: np.ndarray, compress: bool = True) -> None:
     """Write float32 metres as a TIFF (LZW like Jacquard when ``compress``)."""
-    tifffile.imwrite(str(path), np.asarray(depth_m, np.float32), compression="lzw" if compress else None)
+    write_depth_tiff(path, depth_m, "lzw" if compress else None)
