@@ -186,6 +186,8 @@ def write_rgbd_bag(
 
     Each frame is stamped ``start_ns + i / fps``; color, depth and CameraInfo share the stamp and
     ``frame_id`` (like RealSense aligned depth), and the bag log time equals the header stamp.
+    The camera pose goes to ``/tf_static`` (fixed camera) or ``/tf`` at every frame (moving camera)
+    and, per frame, into the bag's custom metadata (``bag_metadata``).
     """
     import rclpy.serialization
     from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
@@ -207,7 +209,10 @@ def write_rgbd_bag(
     }
     meta = {"frames": [], "fps": fps, "camera_frame": frame_id, "base_frame": base_frame, "topics": topics}
     period = int(round(1e9 / fps))
-    first_T = None
+    frames = list(frames)
+    moving = any(not np.allclose(f.T_base_camera, frames[0].T_base_camera, atol=1e-9) for f in frames)
+    meta["moving_camera"] = moving
+    tf_conn = None
     try:
         for i, f in enumerate(frames):
             t = start_ns + i * period
@@ -227,11 +232,12 @@ def write_rgbd_bag(
             imsg = conv.k_to_camera_info(f.K, w, h, header)
             for key, msg in (("info", imsg), ("depth", dmsg), ("color", cmsg)):
                 writer.write(conns[key], t, rclpy.serialization.serialize_message(msg))
-            if first_T is None:
-                first_T = list(f.T_base_camera)
-            meta["frames"].append({"stamp_ns": t, "T_base_camera": [float(a) for a in f.T_base_camera]})
-        if first_T is not None:
-            _write_tf_static(writer, ts, first_T, base_frame, frame_id, start_ns)
+            T = [float(a) for a in f.T_base_camera]
+            if moving:  # /tf at every frame
+                tf_conn = _write_tf(writer, ts, T, base_frame, frame_id, t, tf_conn)
+            elif i == 0:
+                _write_tf(writer, ts, T, base_frame, frame_id, t, None, static=True)
+            meta["frames"].append({"stamp_ns": t, "T_base_camera": T})
         writer.set_custom_data(META_KEY, json.dumps(meta))
     except BaseException:
         writer.close()
@@ -240,8 +246,9 @@ def write_rgbd_bag(
     return meta
 
 
-def _write_tf_static(writer, ts, T, parent: str, child: str, t_ns: int) -> None:
-    """``/tf_static`` so real ROS installs can use the tf2 path (tf2_msgs is not on PyPI: rosbags types)."""
+def _write_tf(writer, ts, T, parent: str, child: str, t_ns: int, conn=None, static: bool = False):
+    """``/tf_static`` (or ``/tf``) base -> camera, so real ROS installs can use the tf2 path
+    (tf2_msgs is not on PyPI: the message is built with rosbags' types). Returns the connection."""
     from rosbags.typesys.stores.ros2_jazzy import (
         builtin_interfaces__msg__Time as Time,
         geometry_msgs__msg__Quaternion as Quaternion,
@@ -261,8 +268,11 @@ def _write_tf_static(writer, ts, T, parent: str, child: str, t_ns: int) -> None:
             )
         ]
     )
-    conn = writer.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=ts)
+    topic = "/tf_static" if static else "/tf"
+    if conn is None:
+        conn = writer.add_connection(topic, "tf2_msgs/msg/TFMessage", typestore=ts)
     writer.write(conn, t_ns, ts.serialize_cdr(msg, "tf2_msgs/msg/TFMessage"))
+    return conn
 
 
 # --------------------------------------------------------------------------- reading

@@ -95,7 +95,8 @@ class GraspListener:
             return {kv.key: kv.value for kv in self.rx.diagnostics[-1][1].values}
 
     def close(self) -> None:
-        self.executor.shutdown()
+        self.executor.shutdown(timeout_sec=2.0)
+        self.thread.join(timeout=2.0)
         self.node.destroy_node()
 
 
@@ -112,6 +113,7 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds (exit 1 if --expect not reached)")
     ap.add_argument("--idle-exit", type=float, default=0.0, help="exit when nothing arrived for this long after the first message")
     ap.add_argument("--max-images", type=int, default=30)
+    ap.add_argument("--top", type=int, default=1, help="print this many grasps per frame (all go to grasps.csv)")
     args, ros_args = ap.parse_known_args(argv)
     rclpy.init(args=[sys.argv[0], *ros_args])
     out = Path(args.out) if args.out else None
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
                 if not rows:
                     print(f"[{stamp}] no grasp above min_quality", flush=True)
                 for rank, r in enumerate(rows):
-                    if rank < 3:
+                    if rank < args.top:
                         print(
                             f"[{stamp}] #{rank} {msg.header.frame_id}: p=({r['x']:+.3f}, {r['y']:+.3f}, {r['z']:+.3f}) m "
                             f"q=({r['qx']:+.3f}, {r['qy']:+.3f}, {r['qz']:+.3f}, {r['qw']:+.3f}) width={r['width'] * 1000:.1f} mm "
