@@ -2,13 +2,15 @@
 
 Per object visible in the view:
 
-1. **Candidates**: pixels on the object's (eroded) mask, random closing-axis angles. The grasp is
-   top-down along the camera's optical axis (the node's convention: TCP ``+z`` = optical axis,
-   jaws closing along the image closing axis). The TCP is placed ``d`` (up to 2.5 cm) beyond the
-   observed surface point along the approach, less where the object is low, so the fingertips
-   stay above the support. The trial opening is the object's width along the closing line in the
-   image (the silhouette run through the centre, converted to metres at the surface depth) plus
-   2 x 8 mm clearance, at most :data:`~.gripper.MAX_OPENING`.
+1. **Candidates**: pixels on the object's visible mask (weighted towards the inside by the
+   squared distance to the silhouette edge), random closing-axis angles. The grasp is top-down
+   along the camera's optical axis (the node's convention: TCP ``+z`` = optical axis, jaws closing
+   along the image closing axis). The TCP goes ``d`` (at most 2.5 cm) beyond the observed surface
+   point along the approach, less where the object is low so the fingers stay 2 mm above the
+   support (down to 4 mm short of the surface point: "too_low" below that). The trial opening is
+   twice the farthest reach of the object's silhouette from the centre along the closing axis,
+   across the jaw width (metres at the surface depth), plus 2 x 8 mm clearance; candidates wider
+   than the gripper are rejected ("too_wide"); if that opening collides, the full 8 cm is tried.
 2. **Collision check**: the open gripper at the grasp pose and at two pre-grasp poses 3 and 8 cm
    back along the approach must be at least 1 mm from everything (support and all objects).
 3. **Physical trial** from the saved settled state: the fingers close (velocity motors, force
@@ -38,6 +40,9 @@ LABEL_MARGIN = 0.01  # added to the measured contact width for the label opening
 LIFT = 0.12  # m
 SHAKE = 0.02  # lateral shake amplitude after lifting (m)
 MIN_FINGERTIP_HEIGHT = 0.002  # fingertips stay this far above the support (m)
+#: The TCP may stay up to 4 mm short of the surface point: the finger pads (1 cm from the tips)
+#: still overlap the object by >= 6 mm, enough to pinch a low object.
+MIN_TCP_OFFSET = -0.004
 
 
 @dataclass
@@ -220,7 +225,7 @@ def label_view(
             chosen = None
             for opening in sorted({min(w_est + 2 * CLEARANCE, grip.MAX_OPENING), grip.MAX_OPENING}):
                 d = min(grasp_depth, grasp_depth_limit(s_w, approach, closing, opening, scene.support_z))
-                if d < 0.003:
+                if d < MIN_TCP_OFFSET:
                     continue
                 tcp = s_w + approach * d
                 p.restoreState(stateId=state_id, physicsClientId=client)
@@ -228,7 +233,7 @@ def label_view(
                     chosen = (opening, tcp, d)
                     break
             if chosen is None:
-                stats.reject("too_low" if d < 0.003 else "collision")
+                stats.reject("too_low" if d < MIN_TCP_OFFSET else "collision")
                 continue
             opening, tcp, d = chosen
             stats.trials += 1
