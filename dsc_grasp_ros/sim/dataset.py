@@ -400,7 +400,10 @@ def generate(
                         images += r["views"]
                         grasps += r["grasps"]
                     bar.update(1)
-                    bar.set_postfix(images=images, grasps=grasps, errors=len(errors), refresh=False)
+                    post = dict(images=images, grasps=grasps, errors=len(errors))
+                    if time_limit is not None:
+                        post["time_left_s"] = max(0, int(time_limit - (time.perf_counter() - t0)))
+                    bar.set_postfix(post, refresh=False)
                     if stopped:
                         log(f"time limit of {time_limit:.0f} s reached: stopping (run again to continue)")
                         break

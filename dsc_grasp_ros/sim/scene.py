@@ -10,9 +10,11 @@ slowly moving camera, for bundling as a rosbag.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 
@@ -52,6 +54,7 @@ def texture_files() -> tuple[str, ...]:
     import cv2
 
     d = tempfile.mkdtemp(prefix="dsc_sim_tex_")
+    atexit.register(shutil.rmtree, d, True)
     rng = np.random.default_rng(12345)
     files = []
     n = 128
@@ -78,10 +81,14 @@ def texture_files() -> tuple[str, ...]:
         cv2.imwrite(f, img)
         files.append(f)
     root = data_path()
-    for rel in ("checker_blue.png", "tex256.png", "table/table.png", "tray/tray.jpg", "jenga/jenga.png"):
-        f = os.path.join(root, rel)
-        if os.path.exists(f):
-            files.append(f)
+    for k, rel in enumerate(("checker_blue.png", "tex256.png", "table/table.png", "tray/tray.jpg", "jenga/jenga.png")):
+        img = cv2.imread(os.path.join(root, rel), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        # TinyRenderer has no mip-mapping: keep textures coarse so they do not alias (moire).
+        f = os.path.join(d, f"data{k}.png")
+        cv2.imwrite(f, cv2.resize(img, (n, n), interpolation=cv2.INTER_AREA))
+        files.append(f)
     return tuple(files)
 
 
@@ -189,24 +196,24 @@ def build_scene(
         support = "table" if rng.random() < 0.4 else "plane"
     tex = texture_files() if textures else ()
 
-    def surface_look():
+    def surface_look():  # -> colour, texture file or None, texture tile size (m)
         if textures and rng.random() < 0.7:
-            return [*rng.uniform(0.6, 1.0, 3), 1.0], tex[int(rng.integers(len(tex)))], float(rng.uniform(2, 12))
+            return [*rng.uniform(0.6, 1.0, 3), 1.0], tex[int(rng.integers(len(tex)))], float(rng.uniform(0.15, 0.6))
         return random_color(rng), None, 1.0
 
     if support == "table":
         sb = p.loadURDF("table/table.urdf", [0, 0, 0], physicsClientId=client)
         sz = TABLE_TOP_Z
-        rgba, tfile, tiles = surface_look()
-        ground_mesh(p, client, (1.5, 1.0), sz + 0.0004, rgba, tfile, tiles * 0.75)
-        rgba, tfile, tiles = surface_look()
-        ground_mesh(p, client, (6.0, 6.0), 0.0, rgba, tfile, tiles * 3)  # the floor around the table
+        rgba, tfile, tile = surface_look()
+        ground_mesh(p, client, (1.5, 1.0), sz + 0.0004, rgba, tfile, 1.5 / tile)
+        rgba, tfile, tile = surface_look()
+        ground_mesh(p, client, (6.0, 6.0), 0.0, rgba, tfile, 6.0 / tile)  # the floor around the table
     else:
         col = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=client)
         sb = p.createMultiBody(0, col, -1, [0, 0, 0], physicsClientId=client)
         sz = 0.0
-        rgba, tfile, tiles = surface_look()
-        ground_mesh(p, client, (4.0, 4.0), 0.0, rgba, tfile, tiles * 2)
+        rgba, tfile, tile = surface_look()
+        ground_mesh(p, client, (4.0, 4.0), 0.0, rgba, tfile, 4.0 / tile)
     p.changeDynamics(sb, -1, lateralFriction=float(rng.uniform(0.5, 1.0)), physicsClientId=client)
     c = np.zeros(2) if centre is None else np.asarray(centre, dtype=np.float64)
     chosen = rng.choice(np.asarray(object_indices), size=n_objects, replace=len(object_indices) < n_objects)
