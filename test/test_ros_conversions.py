@@ -190,3 +190,15 @@ def test_param_descriptors_have_descriptions_and_ranges():
     assert P.validate("static_camera_transform", []) is None
     assert "cuda:N" in P.validate("device", "gpu")
     assert P.validate("device", "cuda:1") is None
+
+
+def test_restamp_cdr_matches_a_deserialise_round_trip():
+    from dsc_grasp_ros.ros.replay import restamp_cdr
+
+    h = Header(stamp=Time(sec=5, nanosec=999), frame_id="cam")
+    raw = serialize_message(conv.array_to_image(RGB, "rgb8", h))
+    m = deserialize_message(restamp_cdr(raw, 7_000_000_123), Image)
+    assert (m.header.stamp.sec, m.header.stamp.nanosec, m.header.frame_id) == (7, 123, "cam")
+    np.testing.assert_array_equal(conv.color_to_rgb(m), RGB)
+    m = deserialize_message(restamp_cdr(raw, None, 2_000_000_001), Image)
+    assert (m.header.stamp.sec, m.header.stamp.nanosec) == (7, 1000)

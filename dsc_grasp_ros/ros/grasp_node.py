@@ -438,9 +438,12 @@ class GraspNode(LifecycleNode):
             queue=t_start - pair.received,
             receive_to_publish=t_pub - pair.received,
         )
-        age = (self.get_clock().now() - Time.from_msg(stamp)).nanoseconds * 1e-9
-        if -1.0 < age < 60.0:
-            timings["stamp_to_publish"] = age
+        # what the ROS layer adds to the core's own stages (conversion, transform, messages, locking)
+        timings["node_overhead"] = timings["node_total"] - sum(res.timings.values())
+        # stamp -> arrival at the node (camera/driver + transport), when the stamps are wall-clock times
+        stamp_s = stamp.sec + stamp.nanosec * 1e-9
+        if 0.0 <= pair.received_wall - stamp_s < 10.0:
+            timings["stamp_to_receive"] = pair.received_wall - stamp_s
         self._stats.add(timings)
 
     def _camera_to_target(self, cam_frame: str, stamp):
@@ -497,7 +500,8 @@ class GraspNode(LifecycleNode):
         stats = self._stats.summary()
         skipped = {k: c[k] for k in SKIP_REASONS if c.get(k)}
         fin, fout = self._in_rate.rate(), self._out_rate.rate()
-        stage_order = ("convert", "preprocess", "network", "postprocess", "geometry", "publish", "node_total", "receive_to_publish")
+        stage_order = ("stamp_to_receive", "convert", "preprocess", "network", "postprocess", "geometry", "publish", "node_overhead", "node_total",
+                       "receive_to_publish")
         lat = " ".join(f"{k} {stats[k][0] * 1e3:.1f}/{stats[k][1] * 1e3:.1f}" for k in stage_order if k in stats)
         self.get_logger().info(
             f"in {fin:.1f} fps, out {fout:.1f} fps, processed {self._processed}, grasps {self._published}, "

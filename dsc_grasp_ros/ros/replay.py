@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import struct
 import sys
 import threading
 import time
@@ -33,6 +34,23 @@ def message_class(msgtype: str):
     """``'sensor_msgs/msg/Image'`` -> the rclpy message class (ImportError if not installed)."""
     pkg, kind, name = msgtype.split("/")
     return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
+
+
+def restamp_cdr(raw: bytes, stamp_ns: int | None, shift_ns: int = 0) -> bytes:
+    """Rewrite ``header.stamp`` of a CDR message whose first field is a std_msgs/Header, in place
+    of a deserialise/serialise round trip (which costs milliseconds for an image): the stamp is
+    ``int32 sec, uint32 nanosec`` right after the 4-byte encapsulation header."""
+    kind = bytes(raw[:2])
+    if kind not in (b"\x00\x01", b"\x00\x00"):
+        raise ValueError(f"unsupported CDR encapsulation {kind!r}")
+    fmt = "<iI" if kind == b"\x00\x01" else ">iI"
+    if stamp_ns is None:
+        sec, nsec = struct.unpack_from(fmt, raw, 4)
+        stamp_ns = sec * 1_000_000_000 + nsec
+    stamp_ns += shift_ns
+    out = bytearray(raw)
+    struct.pack_into(fmt, out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
+    return bytes(out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +90,7 @@ class Replayer:
         data_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=rel)
         static_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.pubs, self.types, self.skipped = {}, {}, set()
+        self.pubs, self.types, self.skipped, self.header_first = {}, {}, set(), {}
         for _, msgs in self.frames:
             for topic, msgtype, _ in msgs:
                 if topic in self.pubs or topic in self.skipped:
@@ -84,6 +102,7 @@ class Replayer:
                     print(f"replay: skipping {topic}: message type {msgtype} is not installed", file=sys.stderr)
                     continue
                 self.types[topic] = cls
+                self.header_first[topic] = next(iter(cls.get_fields_and_field_types()), "") == "header"
                 self.pubs[topic] = node.create_publisher(cls, topic, static_qos if topic == "/tf_static" else data_qos)
         self.clock_pub = None
         if not (args.no_clock or args.restamp):
@@ -144,15 +163,9 @@ class Replayer:
                     pub = self.pubs.get(topic)
                     if pub is None:
                         continue
-                    if a.restamp or loop:
-                        msg = rclpy.serialization.deserialize_message(raw, self.types[topic])
-                        if hasattr(msg, "header"):
-                            from .conversions import ns_to_stamp, stamp_to_ns
-
-                            msg.header.stamp = ns_to_stamp(stamp_ns if a.restamp else stamp_to_ns(msg.header.stamp) + loop * span)
-                        pub.publish(msg)
-                    else:
-                        pub.publish(raw)
+                    if (a.restamp or loop) and self.header_first[topic]:
+                        raw = restamp_cdr(raw, stamp_ns) if a.restamp else restamp_cdr(raw, None, loop * span)
+                    pub.publish(raw)
                 if log:
                     log.write(f"{stamp_ns} {time.time():.6f}\n")
                 n += 1

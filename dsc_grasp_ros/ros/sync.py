@@ -25,6 +25,7 @@ class FramePair:
     stamp_ns: int
     info: Any = None
     received: float = field(default_factory=time.perf_counter)
+    received_wall: float = field(default_factory=time.time)
 
 
 class StampPairer:
