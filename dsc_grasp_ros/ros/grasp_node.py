@@ -170,6 +170,9 @@ class GraspNode(LifecycleNode):
                     validate_setting(k, v)
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))
+        for p in params:  # everything is valid: apply what the node itself holds
+            if p.name == "sync_tolerance":
+                self._pairer.tolerance_ns = int(round(p.value * 1e9))
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
