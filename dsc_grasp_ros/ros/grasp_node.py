@@ -109,6 +109,8 @@ class GraspNode(LifecycleNode):
         self._out_rate = RateMeter()
         self._processed = 0
         self._published = 0
+        self._depth_count = 0
+        self._pairs = 0
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -321,10 +323,12 @@ class GraspNode(LifecycleNode):
 
     def _on_depth(self, msg: Image) -> None:
         if self._active:
+            self._depth_count += 1
             self._push(self._pairer.add_depth(conv.stamp_to_ns(msg.header.stamp), msg))
 
     def _push(self, pair) -> None:
         if pair is not None:
+            self._pairs += 1
             self._slot.put(pair)
 
     # ------------------------------------------------------------------ inference thread
@@ -511,6 +515,15 @@ class GraspNode(LifecycleNode):
             f"dropped {c['dropped_stale']} stale + {c['unmatched']} unmatched, skipped {sum(skipped.values())} {skipped or ''}; "
             f"latency ms median/p95: {lat or 'n/a'}"
         )
+        if self._active and self._subs and self._pairs == 0:
+            color, depth = self._in_rate.total, self._depth_count
+            if color and not depth:
+                self._warn("no_depth", f"color images arrive but no depth on {self._subs[1].topic_name} (aligned depth enabled?)")
+            elif depth and not color:
+                self._warn("no_color", f"depth images arrive but no color on {self._subs[0].topic_name}")
+            elif color and depth:
+                self._warn("no_pairs", f"{color} color and {depth} depth images but no equal stamps: set sync_tolerance "
+                           "or publish depth aligned to color")
         st = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: grasp detection", hardware_id="dsc_grasp_ros")
         if not self._configured:
             st.level, st.message = DiagnosticStatus.WARN, "not configured"

@@ -38,7 +38,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     # ---- lifecycle / startup
     ParamSpec("autostart", True, "Configure and activate the managed node on start (false: wait for lifecycle transitions).", STARTUP),
     # ---- model (reconfigure)
-    ParamSpec("model_path", "", "TorchScript/state-dict model file; empty = the shipped models/dsc_graspnet_rgbd.pt. Loaded on configure.", RECONFIGURE),
+    ParamSpec("model_path", "", "Model weights (.pt state_dict with its .json metadata beside it); empty = the shipped models/dsc_graspnet_rgbd.pt. Loaded on configure.", RECONFIGURE),
     ParamSpec("device", "auto", "Inference device: auto (CUDA when available), cpu, cuda or cuda:N.", RECONFIGURE,
               additional_constraints="auto | cpu | cuda | cuda:N"),
     ParamSpec("modality", "", "Network input: empty = the model's own; rgbd, d or rgb (must match the model).", RECONFIGURE,
