@@ -28,8 +28,7 @@ from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
 from dsc_grasp_ros.ros.listener import GraspListener  # noqa: E402
 
-from ros_helpers import REALSENSE_REMAPS, pick_domain_id, replay, ros_env, start_node, write_params  # noqa: E402
-from test_ros_node import ros_context  # noqa: E402,F401 - fixture
+from ros_helpers import REALSENSE_REMAPS, replay, ros_context, start_node, write_params  # noqa: E402,F401 - ros_context: fixture
 
 TOPICS = bagmod.REALSENSE_TOPICS
 FRAME = bagmod.CAMERA_FRAME

@@ -22,22 +22,9 @@ from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
 from dsc_grasp_ros.ros.listener import GraspListener  # noqa: E402
 
-from ros_helpers import REALSENSE_REMAPS, pick_domain_id, replay, ros_env, start_node, write_params  # noqa: E402
+from ros_helpers import REALSENSE_REMAPS, replay, ros_context, start_node, write_params  # noqa: E402,F401 - ros_context: fixture
 
 N_FRAMES = 30
-
-
-@pytest.fixture
-def ros_context(monkeypatch):
-    """An rclpy context on a private DDS domain, with the shipped Fast DDS profile."""
-    domain = pick_domain_id()
-    env = ros_env(domain)
-    for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID"):
-        monkeypatch.setenv(k, env[k])
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain)
-    yield ctx, env
-    rclpy.try_shutdown(context=ctx)
 
 
 def moving_box_frames(n: int):

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +95,20 @@ REALSENSE_REMAPS = {
     "depth/image_raw": "/camera/camera/aligned_depth_to_color/image_raw",
     "color/camera_info": "/camera/camera/color/camera_info",
 }
+
+
+@pytest.fixture
+def ros_context(monkeypatch):
+    """An rclpy context on a private DDS domain with the shipped Fast DDS profile; yields (context, env
+    for child processes)."""
+    import rclpy
+
+    domain = pick_domain_id()
+    env = ros_env(domain)
+    for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
+              "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID"):
+        monkeypatch.setenv(k, env[k])
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    yield ctx, env
+    rclpy.try_shutdown(context=ctx)
