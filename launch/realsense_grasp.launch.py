@@ -31,8 +31,8 @@ def generate_launch_description():
             DeclareLaunchArgument("camera_name", default_value="camera"),
             DeclareLaunchArgument("camera_namespace", default_value="camera"),
             DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "dsc_grasp.yaml")),
-            DeclareLaunchArgument("target_frame", default_value=""),
-            DeclareLaunchArgument("device", default_value="auto"),
+            DeclareLaunchArgument("target_frame", default_value="", description="empty = the params file's"),
+            DeclareLaunchArgument("device", default_value=""),
             DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2 with config/grasp.rviz"),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(rs_launch),

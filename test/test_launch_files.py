@@ -73,7 +73,7 @@ def test_launch_file_static(path):
 
     # every LaunchConfiguration is declared
     declared = {_const_strings(c.args[:1])[0] for c in calls if fname(c) == "DeclareLaunchArgument"}
-    used = {_const_strings(c.args[:1])[0] for c in calls if fname(c) == "LaunchConfiguration"}
+    used = {_const_strings(c.args[:1])[0] for c in calls if fname(c) == "LaunchConfiguration" and _const_strings(c.args[:1])}
     assert used <= declared, f"undeclared launch arguments {used - declared}"
 
     scripts = _console_scripts()
@@ -93,6 +93,17 @@ def test_launch_file_static(path):
         for t in remaps.elts:
             assert t.elts[0].value in NODE_INPUTS, f"remap of unknown input {t.elts[0].value}"
         assert {t.elts[0].value for t in remaps.elts} == NODE_INPUTS
+
+    # parameters set from launch arguments (PARAMETER_ARGS) and dicts built in the file
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "PARAMETER_ARGS" for t in node.targets):
+            for name in _const_strings(node.value.elts):
+                assert name in P.BY_NAME, f"{path.name} sets parameter {name!r}, which grasp_node does not declare"
+                assert name in declared, f"PARAMETER_ARGS {name!r} is not a declared launch argument"
+    for d in (n for n in ast.walk(tree) if isinstance(n, ast.Dict)):
+        keys = _const_strings(d.keys)
+        if "use_sim_time" in keys:  # the node's parameter override dict
+            assert all(k in P.BY_NAME or k == "use_sim_time" for k in keys), keys
 
     # arguments passed to included launch files
     for c in calls:
@@ -115,5 +126,6 @@ def test_launch_file_static(path):
 def test_grasp_launch_defaults_to_realsense_topics():
     src = (ROOT / "launch" / "grasp.launch.py").read_text()
     assert '"camera_ns", default_value="/camera/camera"' in src
+    assert "OpaqueFunction(function=_grasp_node)" in src
     assert '"/aligned_depth_to_color/image_raw"' in src
     assert "fastdds_large_images.xml" in src
