@@ -145,7 +145,7 @@ def test_bad_input_params_lifecycle(ros_context, tmp_path):  # noqa: F811
     try:
         assert lis.publishers_ready(60), node.output()
         rp = replay(tmp_path / "bad", env, tmp_path / "replay.log", "--hz", "10", "--lockstep", "/grasp_node/grasp_candidates",
-                    "--lockstep-timeout", "1.5", "--tail", "1.0")
+                    "--lockstep-timeout", "2.0", "--tail", "1.0")
         assert rp.wait(180) == 0, rp.output()
         time.sleep(1.0)
         diag = lis.latest_diagnostics()
