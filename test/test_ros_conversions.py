@@ -202,3 +202,28 @@ def test_restamp_cdr_matches_a_deserialise_round_trip():
     np.testing.assert_array_equal(conv.color_to_rgb(m), RGB)
     m = deserialize_message(restamp_cdr(raw, None, 2_000_000_001), Image)
     assert (m.header.stamp.sec, m.header.stamp.nanosec) == (7, 1000)
+
+
+@pytest.mark.parametrize("frame_id", ["", "c", "camera_color_optical_frame"])
+@pytest.mark.parametrize("enc,arr,pad,big", [("rgb8", RGB, 0, False), ("bgra8", np.dstack([RGB, RGB[..., :1]]), 3, False),
+                                             ("16UC1", MM, 2, True), ("32FC1", MM.astype(np.float32), 0, False), ("mono8", RGB[..., 0], 1, False)])
+def test_parse_image_cdr_matches_rclpy(frame_id, enc, arr, pad, big):
+    m = _msg(arr, enc, pad, big)
+    m.header = Header(stamp=Time(sec=-3, nanosec=123456789), frame_id=frame_id)
+    raw = serialize_message(m)
+    v = conv.parse_image_cdr(raw)
+    ref = deserialize_message(raw, Image)
+    for f in ("height", "width", "encoding", "is_bigendian", "step"):
+        assert getattr(v, f) == getattr(ref, f), f
+    assert bytes(v.data) == bytes(ref.data)
+    assert conv.header_msg(v.header) == ref.header
+    read = conv.color_to_rgb if enc in conv.COLOR_ENCODINGS else conv.depth_to_array
+    np.testing.assert_array_equal(read(v), read(ref))
+
+
+def test_parse_image_cdr_rejects_truncated_and_unknown():
+    raw = serialize_message(conv.array_to_image(RGB, "rgb8"))
+    with pytest.raises(ValueError, match="data bytes"):
+        conv.parse_image_cdr(raw[:-10])
+    with pytest.raises(ValueError, match="encapsulation"):
+        conv.parse_image_cdr(b"\x00\x07" + raw[2:])

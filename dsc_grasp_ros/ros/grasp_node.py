@@ -29,6 +29,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
@@ -250,8 +251,9 @@ class GraspNode(LifecycleNode):
         self._pairer.clear()
         self._pairer.tolerance_ns = int(round(self._p("sync_tolerance") * 1e9))
         self._subs = [
-            self.create_subscription(Image, "color/image_raw", self._on_color, qos),
-            self.create_subscription(Image, "depth/image_raw", self._on_depth, qos),
+            # raw=True: the images are read in place from their CDR bytes (conversions.parse_image_cdr)
+            self.create_subscription(Image, "color/image_raw", self._on_color, qos, raw=True),
+            self.create_subscription(Image, "depth/image_raw", self._on_depth, qos, raw=True),
             self.create_subscription(CameraInfo, "color/camera_info", self._on_info, qos),
         ]
         self._active = True
@@ -316,13 +318,22 @@ class GraspNode(LifecycleNode):
     def _on_info(self, msg: CameraInfo) -> None:
         self._info = msg
 
-    def _on_color(self, msg: Image) -> None:
+    @staticmethod
+    def _image(raw: bytes):
+        try:
+            return conv.parse_image_cdr(raw)
+        except (ValueError, IndexError, UnicodeDecodeError):  # unknown encapsulation: let rclpy decode it
+            return deserialize_message(raw, Image)
+
+    def _on_color(self, raw: bytes) -> None:
         if self._active:
+            msg = self._image(raw)
             self._in_rate.tick()
             self._push(self._pairer.add_color(conv.stamp_to_ns(msg.header.stamp), msg))
 
-    def _on_depth(self, msg: Image) -> None:
+    def _on_depth(self, raw: bytes) -> None:
         if self._active:
+            msg = self._image(raw)
             self._depth_count += 1
             self._push(self._pairer.add_depth(conv.stamp_to_ns(msg.header.stamp), msg))
 
@@ -360,8 +371,9 @@ class GraspNode(LifecycleNode):
     def _process(self, pair) -> None:
         t_start = time.perf_counter()
         color, depth_msg, info = pair.color, pair.depth, self._info  # the newest CameraInfo
-        stamp = color.header.stamp
-        cam_frame = color.header.frame_id
+        image_header = conv.header_msg(color.header)
+        stamp = image_header.stamp
+        cam_frame = image_header.frame_id
         if depth_msg.header.frame_id != cam_frame:
             self._skip(
                 "frame_id_mismatch",
@@ -430,7 +442,7 @@ class GraspNode(LifecycleNode):
             return
 
         header = Header(stamp=stamp, frame_id=self._p("target_frame") or cam_frame)
-        self._publish(header, rows, poses, res, rgb, color.header)
+        self._publish(header, rows, poses, res, rgb, image_header)
         t_pub = time.perf_counter()
 
         self._processed += 1
