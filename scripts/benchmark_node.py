@@ -64,9 +64,9 @@ def run_phase(lis, env, bag, args, lockstep: bool, loops: int, warmup: bool = Fa
         return {}
     time.sleep(args.diagnostics_period * 2 + 0.5)
     with lis.lock:
-        grasps = [(t, conv.stamp_to_ns(m.header.stamp) * 1e-9) for t, m in lis.rx.grasp]
+        grasps = [(t, conv.stamp_to_ns(m.header.stamp)) for t, m in lis.rx.grasp]
     diag = lis.latest_diagnostics()
-    lat = [t - s for t, s in grasps]
+    lat = [t - s * 1e-9 for t, s in grasps]
     recv = sorted(t for t, _ in grasps)
     span = (recv[-1] - recv[0]) if len(recv) > 1 else float("nan")
     sent = loops * args.bag_frames
@@ -91,6 +91,24 @@ def run_phase(lis, env, bag, args, lockstep: bool, loops: int, warmup: bool = Fa
             out[f"{k}_ms"] = {"median": float(diag[f"{k}_ms_median"]), "p95": float(diag[f"{k}_ms_p95"])}
     if lat:
         out["node_overhead_end_to_end_ms_median"] = round(out["end_to_end"]["median_ms"] - core, 2)
+    # per frame: end-to-end minus that frame's own core compute (from the node's debug log lines)
+    per_frame = parse_frame_timings(Path("/tmp/benchmark_node.log").read_text())
+    over = [(t - s * 1e-9) - per_frame[s] for t, s in grasps if s in per_frame]
+    if over:
+        out["node_overhead_per_frame"] = stats(over)
+    return out
+
+
+def parse_frame_timings(log: str) -> dict[int, float]:
+    """``{stamp_ns: core compute seconds}`` from grasp_node's debug lines ``frame <ns> timings_ms k=v ...``."""
+    out = {}
+    for line in log.splitlines():
+        if "timings_ms" not in line:
+            continue
+        head, _, rest = line.partition(" timings_ms ")
+        stamp = int(head.rsplit("frame ", 1)[1])
+        kv = dict(item.split("=") for item in rest.split())
+        out[stamp] = sum(float(kv[k]) for k in ("preprocess", "network", "postprocess", "geometry")) * 1e-3
     return out
 
 
@@ -121,7 +139,8 @@ def main(argv=None) -> int:
     lis = GraspListener("/grasp_node", context=ctx, name="benchmark_listener")
     result = {"device_param": args.device, "threads": args.threads, "hz": args.hz}
     node_cmd = [str(BIN / "grasp_node"), "--ros-args", "--params-file", str(ROOT / "config" / "dsc_grasp.yaml"),
-                "-p", f"device:={args.device}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS]
+                "-p", f"device:={args.device}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
+                "--log-level", "grasp_node:=debug"]
     loops = max(1, int(round(args.seconds * args.hz / args.bag_frames)))
     phases = (("realtime", False, loops), ("lockstep", True, max(1, args.lockstep_frames // args.bag_frames)))
     node_log = ""
@@ -154,8 +173,9 @@ def main(argv=None) -> int:
           f"p95 {rt['end_to_end'].get('p95_ms')} ms, {rt['processed_fps']} fps processed, {rt['dropped_stale']} of "
           f"{rt['frames_sent']} frames dropped (stale)")
     print(f"[{dev}] lockstep: end-to-end median {ls['end_to_end'].get('median_ms')} ms, core compute {ls['core_compute_ms_median']} ms, "
-          f"node overhead (e2e - core) {ls.get('node_overhead_end_to_end_ms_median')} ms; in-node overhead median "
-          f"{ls.get('node_overhead_ms', {}).get('median')} ms")
+          f"node overhead (e2e - core) {ls.get('node_overhead_end_to_end_ms_median')} ms; per frame: median "
+          f"{ls.get('node_overhead_per_frame', {}).get('median_ms')} ms, p95 {ls.get('node_overhead_per_frame', {}).get('p95_ms')} ms; "
+          f"in-node part median {ls.get('node_overhead_ms', {}).get('median')} ms")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

@@ -112,6 +112,7 @@ class GraspNode(LifecycleNode):
         self._published = 0
         self._depth_count = 0
         self._pairs = 0
+        self._debug_timings = False
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -238,6 +239,9 @@ class GraspNode(LifecycleNode):
             "debug": self.create_lifecycle_publisher(Image, "~/debug_image", 1),
         }
         self._timer = self.create_timer(float(self._p("diagnostics_period")), self._summary)
+        from rclpy.logging import LoggingSeverity
+
+        self._debug_timings = self.get_logger().get_effective_level() <= LoggingSeverity.DEBUG
         self._stop.clear()
         self._slot.reopen()
         self._worker = threading.Thread(target=self._work, name="grasp_inference", daemon=True)
@@ -464,6 +468,10 @@ class GraspNode(LifecycleNode):
         if 0.0 <= pair.received_wall - stamp_s < 10.0:
             timings["stamp_to_receive"] = pair.received_wall - stamp_s
         self._stats.add(timings)
+        if self._debug_timings:  # one line per frame (the benchmark pairs them with its end-to-end times)
+            self.get_logger().debug(
+                f"frame {conv.stamp_to_ns(stamp)} timings_ms " + " ".join(f"{k}={v * 1e3:.3f}" for k, v in sorted(timings.items()))
+            )
 
     def _camera_to_target(self, cam_frame: str, stamp):
         """Transform camera optical frame -> target_frame at ``stamp`` (None = publish in the camera frame)."""
