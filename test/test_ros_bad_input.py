@@ -228,6 +228,14 @@ def test_bad_input_params_lifecycle(ros_context, tmp_path):  # noqa: F811
         assert set_param("model_path", "", T.STRING).successful
         assert transition(Transition.TRANSITION_CONFIGURE) and transition(Transition.TRANSITION_ACTIVATE)
         assert state() == "active"
+        # an ROI that does not fit the image: frame skipped (bad_roi), then back to the default ROI
+        assert set_param("roi", [500, 300, 224, 224], T.INTEGER_ARRAY).successful
+        rp = replay(tmp_path / "good", env, tmp_path / "replay_roi.log", "--lockstep", "/grasp_node/grasp_candidates",
+                    "--lockstep-timeout", "2.0", "--tail", "1.0")
+        assert rp.wait(60) == 0, rp.output()
+        assert lis.wait_for(lambda rx: rx.diagnostics and any(kv.key == "bad_roi" and kv.value == "1" for kv in rx.diagnostics[-1][1].values), 10)
+        assert not any(conv.stamp_to_ns(m.header.stamp) == good_t for _, m in lis.rx.grasps)
+        assert set_param("roi", [], T.INTEGER_ARRAY).successful
         rp = replay(tmp_path / "good", env, tmp_path / "replay2.log", "--lockstep", "/grasp_node/grasp_candidates", "--tail", "0.5")
         assert rp.wait(60) == 0, rp.output()
         assert lis.wait_for(lambda rx: any(conv.stamp_to_ns(m.header.stamp) == good_t for _, m in rx.grasps), 10), node.output()

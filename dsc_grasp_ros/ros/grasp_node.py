@@ -59,6 +59,9 @@ SKIP_REASONS = (
     "bad_camera_info",
     "camera_info_size_mismatch",
     "all_invalid_depth",
+    "bad_roi",
+    "bad_image",
+    "missing_image",
     "no_valid_depth_at_grasp",
     "non_finite_pose",
     "tf_unavailable",
@@ -68,7 +71,7 @@ SKIP_REASONS = (
 
 
 def classify_input_error(message: str) -> str:
-    """Counter name for a core ``InputError`` message (the core names the problem in prose)."""
+    """Counter name for a core ``InputError`` without a ``code`` (older cores name the problem in prose only)."""
     m = message.lower()
     if "no valid pixel" in m:
         return "all_invalid_depth"
@@ -418,7 +421,7 @@ class GraspNode(LifecycleNode):
             try:
                 res = det.detect(None if det.modality == "d" else rgb, depth, K)
             except InputError as e:
-                self._skip(classify_input_error(str(e)), str(e))
+                self._skip(getattr(e, "code", None) or classify_input_error(str(e)), str(e))
                 return
         t_det = time.perf_counter()
 
