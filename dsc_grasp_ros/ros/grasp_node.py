@@ -405,13 +405,6 @@ class GraspNode(LifecycleNode):
             return
         t_conv = time.perf_counter()
 
-        try:
-            T = self._camera_to_target(cam_frame, stamp)
-        except TransformUnavailable as e:
-            self._skip("tf_unavailable", str(e))
-            return
-        t_tf = time.perf_counter()
-
         from ..preprocess import InputError
 
         with self._det_lock:
@@ -424,6 +417,15 @@ class GraspNode(LifecycleNode):
                 self._skip(getattr(e, "code", None) or classify_input_error(str(e)), str(e))
                 return
         t_det = time.perf_counter()
+
+        # The transform at the image stamp is looked up after inference: by then tf has usually
+        # received it and the lookup does not wait.
+        try:
+            T = self._camera_to_target(cam_frame, stamp)
+        except TransformUnavailable as e:
+            self._skip("tf_unavailable", str(e))
+            return
+        t_tf = time.perf_counter()
 
         if res.rejected:
             self._counters["rejected_candidates"] += len(res.rejected)
@@ -439,7 +441,7 @@ class GraspNode(LifecycleNode):
                 pos, quat = T.apply_pose(pos, quat)
             vals = [*pos, *quat, g.width_m, g.quality, g.angle, g.u, g.v]
             if not all(math.isfinite(float(x)) for x in vals):
-                self._counters["non_finite_pose"] += 1
+                self._counters["rejected_candidates"] += 1
                 self._warn("non_finite_pose", f"grasp at (u={g.u:.1f}, v={g.v:.1f}) has a non-finite pose; not published")
                 continue
             rows.append(vals)
@@ -457,9 +459,9 @@ class GraspNode(LifecycleNode):
         timings = dict(res.timings)
         timings.update(
             convert=t_conv - t_start,
-            transform=t_tf - t_conv,
-            detect=t_det - t_tf,
-            publish=t_pub - t_det,
+            detect=t_det - t_conv,
+            transform=t_tf - t_det,
+            publish=t_pub - t_tf,
             node_total=t_pub - t_start,
             queue=t_start - pair.received,
             receive_to_publish=t_pub - pair.received,
