@@ -84,3 +84,22 @@ def test_cli_errors_are_clear(toy, tmp_path, capsys):
     assert "no cornell samples" in capsys.readouterr().err
     assert main(["evaluate", "--dataset", "jacquard", "--path", str(toy), "--model", str(tmp_path / "none.pt")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_brief_training_reaches_90_percent_on_its_samples(tmp_path):
+    """A miniature of the 224-px pipeline (48 px input, width scale and objects scaled alike):
+    files -> readers -> ROI/prepare -> targets -> Ranger + P-Huber -> decode -> metric."""
+    root = write_toy_jacquard(tmp_path / "data", n_objects=2, per_object=2, height=96, width=128, seed=1, size=1.6)
+    ids = [it.id for it in find_items("jacquard-format", root)]
+    split = tmp_path / "all.json"  # train and score on the same samples
+    split.write_text(json.dumps({"format": "dsc_grasp_ros.split/1", "kind": "image", "train": ids, "test": ids}))
+    from dsc_grasp_ros.training.trainer import TrainConfig, train
+
+    size = 48
+    summary = train(TrainConfig(
+        dataset="jacquard-format", path=str(root), out=str(tmp_path / "run"), modality="rgbd", input_size=size,
+        width_scale=150.0 * size / 224, epochs=30, batch_size=4, split_file=str(split), workers=0,
+        progress=False, eval_every=10, seed=0,
+    ))
+    assert summary["count"] == 4
+    assert summary["accuracy"] >= 0.9, summary

@@ -84,6 +84,7 @@ def register(sub):
     r.add_argument("--workers", type=int, default=-1, help="data-loader processes; -1 = half the CPU cores (default: %(default)s)")
     r.add_argument("--eval-every", type=int, default=1, help="score the held-out items every N epochs (default: %(default)s)")
     r.add_argument("--eval-batch-size", type=int, default=8, help="batch size of the per-epoch evaluation (default: %(default)s)")
+    r.add_argument("--precise-bn", type=int, default=8, metavar="N", help="before each evaluation, recompute BatchNorm statistics over N training batches with the current weights (0: keep the running averages) (default: %(default)s)")
     r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     r.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
     p.set_defaults(func=run)

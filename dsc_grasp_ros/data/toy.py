@@ -20,17 +20,18 @@ from .formats import write_cornell_grasps, write_depth, write_jacquard_grasps, w
 __all__ = ["toy_scene", "write_toy_jacquard", "write_toy_cornell"]
 
 
-def toy_scene(rng: np.random.Generator, height: int = 128, width: int = 160, margin: float = 0.3):
+def toy_scene(rng: np.random.Generator, height: int = 128, width: int = 160, margin: float = 0.3, size: float = 1.0):
     """One scene: ``(rgb uint8, depth float32 metres, rects Nx5 full-image px)``.
 
     The box is placed within the centred square (``margin`` of its side from the border), so
-    its grasps survive the centred crop.
+    its grasps survive the centred crop; ``size`` scales the box (1: about 0.36 x 0.12 of the
+    square's side).
     """
     s = min(height, width)
     cx = width / 2 + rng.uniform(-0.5 + margin, 0.5 - margin) * s
     cy = height / 2 + rng.uniform(-0.5 + margin, 0.5 - margin) * s
-    length = rng.uniform(0.30, 0.42) * s
-    thick = rng.uniform(0.10, 0.14) * s
+    length = rng.uniform(0.30, 0.42) * s * size
+    thick = rng.uniform(0.10, 0.14) * s * size
     axis = rng.uniform(-math.pi / 2, math.pi / 2)  # box long axis (image angle, counter-clockwise)
     rgb = np.full((height, width, 3), 150, np.uint8) + rng.integers(0, 12, (height, width, 3), dtype=np.uint8)
     depth = np.full((height, width), 0.70, np.float32) + rng.normal(0, 0.0005, (height, width)).astype(np.float32)
@@ -50,7 +51,10 @@ def toy_scene(rng: np.random.Generator, height: int = 128, width: int = 160, mar
     return rgb, depth, np.array(rects)
 
 
-def write_toy_jacquard(root, n_objects: int = 2, per_object: int = 2, height: int = 128, width: int = 160, seed: int = 0, stereo_holes: bool = True) -> Path:
+def write_toy_jacquard(
+    root, n_objects: int = 2, per_object: int = 2, height: int = 128, width: int = 160, seed: int = 0,
+    stereo_holes: bool = True, size: float = 1.0,
+) -> Path:
     """Jacquard-format folder ``root/<obj>/<k>_<obj>_{RGB.png,perfect_depth.tiff,stereo_depth.tiff,mask.png,grasps.txt}``."""
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -59,7 +63,7 @@ def write_toy_jacquard(root, n_objects: int = 2, per_object: int = 2, height: in
         d = root / obj
         d.mkdir(parents=True, exist_ok=True)
         for k in range(per_object):
-            rgb, depth, rects = toy_scene(rng, height, width)
+            rgb, depth, rects = toy_scene(rng, height, width, size=size)
             stem = d / f"{k}_{obj}"
             write_rgb(f"{stem}_RGB.png", rgb)
             write_depth(f"{stem}_perfect_depth.tiff", depth)

@@ -78,6 +78,7 @@ class TrainConfig:
     limit: int | None = None
     eval_every: int = 1
     eval_batch_size: int = 8
+    precise_bn: int = 8
     resume: bool = False
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -133,6 +134,42 @@ def _make_optimizer(name: str, params, lr: float):
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     raise ValueError(f"unknown optimiser {name!r}: use 'ranger' or 'adam'")
+
+
+@torch.no_grad()
+def precise_bn(model: torch.nn.Module, loader, n_batches: int, device, amp: bool = False) -> int:
+    """Recompute BatchNorm statistics as exact averages over ``n_batches`` training batches
+    with the current weights ("precise BN", as in pycls / Detectron2); returns the batches used.
+
+    The running statistics start at mean 0 / variance 1 and follow the weights with momentum
+    0.1, while the first layers' activations here have variances near 1e-3 (normalised inputs of
+    a few centimetres); without this, held-out scores of the first ~100 steps (a Cornell epoch is
+    25 steps) measure stale statistics rather than the weights.
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or n_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    saved = [(m.running_mean.clone(), m.running_var.clone()) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    used = 0
+    for batch in loader:
+        if used >= n_batches:
+            break
+        with torch.autocast(torch.device(device).type, dtype=torch.float16, enabled=amp):
+            model(batch["x"].to(device, non_blocking=True))
+        used += 1
+    for m, mom, (rm, rv) in zip(bns, momenta, saved):
+        m.momentum = mom
+        if used == 0:
+            m.running_mean.copy_(rm)
+            m.running_var.copy_(rv)
+    model.train(was_training)
+    return used
 
 
 def _rng_state() -> dict:
@@ -341,6 +378,7 @@ def train(cfg: TrainConfig) -> dict:
         last_epoch = epoch + 1 == cfg.epochs or out_of_time
         if rank == 0 and (last_epoch or (epoch + 1) % max(cfg.eval_every, 1) == 0):
             t_ev = time.time()
+            precise_bn(_unwrap(model), loader, cfg.precise_bn, dev, amp)
             res = evaluate_model(
                 _unwrap(model), test_ds, dev, cfg.width_scale, amp=amp, batch_size=cfg.eval_batch_size, progress=cfg.progress
             )
