@@ -18,7 +18,7 @@ scene ids differ.
 
 examples:
   dsc-grasp sim-dataset --scenes 500 --out /data/sim/train --workers 2 --seed 0 --object-range train
-  dsc-grasp sim-dataset --scenes 50 --out /data/sim/test --seed 1000000 --object-range test
+  dsc-grasp sim-dataset --scenes 50 --out /data/sim/test --seed 10000000 --object-range test
 """
 
 
