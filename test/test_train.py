@@ -26,7 +26,7 @@ def toy(tmp_path_factory):
 
 def test_a_few_ranger_steps_lower_the_loss(toy):
     torch.manual_seed(0)
-    ds = GraspDataset(find_items("jacquard-format", toy), "rgbd", input_size=40)
+    ds = GraspDataset(find_items("jacquard-format", toy), "rgbd", input_size=32)
     batch = collate([ds[i] for i in range(4)])
     model = dsc_graspnet("rgbd")
     opt = _make_optimizer("ranger", model.parameters(), 1e-3)
@@ -102,7 +102,7 @@ def test_brief_training_reaches_90_percent_on_its_samples(tmp_path):
     size = 48
     summary = train(TrainConfig(
         dataset="jacquard-format", path=str(root), out=str(tmp_path / "run"), modality="rgbd", input_size=size,
-        width_scale=150.0 * size / 224, epochs=30, batch_size=4, split_file=str(split), workers=0,
+        width_scale=150.0 * size / 224, epochs=20, batch_size=4, split_file=str(split), workers=0,
         progress=False, eval_every=10, seed=0,
     ))
     assert summary["count"] == 4

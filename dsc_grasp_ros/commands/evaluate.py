@@ -41,6 +41,7 @@ def register(sub):
     p.add_argument("--model", default=None, help="model file (.pt with its .json); default: the shipped model (RGB-D, or the one for --modality)")
     p.add_argument("--modality", default=None, choices=["rgb", "d", "rgbd"], help="pick the shipped model of this modality (ignored with --model except as a check)")
     p.add_argument("--split-file", default=None, help="split.json of a training run: score only its held-out ids")
+    p.add_argument("--part", default="test", choices=["test", "train"], help="with --split-file: score the held-out (test) or the training ids (a fit diagnostic) (default: %(default)s)")
     p.add_argument("--object-map", default=None, help="Cornell image -> object mapping (only needed to record groups)")
     p.add_argument("--depth", default="perfect", choices=["perfect", "stereo"], help="Jacquard depth image (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N samples")
@@ -66,7 +67,7 @@ def run(args) -> int:
         items = find_items(args.dataset, args.path, depth=args.depth, object_map=args.object_map)
         if args.split_file:
             split = load_split(args.split_file)
-            items = select(items, split["test"], "held-out")
+            items = select(items, split[args.part], "held-out" if args.part == "test" else "training")
         if args.limit:
             items = items[: args.limit]
         ds = GraspDataset(items, meta.modality, meta.input_size, None, "rect", meta.width_scale_px)
@@ -82,6 +83,7 @@ def run(args) -> int:
         "dataset": args.dataset,
         "path": str(Path(args.path).resolve()),
         "split_file": args.split_file,
+        "part": args.part if args.split_file else "all",
         "model": str(model_path),
         "modality": meta.modality,
         "device": str(device),

@@ -77,7 +77,7 @@ def register(sub):
     r = p.add_argument_group("run")
     r.add_argument("--out", required=True, help="run folder (created)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt (same split; raise --epochs to train longer)")
-    r.add_argument("--max-minutes", type=_positive_float, default=None, help="wall-clock budget: stop after the step that exceeds it, then evaluate and export the best epoch")
+    r.add_argument("--max-minutes", type=_positive_float, default=None, help="wall-clock budget of this invocation: stop after the step that exceeds it, then evaluate and export the best epoch")
     r.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
     r.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: %(default)s)")
     r.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")

