@@ -68,7 +68,7 @@ for s in sorted(root.glob(f"{ds}_*/summary.json")):
     d = json.loads(s.read_text()); t = d["training"]
     cfg = json.loads((s.parent / "config.json").read_text())["config"]
     rows.append(f"| {ds} | {t['split']}-wise | {cfg['modality']} | {100 * d['accuracy']:.1f} % | {d['count']} | "
-                f"{d['epochs_run']} ({d['best_epoch']}) | {d['hardware']} | {d['wall_minutes']:.0f} |")
+                f"{d['epochs_run']} ({d['best_epoch']}) | {d['hardware']} | {d['wall_minutes']:.1f} |")
 table = "\n".join(rows)
 (root / f"results_{ds}.md").write_text(table + "\n")
 print(table)
