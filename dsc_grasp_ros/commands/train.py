@@ -76,6 +76,7 @@ def register(sub):
     o.add_argument("--deterministic", action="store_true", help="deterministic CUDA kernels (slower)")
     r = p.add_argument_group("run")
     r.add_argument("--out", required=True, help="run folder (created)")
+    r.add_argument("--init-from", metavar="MODEL", help="initialise the weights from a model file (.pt + .json), also of another modality: the stem's channels are matched by name, so an RGB-D model can start a depth-only or RGB one")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt (same split; raise --epochs to train longer)")
     r.add_argument("--max-minutes", type=_positive_float, default=None, help="wall-clock budget of this invocation: stop after the step that exceeds it, then evaluate and export the best epoch")
     r.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
