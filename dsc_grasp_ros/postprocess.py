@@ -54,13 +54,20 @@ def _as4d(t: torch.Tensor) -> torch.Tensor:
 def smooth_maps(q, cos, sin, width, sigma: float = 2.0):
     """Smooth all four maps with the same Gaussian; returns ``(quality, angle, width)`` as ``H x W``.
 
-    Quality is clamped to [0, 1]; angle is ``½·atan2(sin, cos)`` in radians.
+    Quality is clamped to [0, 1]; angle is ``½·atan2(sin, cos)`` in radians (the smoothed cos/sin
+    vector keeps its direction when zeros are mixed in). Width is smoothed *weighted by quality*
+    (``G*(q·w) / G*q``), so the zero width of the background around a small grasp does not shrink
+    its opening; where the smoothed quality is ~0 the plain smoothed width is used.
     """
-    maps = torch.cat([_as4d(m)[:1, :1].float() for m in (q, cos, sin, width)], 1)
+    q4 = _as4d(q)[:1, :1].float()
+    w4 = _as4d(width)[:1, :1].float()
+    maps = torch.cat([q4, _as4d(cos)[:1, :1].float(), _as4d(sin)[:1, :1].float(), w4, q4.clamp(0, 1) * w4], 1)
     s = smooth(maps, sigma)[0]
     quality = s[0].clamp(0, 1)
     angle = 0.5 * torch.atan2(s[2], s[1])
-    return quality, angle, s[3]
+    weight = smooth(q4.clamp(0, 1), sigma)[0, 0] if sigma > 0 else q4.clamp(0, 1)[0, 0]
+    wmap = torch.where(weight > 1e-3, s[4] / weight.clamp_min(1e-3), s[3])
+    return quality, angle, wmap
 
 
 def find_peaks(quality: torch.Tensor, top_k: int, min_distance_px: float, min_quality: float) -> torch.Tensor:

@@ -29,7 +29,7 @@ __all__ = [
 #: Depth is centred on its mean and clipped to this many metres either side.
 DEPTH_CLIP_M: float = 1.0
 #: Name stored in model metadata for the normalisation below (bump when it changes).
-NORMALISATION = "depth: minus mean of the valid depth, clipped to +-1 m; rgb: /255 minus per-image mean"
+NORMALISATION = "depth: invalid pixels inpainted, minus the mean, clipped to +-1 m; rgb: /255 minus per-image mean"
 
 
 class InputError(ValueError):

@@ -77,3 +77,10 @@ def test_find_peaks_only_returns_k_values():
     p = find_peaks(q, 3, 5, 0.0)
     assert p.shape == (3, 2) and p.device.type == "cpu"
     assert q[p[0, 0], p[0, 1]] == q.max()
+
+
+def test_small_grasp_keeps_its_opening_after_smoothing():
+    # rect labels: a narrow compact rectangle whose neighbours have width 0
+    q, c, s, w = maps_of([[100, 100, 0.3, 24, 6]], mode="rect")
+    g = decode_grasps(q, c, s, w, sigma=2.0, top_k=1)[0]
+    assert abs(g.width_px - 24) < 0.5
