@@ -21,6 +21,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..geometry import quaternion_to_rotation, rotation_to_quaternion
+
 #: Default topics: realsense2_camera 4.5x with ``align_depth.enable:=true``.
 REALSENSE_TOPICS = {
     "color": "/camera/camera/color/image_raw",
@@ -44,27 +46,9 @@ class Frame:
 
 
 # --------------------------------------------------------------------------- small math helpers
-def quat_to_matrix(q) -> np.ndarray:
-    x, y, z, w = (float(a) for a in q)
-    n = math.sqrt(x * x + y * y + z * z + w * w)
-    x, y, z, w = x / n, y / n, z / n, w / n
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def matrix_to_quat(R) -> np.ndarray:
-    R = np.asarray(R, dtype=np.float64)
-    w = math.sqrt(max(0.0, 1 + R[0, 0] + R[1, 1] + R[2, 2])) / 2
-    x = math.copysign(math.sqrt(max(0.0, 1 + R[0, 0] - R[1, 1] - R[2, 2])) / 2, R[2, 1] - R[1, 2])
-    y = math.copysign(math.sqrt(max(0.0, 1 - R[0, 0] + R[1, 1] - R[2, 2])) / 2, R[0, 2] - R[2, 0])
-    z = math.copysign(math.sqrt(max(0.0, 1 - R[0, 0] - R[1, 1] + R[2, 2])) / 2, R[1, 0] - R[0, 1])
-    q = np.array([x, y, z, w])
-    return q / np.linalg.norm(q)
+# one implementation of the quaternion conventions, in the core
+quat_to_matrix = quaternion_to_rotation
+matrix_to_quat = rotation_to_quaternion
 
 
 def look_at_camera(eye, target, up=(0.0, 0.0, 1.0)) -> list[float]:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry import quaternion_to_rotation, rotation_to_quaternion
+
 #: RealSense D435 colour stream at 640x480 (typical factory values).
 D435_WIDTH, D435_HEIGHT = 640, 480
 D435_FX = D435_FY = 615.0
@@ -53,39 +55,9 @@ class Intrinsics:
 
 
 # --------------------------------------------------------------------------- rotations
-def quat_to_matrix(q) -> np.ndarray:
-    """Quaternion ``(x, y, z, w)`` -> 3x3 rotation matrix."""
-    x, y, z, w = (float(c) for c in q)
-    n = x * x + y * y + z * z + w * w
-    s = 2.0 / n if n > 0 else 0.0
-    return np.array(
-        [
-            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
-            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
-            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
-        ]
-    )
-
-
-def matrix_to_quat(R) -> np.ndarray:
-    """3x3 rotation matrix -> quaternion ``(x, y, z, w)`` with ``w >= 0``."""
-    R = np.asarray(R, dtype=np.float64)
-    t = np.trace(R)
-    if t > 0:
-        s = math.sqrt(t + 1.0) * 2
-        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s]
-    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
-        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
-        q = [0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s, (R[2, 1] - R[1, 2]) / s]
-    elif R[1, 1] > R[2, 2]:
-        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
-        q = [(R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s, (R[0, 2] - R[2, 0]) / s]
-    else:
-        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
-        q = [(R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s, (R[1, 0] - R[0, 1]) / s]
-    q = np.array(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
+# one implementation of the quaternion conventions, in the core
+quat_to_matrix = quaternion_to_rotation
+matrix_to_quat = rotation_to_quaternion
 
 
 def pose_matrix(position, R) -> np.ndarray:
