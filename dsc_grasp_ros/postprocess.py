@@ -57,10 +57,12 @@ def smooth_maps(q, cos, sin, width, sigma: float = 2.0):
     Quality is clamped to [0, 1]; angle is ``½·atan2(sin, cos)`` in radians (the smoothed cos/sin
     vector keeps its direction when zeros are mixed in). Width is smoothed *weighted by quality*
     (``G*(q·w) / G*q``), so the zero width of the background around a small grasp does not shrink
-    its opening; where the smoothed quality is ~0 the plain smoothed width is used.
+    its opening; where the smoothed quality is ~0 the plain smoothed width is used. The width map
+    is clamped to [0, 1] first, the range its training targets have (an out-of-distribution input
+    must not decode into an opening wider than ``width_scale``).
     """
     q4 = _as4d(q)[:1, :1].float()
-    w4 = _as4d(width)[:1, :1].float()
+    w4 = _as4d(width)[:1, :1].float().clamp(0, 1)
     maps = torch.cat([q4, _as4d(cos)[:1, :1].float(), _as4d(sin)[:1, :1].float(), w4, q4.clamp(0, 1) * w4], 1)
     s = smooth(maps, sigma)[0]
     quality = s[0].clamp(0, 1)

@@ -84,3 +84,9 @@ def test_small_grasp_keeps_its_opening_after_smoothing():
     q, c, s, w = maps_of([[100, 100, 0.3, 24, 6]], mode="rect")
     g = decode_grasps(q, c, s, w, sigma=2.0, top_k=1)[0]
     assert abs(g.width_px - 24) < 0.5
+
+
+def test_width_is_clamped_to_the_target_range():
+    q, c, s, w = maps_of([[100, 100, 0.0, 75, 20]])
+    g = decode_grasps(q, c, s, w * 40.0 - 5.0, top_k=1)[0]  # an out-of-distribution width map
+    assert 0.0 <= g.width_px <= WIDTH_SCALE_PX
