@@ -491,6 +491,7 @@ def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, har
         "batch_size": cfg.batch_size,
         "augmentation": cfg.augmentation() is not None,
         "depth": cfg.depth,
+        "init_from": cfg.init_from,
         "seed": cfg.seed,
         "hardware": hardware,
         "wall_minutes": round(wall_s / 60.0, 2),
