@@ -45,12 +45,15 @@ def rect_polygon(rect) -> Polygon:
     return Polygon(rect_corners(*np.asarray(rect, dtype=np.float64)[:5]))
 
 
-def rect_iou(a, b) -> float:
-    """Exact Jaccard index of two rectangles ``(u, v, angle, opening, jaw)``."""
-    pa, pb = rect_polygon(a), rect_polygon(b)
+def _polygon_iou(pa: Polygon, pb: Polygon) -> float:
     inter = pa.intersection(pb).area
     union = pa.area + pb.area - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def rect_iou(a, b) -> float:
+    """Exact Jaccard index of two rectangles ``(u, v, angle, opening, jaw)``."""
+    return _polygon_iou(rect_polygon(a), rect_polygon(b))
 
 
 def match_grasp(
@@ -72,12 +75,9 @@ def match_grasp(
     best, best_i = 0.0, None
     pp = rect_polygon(pred)
     for i in np.flatnonzero(dang < angle_threshold_deg):
-        pg = rect_polygon(gts[i])
-        inter = pp.intersection(pg).area
-        union = pp.area + pg.area - inter
-        iou = inter / union if union > 0 else 0.0
+        iou = _polygon_iou(pp, rect_polygon(gts[i]))
         if iou > best:
-            best, best_i = float(iou), int(i)
+            best, best_i = iou, int(i)
     return {"correct": best > iou_threshold, "best_iou": best, "match": best_i}
 
 

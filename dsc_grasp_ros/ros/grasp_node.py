@@ -70,18 +70,6 @@ SKIP_REASONS = (
 )
 
 
-def classify_input_error(message: str) -> str:
-    """Counter name for a core ``InputError`` without a ``code`` (older cores name the problem in prose only)."""
-    m = message.lower()
-    if "no valid pixel" in m:
-        return "all_invalid_depth"
-    if "sizes differ" in m:
-        return "size_mismatch"
-    if "focal" in m or "intrinsic" in m or " k " in f" {m} ":
-        return "bad_camera_info"
-    return "invalid_input"
-
-
 class TransformUnavailable(RuntimeError):
     pass
 
@@ -414,7 +402,7 @@ class GraspNode(LifecycleNode):
             try:
                 res = det.detect(None if det.modality == "d" else rgb, depth, K)
             except InputError as e:
-                self._skip(getattr(e, "code", None) or classify_input_error(str(e)), str(e))
+                self._skip(e.code, str(e))
                 return
         t_det = time.perf_counter()
 
