@@ -46,6 +46,7 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
 
     from ..model_io import ModelMetadata, save_model
     from ..network import dsc_graspnet
+    from ..training.trainer import training_record
 
     run = Path(run_dir)
     cfg_path = run / "config.json"
@@ -67,24 +68,9 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
         input_size=cfg["input_size"],
         width_scale_px=cfg["width_scale"],
         training={
-            "dataset": cfg["dataset"],
-            "path": cfg["path"],
-            "split": split.get("kind", cfg["split"]),
-            "train_items": len(split.get("train", [])),
-            "test_items": len(split.get("test", [])),
+            **training_record(cfg, split, conf.get("hardware"), summary.get("wall_minutes")),
             "epoch": epoch,
             "checkpoint": which,
-            "loss": cfg["loss"],
-            "label_mode": cfg["label_mode"],
-            "optimizer": cfg["optimizer"],
-            "lr": cfg["lr"],
-            "batch_size": cfg["batch_size"],
-            "depth": cfg.get("depth"),
-            "augment": cfg.get("augment"),
-            "init_from": cfg.get("init_from"),
-            "seed": cfg["seed"],
-            "hardware": conf.get("hardware"),
-            "wall_minutes": summary.get("wall_minutes"),
             "run": run.name,
         },
         metrics={

@@ -90,6 +90,28 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- helpers
+def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
+    """The ``training`` metadata of a model file, shared by a run's model.json and ``export``."""
+    return {
+        "dataset": cfg["dataset"],
+        "path": str(Path(cfg["path"]).resolve()),
+        "split": split.get("kind", cfg["split"]),
+        "train_items": len(split.get("train", [])),
+        "test_items": len(split.get("test", [])),
+        "loss": cfg["loss"],
+        "label_mode": cfg["label_mode"],
+        "optimizer": cfg["optimizer"],
+        "lr": cfg["lr"],
+        "batch_size": cfg["batch_size"],
+        "augment": cfg.get("augment"),
+        "depth": cfg.get("depth"),
+        "init_from": cfg.get("init_from"),
+        "seed": cfg["seed"],
+        "hardware": hardware,
+        "wall_minutes": wall_minutes,
+    }
+
+
 def transfer_weights(model: torch.nn.Module, modality: str, source_path: str) -> str:
     """Initialise ``model`` from another model file, possibly of another modality.
 
@@ -476,25 +498,11 @@ def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, har
     res = evaluate_model(model, test_ds, dev, cfg.width_scale, amp=amp, batch_size=1, progress=cfg.progress)
     _write_json(out / "eval_test.json", res)
     training = {
-        "dataset": cfg.dataset,
-        "path": str(Path(cfg.path).resolve()),
-        "split": split["kind"],
+        **training_record(asdict(cfg), split, hardware, round(wall_s / 60.0, 2)),
         "split_file": "split.json",
-        "train_items": len(split["train"]),
-        "test_items": len(split["test"]),
         "epochs_run": len(history),
         "best_epoch": best["epoch"],
-        "loss": cfg.loss,
-        "label_mode": cfg.label_mode,
-        "optimizer": cfg.optimizer,
-        "lr": cfg.lr,
-        "batch_size": cfg.batch_size,
         "augmentation": cfg.augmentation() is not None,
-        "depth": cfg.depth,
-        "init_from": cfg.init_from,
-        "seed": cfg.seed,
-        "hardware": hardware,
-        "wall_minutes": round(wall_s / 60.0, 2),
         "stop_reason": stop_reason,
     }
     metrics = {"held_out_accuracy": res["accuracy"], "held_out_count": res["count"], "metric": "top-1, angle < 30 deg and IoU > 0.25"}
