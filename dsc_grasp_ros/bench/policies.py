@@ -1,0 +1,289 @@
+"""Grasp policies of the closed-loop benchmark: observation in, one TCP pose in the robot base out.
+
+The interface every policy implements (``Policy.plan``) sees what a robot's perception node sees:
+one aligned RGB-D frame, its intrinsics and the camera optical frame's pose in the robot base
+``panda_link0`` (what tf2 would return at the image stamp). It returns the grasp to execute as a
+TCP pose in ``panda_link0`` (our TCP convention, :mod:`dsc_grasp_ros.conventions`: ``+z`` approach,
+jaws closing along ``±y``) with the gripper opening, plus the image grasp for drawing.
+
+* :class:`ModelPolicy`: a shipped (or any) DSC-GraspNet model through the core
+  :class:`~dsc_grasp_ros.inference.GraspDetector`; the camera -> base transform is applied with the
+  same core call the ROS node uses (:meth:`dsc_grasp_ros.geometry.Transform.apply_pose`).
+* :class:`PeerPolicy`: a peer network (GR-ConvNet, GG-CNN; ``bench/peers.py``) returning image
+  grasps; turned into a TCP pose by the core :func:`~dsc_grasp_ros.geometry.grasp_pose` and the
+  same transform.
+* :class:`OraclePolicy`: knows the object (``Observation.truth``): centre of mass, jaws across the
+  narrowest side of the object as seen from the camera. It measures the execution alone.
+
+No ROS imports here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..conventions import PREDICTED_JAW_RATIO, wrap_angle
+from ..geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion
+
+__all__ = [
+    "BASE_FRAME",
+    "CAMERA_FRAME",
+    "Observation",
+    "ImageGrasp",
+    "PlannedGrasp",
+    "Policy",
+    "PolicyError",
+    "ModelPolicy",
+    "PeerPolicy",
+    "OraclePolicy",
+    "camera_grasp_to_base",
+]
+
+#: The robot base frame every planned grasp is expressed in.
+BASE_FRAME = "panda_link0"
+#: The camera optical frame of the benchmark's camera (REP 103: x right, y down, z forward).
+CAMERA_FRAME = "bench_camera_color_optical_frame"
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be built as asked (wrong modality, bad weights file, ...)."""
+
+
+@dataclass
+class Observation:
+    """One aligned RGB-D frame as a perception node receives it.
+
+    ``T_base_camera``: 4x4 pose of the camera optical frame in ``panda_link0`` (the transform tf2
+    returns for ``lookup_transform("panda_link0", camera_frame, stamp)``). ``truth`` holds the
+    simulator's ground truth (object name, body vertices in the base frame, centre of mass) and is
+    read by the oracle only; perception policies must not look at it.
+    """
+
+    rgb: np.ndarray  # HxWx3 uint8, RGB
+    depth: np.ndarray  # HxW float32, metres along the optical axis (0 = no depth)
+    K: np.ndarray  # 3x3 float64
+    T_base_camera: np.ndarray  # 4x4 float64
+    stamp: float = 0.0  # seconds (simulated time of the image)
+    seed: int = 0
+    base_frame: str = BASE_FRAME
+    camera_frame: str = CAMERA_FRAME
+    truth: dict | None = field(default=None, repr=False)
+
+
+@dataclass
+class ImageGrasp:
+    """A grasp in full-image pixels, our convention (angle of the closing axis, CCW as seen)."""
+
+    u: float
+    v: float
+    angle: float
+    width_px: float
+    quality: float = 1.0
+
+    def as_dict(self) -> dict:
+        return {k: round(float(v), 5) for k, v in asdict(self).items()}
+
+
+@dataclass
+class PlannedGrasp:
+    """The grasp to execute: TCP pose in ``panda_link0`` and opening; the image grasp for drawing."""
+
+    position: np.ndarray  # (3,) metres, TCP in panda_link0
+    quaternion: np.ndarray  # (4,) x, y, z, w
+    width_m: float  # predicted opening (m)
+    image: ImageGrasp | None = None
+    info: dict = field(default_factory=dict)  # policy-specific extras (timings, depth, ...)
+
+    def as_dict(self) -> dict:
+        return {
+            "position": [round(float(a), 6) for a in self.position],
+            "quaternion": [round(float(a), 6) for a in self.quaternion],
+            "width_m": round(float(self.width_m), 6),
+            "image": None if self.image is None else self.image.as_dict(),
+        }
+
+
+class Policy:
+    """Interface: ``plan(obs) -> PlannedGrasp | None`` (None: the policy found no grasp)."""
+
+    name: str = "policy"
+    #: What the policy reads: "rgbd", "d", "rgb" (+ depth for the metric pose) or "truth".
+    modality: str = "rgbd"
+
+    def plan(self, obs: Observation) -> PlannedGrasp | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """What the report records about the policy."""
+        return {"name": self.name, "kind": type(self).__name__, "modality": self.modality}
+
+    def close(self) -> None:
+        """Release resources (a node, a process); the default holds none."""
+
+
+def camera_grasp_to_base(position, quaternion, T_base_camera) -> tuple[np.ndarray, np.ndarray]:
+    """A TCP pose in the camera optical frame -> ``panda_link0``: the node's exact call."""
+    T = Transform.from_matrix(np.asarray(T_base_camera, dtype=np.float64))
+    return T.apply_pose(np.asarray(position, dtype=np.float64), np.asarray(quaternion, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- our models
+class ModelPolicy(Policy):
+    """A DSC-GraspNet model through the core detector; executes its best grasp.
+
+    ``path=None`` loads the shipped model of ``modality`` (RGB-D by default). ``modality``, when
+    given, must match the model's (else :class:`PolicyError`, naming both).
+    """
+
+    def __init__(self, path=None, modality: str | None = None, name: str | None = None, device: str = "cpu", **detector_settings):
+        from ..inference import DetectorConfig, GraspDetector
+        from ..model_io import ModelError
+
+        try:
+            self.detector = GraspDetector(DetectorConfig(model_path=None if path is None else str(path), device=device, modality=modality, top_k=1, **detector_settings))
+        except ModelError as e:
+            raise PolicyError(f"cannot use model {path or '(shipped ' + (modality or 'rgbd') + ')'}: {e}") from e
+        self.modality = self.detector.modality
+        self.path = str(path) if path is not None else None
+        self.name = name or f"dsc_{self.modality}"
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(path=self.path or "(shipped)", sha256=getattr(self.detector.meta, "sha256", None))
+        return d
+
+    def plan(self, obs: Observation) -> PlannedGrasp | None:
+        t0 = time.perf_counter()
+        res = self.detector.detect(None if self.modality == "d" else obs.rgb, obs.depth, obs.K)
+        if not res.grasps:
+            return None
+        g = res.grasps[0]
+        pos, quat = camera_grasp_to_base(g.position, g.orientation, obs.T_base_camera)
+        info = {"depth_m": float(g.depth_m), "timings": {k: round(v, 5) for k, v in res.timings.items()}, "t_plan": time.perf_counter() - t0}
+        return PlannedGrasp(pos, quat, float(g.width_m), ImageGrasp(g.u, g.v, g.angle, g.width_px, g.quality), info)
+
+
+# --------------------------------------------------------------------------- peers
+class PeerPolicy(Policy):
+    """A peer network's best image grasp, made metric by the same core geometry as our models.
+
+    ``peer`` has ``predict(rgb, depth_m, k=1) -> [(u, v, angle, width_px, quality)]`` in
+    full-image pixels and our angle convention (``bench/peers.py``). The pose uses
+    :func:`~dsc_grasp_ros.geometry.grasp_pose` (median depth between the jaws, jaw size = half the
+    opening, as the detector) and the node's camera -> base transform.
+    """
+
+    def __init__(self, peer, name: str, modality: str = "rgbd", depth_statistic: str = "median", region_scale: float = 0.5):
+        self.peer = peer
+        self.name = name
+        self.modality = modality
+        self.depth_statistic = depth_statistic
+        self.region_scale = region_scale
+
+    @classmethod
+    def load(cls, name: str, path=None) -> "PeerPolicy":
+        """``load_peer(name, path)`` from ``bench/peers.py``; errors become :class:`PolicyError`."""
+        try:
+            from . import peers
+        except ImportError as e:
+            raise PolicyError(f"peer networks are not available (dsc_grasp_ros/bench/peers.py: {e})") from e
+        try:
+            peer = peers.load_peer(name, path)
+        except (ValueError, RuntimeError, FileNotFoundError, KeyError) as e:
+            raise PolicyError(f"cannot load peer {name!r}{'' if path is None else ' from ' + str(path)}: {e}") from e
+        modality = getattr(peer, "modality", "d" if "ggcnn" in name else "rgbd")
+        return cls(peer, name, modality)
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d["weights"] = str(getattr(self.peer, "path", "") or "")
+        return d
+
+    def plan(self, obs: Observation) -> PlannedGrasp | None:
+        t0 = time.perf_counter()
+        out = self.peer.predict(obs.rgb, obs.depth, k=1)
+        t1 = time.perf_counter()
+        if not out:
+            return None
+        u, v, angle, width_px, quality = (float(a) for a in out[0])
+        cam = CameraIntrinsics.from_K(obs.K)
+        try:
+            pos_c, quat_c, width_m, z = grasp_pose(u, v, angle, width_px, obs.depth, cam, width_px * PREDICTED_JAW_RATIO,
+                                                   self.depth_statistic, self.region_scale)
+        except GeometryError:
+            return None
+        pos, quat = camera_grasp_to_base(pos_c, quat_c, obs.T_base_camera)
+        info = {"depth_m": z, "timings": {"network": round(t1 - t0, 5)}, "t_plan": time.perf_counter() - t0}
+        return PlannedGrasp(pos, quat, width_m, ImageGrasp(u, v, angle, width_px, quality), info)
+
+
+# --------------------------------------------------------------------------- oracle
+class OraclePolicy(Policy):
+    """Knows the object: TCP at the centre of mass (height limited so the fingertips clear the
+    table), approach along the camera's optical axis, jaws across the narrowest extent of the
+    object's vertices seen along that axis (the narrowest visible side), opening = that extent.
+
+    Reads ``obs.truth``: ``vertices`` (Nx3 collision vertices in the base frame), ``com`` (3,),
+    ``support_z`` (table top height in the base frame).
+    """
+
+    name = "oracle"
+    modality = "truth"
+
+    def __init__(self, angle_step_deg: float = 3.0, fingertip_clearance: float = 0.012, tip_beyond_tcp: float = 0.0):
+        self.angle_step = math.radians(angle_step_deg)
+        self.clearance = fingertip_clearance
+        self.tip_beyond_tcp = tip_beyond_tcp
+
+    def plan(self, obs: Observation) -> PlannedGrasp | None:
+        t = obs.truth
+        if not t or "vertices" not in t:
+            raise PolicyError("the oracle needs the simulator's ground truth (Observation.truth with 'vertices')")
+        T = np.asarray(obs.T_base_camera, dtype=np.float64)
+        R_bc = T[:3, :3]
+        V = np.asarray(t["vertices"], dtype=np.float64)
+        com = np.asarray(t["com"], dtype=np.float64)
+        # object vertices and COM in the camera frame
+        Vc = (V - T[:3, 3]) @ R_bc
+        cc = (com - T[:3, 3]) @ R_bc
+        xy = Vc[:, :2] - cc[:2]
+        # narrowest extent across the optical axis: closing direction minimising the spread
+        best = None
+        for a in np.arange(0.0, math.pi, self.angle_step):
+            d = np.array([math.cos(a), math.sin(a)])
+            proj = xy @ d
+            w = proj.max() - proj.min()
+            if best is None or w < best[0]:
+                best = (w, a, 0.5 * (proj.max() + proj.min()))
+        width, a, mid = best
+        d = np.array([math.cos(a), math.sin(a)])
+        centre_c = cc.copy()
+        centre_c[:2] += d * mid  # centre between the jaws along the closing axis, COM across it
+        y = np.array([d[0], d[1], 0.0])
+        z = np.array([0.0, 0.0, 1.0])
+        R_c = np.column_stack([np.cross(y, z), y, z])
+        pos, quat = camera_grasp_to_base(centre_c, rotation_to_quaternion(R_c), T)
+        # keep the fingertips above the table (top-down camera: approach ~ -z of the base)
+        approach = quaternion_axis(quat, 2)
+        if approach[2] < -0.5:
+            lowest = float(t.get("support_z", -np.inf)) + self.clearance + self.tip_beyond_tcp
+            if pos[2] < lowest:
+                pos = pos + approach * ((pos[2] - lowest) / approach[2])
+        # image grasp for drawing
+        cam = CameraIntrinsics.from_K(obs.K)
+        uv = cam.project(centre_c)
+        p2 = cam.project(centre_c + y * width / 2)
+        width_px = 2 * float(np.hypot(*(p2 - uv)))
+        angle = float(wrap_angle(math.atan2(-(p2[1] - uv[1]), p2[0] - uv[0])))
+        return PlannedGrasp(pos, quat, float(width), ImageGrasp(float(uv[0]), float(uv[1]), angle, width_px, 1.0), {"depth_m": float(centre_c[2])})
+
+
+def quaternion_axis(q, i: int) -> np.ndarray:
+    """Column ``i`` of the rotation of quaternion ``q`` (x, y, z, w)."""
+    from ..geometry import quaternion_to_rotation
+
+    return quaternion_to_rotation(q)[:, i]
