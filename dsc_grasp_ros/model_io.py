@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 from .conventions import INPUT_SIZE, WIDTH_SCALE_PX
-from .network import CHANNEL_ORDER, DSCGraspNet, DSCGraspNetConfig, MODALITY_CHANNELS
+from .network import CHANNEL_ORDER, LEGACY_UPSAMPLE_ORDER, UPSAMPLE_ORDERS, DSCGraspNet, DSCGraspNetConfig, MODALITY_CHANNELS
 from .preprocess import NORMALISATION
 
-__all__ = ["ModelError", "ModelMetadata", "save_model", "load_model", "load_metadata", "default_model_path", "models_dir", "DEFAULT_MODEL"]
+__all__ = ["ModelError", "ModelMetadata", "save_model", "load_model", "load_metadata", "network_config", "default_model_path", "models_dir", "DEFAULT_MODEL"]
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "dsc_graspnet_rgbd.pt"
@@ -91,7 +91,7 @@ def _sha256(path: Path) -> str:
 def _config_dict(model: DSCGraspNet) -> dict:
     d = dataclasses.asdict(model.cfg)
     d["backbone"] = [list(r) for r in d["backbone"]]
-    d["up_channels"] = list(d["up_channels"])
+    d["up_channels"] = list(d["up_channels"])  # resolved: files never depend on a default
     return d
 
 
@@ -153,16 +153,48 @@ def load_model(path=None, modality: str | None = None, device: str | torch.devic
         raise ModelError(f"model file {path} is corrupt or not a plain state_dict ({type(e).__name__}: {str(e)[:200]})") from e
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelError(f"model file {path} does not hold a state_dict of tensors")
-    net_cfg = dict(meta.network)
     try:
-        if net_cfg:
-            net_cfg["backbone"] = tuple(tuple(r) for r in net_cfg["backbone"])
-            net_cfg["up_channels"] = tuple(net_cfg["up_channels"])
-            cfg = DSCGraspNetConfig(**net_cfg)
-        else:
-            cfg = None
+        cfg = network_config(meta.network)
         model = DSCGraspNet(meta.in_channels, cfg)
+    except (TypeError, KeyError, ValueError) as e:
+        raise ModelError(f"model metadata {path.with_suffix('.json')} describes no valid DSCGraspNet: {str(e)[:300]}") from e
+    try:
         model.load_state_dict(sd, strict=True)
-    except (RuntimeError, TypeError, KeyError, ValueError) as e:
+    except RuntimeError as e:
+        other = _fitting_order(meta.in_channels, cfg, sd)
+        if other is not None:
+            raise ModelError(
+                f"weights in {path} are a DSCGraspNet with upsample_order={other!r}, but its metadata says "
+                f"{cfg.upsample_order!r}: the .json does not belong to these weights (set network.upsample_order "
+                f"to {other!r} if you know it was trained that way)"
+            ) from e
         raise ModelError(f"weights in {path} do not fit the DSCGraspNet described by its metadata: {str(e)[:300]}") from e
     return model.to(device).eval(), meta
+
+
+def network_config(network: dict | None) -> DSCGraspNetConfig:
+    """The network configuration recorded in a model's metadata.
+
+    Metadata written before ``upsample_order`` existed has none: those models were trained with the
+    Eq. (5)-literal order (:data:`~dsc_grasp_ros.network.LEGACY_UPSAMPLE_ORDER`), so they load and
+    run exactly as before. An empty dict (very old files) means the same.
+    """
+    net_cfg = dict(network or {})
+    net_cfg.setdefault("upsample_order", LEGACY_UPSAMPLE_ORDER)
+    if "backbone" in net_cfg:
+        net_cfg["backbone"] = tuple(tuple(r) for r in net_cfg["backbone"])
+    if net_cfg.get("up_channels") is not None:
+        net_cfg["up_channels"] = tuple(net_cfg["up_channels"])
+    return DSCGraspNetConfig(**net_cfg)
+
+
+def _fitting_order(in_channels: int, cfg: DSCGraspNetConfig, sd: dict) -> str | None:
+    """The other up-sampling order whose default network the weights fit, if any."""
+    for order in UPSAMPLE_ORDERS:
+        if order == cfg.upsample_order:
+            continue
+        other = DSCGraspNet(in_channels, dataclasses.replace(cfg, upsample_order=order, up_channels=None))
+        ref = other.state_dict()
+        if ref.keys() == sd.keys() and all(ref[k].shape == sd[k].shape for k in ref):
+            return order
+    return None

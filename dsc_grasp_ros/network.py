@@ -8,16 +8,42 @@ Architecture (input ``n x 224 x 224``)::
     backbone  DepthSepConv = DW kxk + BN + Mish, PW 1x1 + BN + Mish, Coordinate Attention (Eq. 4)
               32->32 s1 (C1, 224) | 32->64 s2 | 64->64 s1 (C2, 112) | 64->128 s2 | 128->128 s1 (C3, 56)
               | 128->256 s2 | 5 x (256->256, 5x5, s1) (C4, 28)
-    up        3 stages, Eq. (5)/(6): bilinear x2 of the deeper feature, concat with the skip,
-              CSP block (Path1: CBM 1x1 to c/2; Path2: CBM 1x1 to c/2 + N bottlenecks
-              [CBM 1x1, CBM 3x3, residual]; concat; transition CBM 1x1), whose last CBM is the Mish
-              of Eq. (5). Stage outputs 128 @56, 64 @112, 32 @224.
-    heads     dropout, then a 3x3 conv per map: quality, cos 2θ, sin 2θ, width.
+    up        3 stages, Eq. (6) P = F2(C1, F1(C2, F0(C3, C4))); a CSP block is Path1: CBM 1x1 to c/2;
+              Path2: CBM 1x1 to c/2 + N bottlenecks [CBM 1x1, CBM 3x3, residual]; concat; transition
+              CBM 1x1 (whose Mish is the Mish of Eq. 5). Two orders of CSP and up-sampling:
+    heads     dropout, then a 3x3 conv per map on P: quality, cos 2θ, sin 2θ, width.
 
-Choices the paper leaves open (documented here, used by every shipped model):
+Up-sampling order (``DSCGraspNetConfig.upsample_order``)::
 
-* ``N = 1`` bottleneck per CSP block; with it the RGB model has 0.628 M parameters, 2.3 % under the
-  paper's 0.643 M (N = 2 would give 0.68 M, 6 % over).
+    "csp_first" (default) -- the prose: "we first upsample the output features of the CSP block
+                by bilinear interpolation to obtain F_up, and then concatenate F_up and c_i"
+        F0 = Concat(C3, Up(CSP(C4)))      CSP 256->144 @28     -> 128+144 @56
+        F1 = Concat(C2, Up(CSP(F0)))      CSP 272->64  @56     -> 64+64   @112
+        F2 = Concat(C1, Up(CSP(F1)))      CSP 128->16  @112    -> 32+16   @224 = P (48 channels)
+        The last up-sampling reaches the input size; the heads' 3x3 convs fuse C1 with it.
+    "eq5" -- a literal reading of Eq. (5), F(x1, x2) = Mish(CSP(Concat(x1, Up(x2)))):
+        F0 = CSP(Concat(C3, Up(C4)))      384->128 @56
+        F1 = CSP(Concat(C2, Up(F0)))      192->64  @112
+        F2 = CSP(Concat(C1, Up(F1)))      96->32   @224 = P (32 channels)
+        Every model file shipped before the option existed uses it (its metadata has no
+        ``upsample_order``: :data:`LEGACY_UPSAMPLE_ORDER`).
+
+Parameters and convolution FLOPs (2 x multiply-adds, batch 1, 224 x 224; measured with forward hooks
+on every ``Conv2d``; the paper gives 0.643 M for RGB)::
+
+                 parameters d / RGB / RGB-D        vs paper (RGB)   conv GFLOPs d / RGB / RGB-D
+    csp_first    634,156 / 634,732 / 635,020       -1.29 %          1.74 / 1.80 / 1.83
+    eq5          629,228 / 629,804 / 630,092       -2.05 %          3.24 / 3.30 / 3.33
+
+The ``csp_first`` channels (144, 64, 16) were chosen to keep the parameters within 3 % of the paper
+while moving the work to low resolution: (128, 64, 32) is 3.6 % under (1.97 GFLOPs), and the
+backbone (stem + 11 blocks) is 1.21 GFLOPs (RGB-D) in either order; csp_first adds 0.45 (CSP blocks
+at 28/56/112) + 0.17 (heads at 224), eq5 adds 2.00 (CSP blocks at 56/112/224) + 0.12 (heads).
+
+Choices the paper leaves open (documented here, used by both orders and every shipped model):
+
+* ``N = 1`` bottleneck per CSP block (with eq5, N = 2 would give 0.68 M parameters, 6 % over the
+  paper's 0.643 M).
 * Coordinate Attention follows Hou et al. exactly: reduction ``r = 32`` with a floor of 8 hidden
   channels, h-swish activation, sigmoid gates.
 * Dropout ``p = 0.1`` applied to the shared feature before each head (GR-ConvNet places it the
@@ -113,7 +139,10 @@ class CSPBlock(nn.Module):
 
 
 class UpStage(nn.Module):
-    """Eq. (5): ``Mish(CSP(Concat(skip, Upsample(deep))))`` (the Mish is the transition CBM's)."""
+    """Eq. (5)-literal stage: ``Mish(CSP(Concat(skip, Upsample(deep))))`` at the skip's resolution.
+
+    The Mish of Eq. (5) is the transition CBM's. Used by ``upsample_order="eq5"``.
+    """
 
     def __init__(self, c_skip: int, c_deep: int, cout: int, n: int = 1):
         super().__init__()
@@ -124,7 +153,31 @@ class UpStage(nn.Module):
         return self.csp(torch.cat([skip, up], dim=1))
 
 
+class CSPUpStage(nn.Module):
+    """The prose's stage ("we first upsample the output features of the CSP block"):
+    ``Concat(skip, Upsample(Mish(CSP(deep))))`` -- the CSP block runs at the *lower* resolution.
+
+    Used by ``upsample_order="csp_first"`` (the default).
+    """
+
+    def __init__(self, c_deep: int, cout: int, n: int = 1):
+        super().__init__()
+        self.csp = CSPBlock(c_deep, cout, n)
+
+    def forward(self, skip: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(self.csp(deep), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.cat([skip, up], dim=1)
+
+
 # --------------------------------------------------------------------------- model
+#: Up-sampling orders and their default CSP output channels (both within 3 % of the paper's
+#: 0.643 M parameters for RGB; see the module docstring for the counts and FLOPs).
+UP_CHANNELS = {"csp_first": (144, 64, 16), "eq5": (128, 64, 32)}
+UPSAMPLE_ORDERS = tuple(UP_CHANNELS)
+#: The order of model files whose metadata predates ``upsample_order`` (all of them used Eq. (5)).
+LEGACY_UPSAMPLE_ORDER = "eq5"
+
+
 @dataclass(frozen=True)
 class DSCGraspNetConfig:
     """Backbone rows of Table I: (out_channels, kernel, stride, is_skip_output)."""
@@ -143,12 +196,25 @@ class DSCGraspNetConfig:
         (256, 5, 1, False),
         (256, 5, 1, True),  # C4 @ 28
     )
-    up_channels: tuple = (128, 64, 32)
+    #: ``"csp_first"`` (default): CSP at 28/56/112, then bilinear x2 and concatenation with the skip
+    #: (the paper's prose, the authors' order); ``"eq5"``: concatenation first, CSP at 56/112/224
+    #: (a literal reading of Eq. (5); the models shipped before this option use it).
+    upsample_order: str = "csp_first"
+    #: Output channels of the three CSP blocks; ``None`` = the variant's default (:data:`UP_CHANNELS`).
+    up_channels: tuple | None = None
     csp_bottlenecks: int = 1
     ca_reduction: int = 32
     dropout: float = 0.1
     head_kernel: int = 3
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.upsample_order not in UP_CHANNELS:
+            raise ValueError(f"unknown upsample_order {self.upsample_order!r}: use one of {sorted(UP_CHANNELS)}")
+        up = UP_CHANNELS[self.upsample_order] if self.up_channels is None else tuple(int(c) for c in self.up_channels)
+        if len(up) != 3:
+            raise ValueError(f"up_channels must name 3 stages, got {up}")
+        object.__setattr__(self, "up_channels", up)
 
 
 class GraspMaps(tuple):
@@ -185,16 +251,18 @@ class DSCGraspNet(nn.Module):
             raise ValueError("the backbone must expose exactly four skip outputs C1..C4")
         u0, u1, u2 = cfg.up_channels
         n = cfg.csp_bottlenecks
-        self.up = nn.ModuleList(
-            [
-                UpStage(skip_ch[2], skip_ch[3], u0, n),  # F0(C3, C4)
-                UpStage(skip_ch[1], u0, u1, n),  # F1(C2, .)
-                UpStage(skip_ch[0], u1, u2, n),  # F2(C1, .)
-            ]
-        )
+        c1, c2, c3, c4 = skip_ch
+        if cfg.upsample_order == "eq5":  # CSP after the concatenation: at 56, 112, 224
+            stages = [UpStage(c3, c4, u0, n), UpStage(c2, u0, u1, n), UpStage(c1, u1, u2, n)]
+            head_in = u2
+        else:  # csp_first: CSP at 28, 56, 112; P = Concat(C1, Upsample(CSP)) at 224
+            stages = [CSPUpStage(c4, u0, n), CSPUpStage(c3 + u0, u1, n), CSPUpStage(c2 + u1, u2, n)]
+            head_in = c1 + u2
+        self.up = nn.ModuleList(stages)  # F0(C3, C4), F1(C2, .), F2(C1, .)
+        self.p_channels = head_in
         self.heads = nn.ModuleDict(
             {
-                name: nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv2d(u2, 1, cfg.head_kernel, padding=cfg.head_kernel // 2))
+                name: nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv2d(head_in, 1, cfg.head_kernel, padding=cfg.head_kernel // 2))
                 for name in ("quality", "cos", "sin", "width")
             }
         )

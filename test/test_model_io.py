@@ -94,6 +94,53 @@ def test_shipped_default_model_loads():
     assert path.is_file() and meta.modality == "rgbd" and meta.input_size == 224
 
 
+@pytest.mark.parametrize("order", ["csp_first", "eq5"])
+def test_upsample_order_round_trip(tmp_path, order):
+    torch.manual_seed(0)
+    net = dsc_graspnet("d", upsample_order=order).eval()
+    path = save_model(tmp_path / f"{order}.pt", net, ModelMetadata("d"))
+    recorded = json.loads(path.with_suffix(".json").read_text())["network"]
+    assert recorded["upsample_order"] == order and recorded["up_channels"] == list(net.cfg.up_channels)
+    loaded, _ = load_model(path)
+    assert loaded.cfg == net.cfg
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(net(x), loaded(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_metadata_of_another_upsample_order_is_named(tmp_path):
+    path = save_model(tmp_path / "m.pt", dsc_graspnet("d"), ModelMetadata("d"))  # csp_first weights
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["network"].update(upsample_order="eq5", up_channels=[128, 64, 32])  # a .json of an eq5 model
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=r"upsample_order='csp_first', but its metadata says 'eq5'"):
+        load_model(path)
+    meta["network"]["upsample_order"] = "deconv"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="describes no valid DSCGraspNet.*upsample_order"):
+        load_model(path)
+
+
+# Outputs of the shipped RGB-D model for 0.1 * randn(1, 4, 64, 64) (generator seed 0), recorded with
+# the network code from before upsample_order existed: maps' means, then (q, cos, sin, w) at 3 pixels.
+SHIPPED_RGBD_MEANS = [0.48604, -1.548047, 0.658476, -0.264066]
+SHIPPED_RGBD_PIXELS = {(10, 20): [0.925928, -2.896675, 0.897342, 0.290748], (32, 32): [0.591725, -2.710824, 1.273659, -0.187595]}
+
+
+def test_shipped_models_load_as_eq5_and_run_as_before():
+    for modality in ("d", "rgb", "rgbd"):
+        model, meta = load_model(modality=modality)
+        assert "upsample_order" not in meta.network  # written before the option: the legacy order
+        assert model.cfg.upsample_order == "eq5" and model.cfg.up_channels == (128, 64, 32)
+    x = 0.1 * torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(x)
+    assert [o.double().mean().item() for o in out] == pytest.approx(SHIPPED_RGBD_MEANS, abs=2e-5)
+    for (v, u), want in SHIPPED_RGBD_PIXELS.items():
+        assert [o[0, 0, v, u].item() for o in out] == pytest.approx(want, abs=2e-5)
+
+
 def test_onnx_export_matches_torch(tmp_path):
     net = randomised("rgbd", seed=3)
     meta = ModelMetadata("rgbd")

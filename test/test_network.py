@@ -1,21 +1,57 @@
-"""The network matches Table I / Eq. (4)-(6): shapes at every level, parameter count, modalities."""
+"""The network matches Table I / Eq. (4)-(6): shapes at every level, parameter count, modalities,
+both up-sampling orders."""
 
 import pytest
 import torch
 
-from dsc_grasp_ros.network import CHANNEL_ORDER, CoordinateAttention, CSPBlock, DepthSepConv, DSCGraspNet, count_parameters, dsc_graspnet
+from dsc_grasp_ros.network import (
+    CHANNEL_ORDER,
+    UPSAMPLE_ORDERS,
+    CoordinateAttention,
+    CSPBlock,
+    DepthSepConv,
+    DSCGraspNet,
+    DSCGraspNetConfig,
+    count_parameters,
+    dsc_graspnet,
+)
 
 PAPER_PARAMS_RGB = 0.643e6
 
 
-def test_parameter_count_within_3_percent_of_paper():
-    n = count_parameters(dsc_graspnet("rgb"))
-    assert abs(n - PAPER_PARAMS_RGB) / PAPER_PARAMS_RGB < 0.03, n
+@pytest.mark.parametrize("order", UPSAMPLE_ORDERS)
+def test_parameter_count_within_3_percent_of_paper(order):
+    n = count_parameters(dsc_graspnet("rgb", upsample_order=order))
+    assert abs(n - PAPER_PARAMS_RGB) / PAPER_PARAMS_RGB < 0.03, (order, n)
 
 
+def conv_flops(net, shape):
+    """2 x multiply-adds of every Conv2d for one input (forward hooks)."""
+    total = [0]
+
+    def hook(m, _, out):
+        total[0] += 2 * out.numel() * m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+
+    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net.eval()(torch.zeros(shape))
+    for h in hooks:
+        h.remove()
+    return total[0]
+
+
+def test_default_is_csp_first_with_the_authors_cost():
+    net = dsc_graspnet("rgbd")
+    assert net.cfg.upsample_order == "csp_first"
+    # the documented counts (module docstring, README): 1.83 vs 3.33 GFLOPs at 224 RGB-D
+    assert conv_flops(net, (1, 4, 224, 224)) == pytest.approx(1.828e9, rel=2e-3)
+    assert conv_flops(dsc_graspnet("rgbd", upsample_order="eq5"), (1, 4, 224, 224)) == pytest.approx(3.330e9, rel=2e-3)
+
+
+@pytest.mark.parametrize("order", UPSAMPLE_ORDERS)
 @pytest.mark.parametrize("modality,channels", [("d", 1), ("rgb", 3), ("rgbd", 4)])
-def test_outputs_at_input_resolution(modality, channels):
-    net = dsc_graspnet(modality).eval()
+def test_outputs_at_input_resolution(modality, channels, order):
+    net = dsc_graspnet(modality, upsample_order=order).eval()
     assert net.in_channels == channels == len(CHANNEL_ORDER[modality])
     with torch.no_grad():
         out = net(torch.randn(2, channels, 224, 224))
@@ -30,7 +66,7 @@ def test_backbone_levels_match_table_1():
         feats = net.forward_features(torch.randn(1, 4, 224, 224))
         p = net.forward_up(feats)
     assert [tuple(f.shape[1:]) for f in feats] == [(32, 224, 224), (64, 112, 112), (128, 56, 56), (256, 28, 28)]
-    assert tuple(p.shape[1:]) == (32, 224, 224)
+    assert tuple(p.shape[1:]) == (net.p_channels, 224, 224) == (32 + 16, 224, 224)  # Concat(C1, Up(CSP))
     # Table I: stem 3x3 to 32, 11 DepthSepConv blocks, the last five 5x5 at 256 channels.
     assert net.stem[0].kernel_size == (3, 3) and net.stem[0].out_channels == 32
     assert len(net.blocks) == 11
@@ -64,3 +100,30 @@ def test_other_sizes_and_bad_channels():
         DSCGraspNet(2)
     with pytest.raises(ValueError, match="modality"):
         dsc_graspnet("ir")
+
+
+def _csp_resolutions(net, size=224):
+    """The spatial size each up-path CSP block runs at."""
+    seen = []
+    hooks = [s.csp.register_forward_hook(lambda m, i, o: seen.append(o.shape[-1])) for s in net.up]
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, net.in_channels, size, size))
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def test_upsample_orders_differ_where_the_csp_blocks_run():
+    # csp_first (the prose): CSP at 28, 56, 112, then up-sampling; eq5: concatenation first, CSP at 56/112/224
+    assert _csp_resolutions(dsc_graspnet("d")) == [28, 56, 112]
+    eq5 = dsc_graspnet("d", upsample_order="eq5")
+    assert _csp_resolutions(eq5) == [56, 112, 224]
+    assert eq5.p_channels == 32 and eq5.cfg.up_channels == (128, 64, 32)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="upsample_order"):
+        DSCGraspNetConfig(upsample_order="deconv")
+    with pytest.raises(ValueError, match="3 stages"):
+        DSCGraspNetConfig(up_channels=(64, 32))
+    assert DSCGraspNetConfig(upsample_order="csp_first", up_channels=[96, 48, 24]).up_channels == (96, 48, 24)

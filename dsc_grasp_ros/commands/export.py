@@ -45,7 +45,7 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
     import torch
 
     from ..model_io import ModelMetadata, save_model
-    from ..network import dsc_graspnet
+    from ..network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
     from ..training.trainer import training_record
 
     run = Path(run_dir)
@@ -56,7 +56,7 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
     conf = json.loads(cfg_path.read_text())
     cfg = conf["config"]
     ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-    model = dsc_graspnet(cfg["modality"])
+    model = dsc_graspnet(cfg["modality"], upsample_order=cfg.get("upsample_order", LEGACY_UPSAMPLE_ORDER))  # runs before the option: eq5
     model.load_state_dict(ck["model"])
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
     history = json.loads((run / "history.json").read_text()) if (run / "history.json").is_file() else []

@@ -65,6 +65,7 @@ def register(sub):
     g.add_argument("--augment", default="auto", choices=["auto", "on", "off"], help="rotation+zoom augmentation; auto = on for Cornell only, as in the paper (default: %(default)s)")
     g.add_argument("--zoom-min", type=float, default=0.5, help="smallest fraction of the centred square kept by the zoom augmentation (default: %(default)s)")
     g.add_argument("--input-size", type=int, default=224, help="network input side in pixels, a multiple of 8; the paper uses 224 (default: %(default)s)")
+    g.add_argument("--upsample-order", default="csp_first", choices=["csp_first", "eq5"], help="network up-sampling order: csp_first = CSP block at the lower resolution, then bilinear x2 and concatenation with the skip (the paper's prose; 1.8 GFLOPs); eq5 = concatenation first, CSP at 56/112/224 (literal Eq. 5; models shipped before this option; 3.3 GFLOPs) (default: %(default)s)")
     g.add_argument("--label-mode", default="rect", choices=LABEL_MODES, help="quality labels: rect = GR-ConvNet filled compact rectangles, gaussian = 2-D Gaussian per rectangle (default: %(default)s)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=50, help="number of epochs (default: %(default)s)")

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Subset
 from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from ..data import Augmentation, GraspDataset, collate, find_items, make_split, save_split, load_split, select
 from ..evaluation import evaluate_model
-from ..network import dsc_graspnet
+from ..network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
 from .loss import grasp_loss
 
 __all__ = ["TrainConfig", "train"]
@@ -64,6 +64,7 @@ class TrainConfig:
     optimizer: str = "ranger"
     loss: str = "p-huber"
     label_mode: str = "rect"
+    upsample_order: str = "csp_first"
     augment: str = "auto"
     zoom_min: float = 0.5
     input_size: int = INPUT_SIZE
@@ -328,7 +329,7 @@ def train(cfg: TrainConfig) -> dict:
 
     # channels_last on every device: 3x faster training steps on a 2-core CPU (measured), and
     # the layout tensor cores want on CUDA
-    model = dsc_graspnet(cfg.modality)
+    model = dsc_graspnet(cfg.modality, upsample_order=cfg.upsample_order)
     if cfg.init_from and not cfg.resume:
         _log(transfer_weights(model, cfg.modality, cfg.init_from), rank)
     model = model.to(dev).to(memory_format=torch.channels_last)
@@ -348,6 +349,9 @@ def train(cfg: TrainConfig) -> dict:
         for key in ("dataset", "modality", "input_size", "loss", "label_mode", "width_scale"):
             if key in old and old[key] != getattr(cfg, key):
                 raise ValueError(f"--resume: the run in {out} was trained with {key}={old[key]!r}, not {getattr(cfg, key)!r}")
+        old_order = old.get("upsample_order", LEGACY_UPSAMPLE_ORDER) if old else cfg.upsample_order
+        if old_order != cfg.upsample_order:
+            raise ValueError(f"--resume: the run in {out} was trained with --upsample-order {old_order}, not {cfg.upsample_order}")
         _unwrap(model).load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         scaler.load_state_dict(ck["scaler"])
@@ -491,7 +495,7 @@ def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, har
     """Export the best checkpoint as ``OUT/model.pt``, evaluate it per image, write the summary."""
     from ..model_io import ModelMetadata, save_model
 
-    model = dsc_graspnet(cfg.modality)
+    model = dsc_graspnet(cfg.modality, upsample_order=cfg.upsample_order)
     ck = torch.load(out / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(ck["model"])
     model.to(dev).eval()
