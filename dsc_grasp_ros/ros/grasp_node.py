@@ -26,6 +26,7 @@ from geometry_msgs.msg import Pose, PoseArray, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy_impl
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -70,6 +71,9 @@ SKIP_REASONS = (
 )
 
 
+RCLError = _rclpy_impl.RCLError
+
+
 class TransformUnavailable(RuntimeError):
     pass
 
@@ -77,6 +81,7 @@ class TransformUnavailable(RuntimeError):
 class GraspNode(LifecycleNode):
     def __init__(self, node_name: str = "grasp_node", **kwargs):
         super().__init__(node_name, **kwargs)
+        self._guard_change_state()
         self._declare_parameters()
         self._configured = False
         self._active = False
@@ -106,6 +111,42 @@ class GraspNode(LifecycleNode):
         self._debug_timings = False
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # ------------------------------------------------------------------ lifecycle service guard
+    def _guard_change_state(self) -> None:
+        """Answer ``success=false`` to a transition that does not exist in the current state.
+
+        rclpy (7.1.x, Jazzy; checked against rclpy/lifecycle/node.py ``__on_change_state``) looks a
+        transition *label* up safely but passes a transition *id* straight to
+        ``trigger_transition_by_id``, whose ``RCLError: Transition is not registered`` escapes
+        ``executor.spin()`` and kills the node. Launch ``ChangeState`` events and lifecycle managers
+        send ids, so the service callback is wrapped: ids not offered by the current state are
+        refused before rclpy sees them (and any RCLError left is turned into ``success=false``).
+        """
+        srv = getattr(self, "_service_change_state", None)
+        if srv is None:  # enable_communication_interface=False: no service to guard
+            return
+        inner = srv.callback
+
+        def on_change_state(req, resp):
+            tid, label = req.transition.id, req.transition.label
+            current = self._state_machine.current_state  # (id, label)
+            available = {t[0]: t[1] for t in self._state_machine.available_transitions}
+            if not label and tid not in available:
+                self.get_logger().warning(
+                    f"lifecycle transition id {tid} is not available in state {current[1]!r} "
+                    f"(available: {', '.join(f'{i} {n}' for i, n in sorted(available.items())) or 'none'}); refused"
+                )
+                resp.success = False
+                return resp
+            try:
+                return inner(req, resp)
+            except RCLError as e:
+                self.get_logger().warning(f"lifecycle transition {label or tid} refused in state {current[1]!r}: {e}")
+                resp.success = False
+                return resp
+
+        srv.callback = on_change_state
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
