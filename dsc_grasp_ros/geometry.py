@@ -111,6 +111,22 @@ def quaternion_multiply(a, b) -> np.ndarray:
     )
 
 
+def quaternion_slerp(a, b, s: float) -> np.ndarray:
+    """Spherical linear interpolation of unit ``(x, y, z, w)`` quaternions: ``s=0`` -> ``a``,
+    ``s=1`` -> ``b``, along the shorter arc (as tf2 interpolates between two stamps)."""
+    a = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
+    b = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
+    d = float(np.dot(a, b))
+    if d < 0.0:
+        b, d = -b, -d
+    if d > 0.9995:  # nearly parallel: normalised lerp avoids dividing by sin(~0)
+        q = a + s * (b - a)
+        return q / np.linalg.norm(q)
+    theta = math.acos(min(d, 1.0))
+    q = (math.sin((1.0 - s) * theta) * a + math.sin(s * theta) * b) / math.sin(theta)
+    return q / np.linalg.norm(q)
+
+
 @dataclass(frozen=True)
 class Transform:
     """A rigid transform: ``translation (x, y, z)`` and ``rotation`` quaternion ``(x, y, z, w)``.
