@@ -318,12 +318,16 @@ def parse_image_cdr(raw) -> ImageView:
 
     rclpy's own deserialisation copies the pixel buffer into an ``array.array`` (about 0.7 ms for a
     640x480 RGB image); the node subscribes with ``raw=True`` and reads the bytes in place.
-    Raises ``ValueError`` for an encapsulation it does not know (the caller then falls back to
-    ``rclpy.serialization.deserialize_message``).
+    Raises :class:`MessageError` (reason ``truncated_message``) for a message that ends before its
+    declared fields and data do, ``ValueError`` for an encapsulation it does not know (the caller
+    then falls back to ``rclpy.serialization.deserialize_message``).
     """
     import struct
 
     mv = memoryview(raw)
+    total = len(mv)
+    if total < 4:
+        raise MessageError("truncated_message", f"serialized Image is truncated: only {total} bytes (no CDR header)")
     kind = bytes(mv[:2])
     if kind == b"\x00\x01":
         e = "<"
@@ -333,26 +337,43 @@ def parse_image_cdr(raw) -> ImageView:
         raise ValueError(f"unsupported CDR encapsulation {kind!r}")
     base = 4  # CDR alignment is relative to the payload start
 
-    def u32(off):
+    def need(off, n, what):
+        if off + n > total:
+            raise MessageError(
+                "truncated_message",
+                f"serialized Image is truncated: {total} bytes, but its {what} needs bytes {off}..{off + n}",
+            )
+
+    def u32(off, what):
         off = base + ((off - base + 3) & ~3)
+        need(off, 4, what)
         return struct.unpack_from(e + "I", mv, off)[0], off + 4
 
-    def string(off):
-        n, off = u32(off)
-        s = bytes(mv[off : off + n - 1]).decode() if n else ""
+    def string(off, what):
+        n, off = u32(off, what + " length")
+        need(off, n, what)
+        try:
+            s = bytes(mv[off : off + n - 1]).decode() if n else ""
+        except UnicodeDecodeError as err:
+            raise MessageError("truncated_message", f"serialized Image {what} is not UTF-8: {err}") from err
         return s, off + n
 
+    need(base, 8, "stamp")
     sec, nsec = struct.unpack_from(e + "iI", mv, base)
-    frame_id, off = string(base + 8)
-    height, off = u32(off)
-    width, off = u32(off)
-    encoding, off = string(off)
+    frame_id, off = string(base + 8, "frame_id")
+    height, off = u32(off, "height")
+    width, off = u32(off, "width")
+    encoding, off = string(off, "encoding")
+    need(off, 1, "is_bigendian")
     is_bigendian = mv[off]
     off += 1
-    step, off = u32(off)
-    n, off = u32(off)
-    if off + n > len(mv):
-        raise ValueError(f"Image CDR declares {n} data bytes but only {len(mv) - off} follow")
+    step, off = u32(off, "step")
+    n, off = u32(off, "data length")
+    if off + n > total:
+        raise MessageError(
+            "truncated_message",
+            f"serialized Image is truncated: it declares {n} data bytes but only {total - off} follow",
+        )
     v = ImageView()
     v.header = _Header(_Stamp(sec, nsec), frame_id)
     v.height, v.width, v.encoding, v.is_bigendian, v.step = height, width, encoding, is_bigendian, step

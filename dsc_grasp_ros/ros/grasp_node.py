@@ -54,6 +54,8 @@ SKIP_REASONS = (
     "bad_image_size",
     "bad_image_step",
     "bad_image_data_size",
+    "truncated_message",
+    "empty_frame_id",
     "size_mismatch",
     "frame_id_mismatch",
     "missing_camera_info",
@@ -354,22 +356,35 @@ class GraspNode(LifecycleNode):
     def _on_info(self, msg: CameraInfo) -> None:
         self._info = msg
 
-    @staticmethod
-    def _image(raw: bytes):
+    def _image(self, raw: bytes, what: str):
+        """Serialized Image -> message view, or None (frame skipped, counted) when it is unreadable:
+        nothing raised here may escape into the executor (it would stop spin)."""
         try:
             return conv.parse_image_cdr(raw)
+        except conv.MessageError as e:
+            self._skip(e.reason, f"{what} image: {e}")
+            return None
         except (ValueError, IndexError, UnicodeDecodeError):  # unknown encapsulation: let rclpy decode it
+            pass
+        try:
             return deserialize_message(raw, Image)
+        except Exception as e:  # noqa: BLE001 - any decoding failure is a bad message, not a crash
+            self._skip("truncated_message", f"{what} image cannot be deserialized ({len(raw)} bytes): {type(e).__name__}: {e}")
+            return None
 
     def _on_color(self, raw: bytes) -> None:
         if self._active:
-            msg = self._image(raw)
+            msg = self._image(raw, "color")
+            if msg is None:
+                return
             self._in_rate.tick()
             self._push(self._pairer.add_color(conv.stamp_to_ns(msg.header.stamp), msg))
 
     def _on_depth(self, raw: bytes) -> None:
         if self._active:
-            msg = self._image(raw)
+            msg = self._image(raw, "depth")
+            if msg is None:
+                return
             self._depth_count += 1
             self._push(self._pairer.add_depth(conv.stamp_to_ns(msg.header.stamp), msg))
 
