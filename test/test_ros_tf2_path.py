@@ -1,8 +1,9 @@
-"""The tf2 path of grasp_node with a FAKE tf2_ros (tf2_ros cannot be installed from PyPI; on real
-ROS installs the real module is used): the lookup is target <- camera at the image stamp with the
-configured timeout, its result becomes the transform applied to the grasps, and tf2 errors skip
-the frame. Also: without tf2_ros, a target_frame needs static_camera_transform (configure fails,
-saying so)."""
+"""The tf2 path of grasp_node. With a FAKE tf2_ros: the lookup is target <- camera at the image
+stamp with the configured timeout, its result becomes the transform applied to the grasps (its
+quaternion normalised), and tf2 errors skip the frame. With the module the node really uses
+(tf2_ros on a ROS install, else dsc_grasp_ros/ros/tf2_standin.py): ONE Buffer on the node's clock
+(sim time), the /tf listener unregistered on cleanup (no second pair of subscriptions after
+cleanup -> configure). Without any tf2, a target_frame needs static_camera_transform."""
 
 from __future__ import annotations
 
@@ -32,19 +33,31 @@ class FakeTF2:
         self.calls = []
         fake = self
 
+        self.scale = 1.0  # the quaternion's norm in the looked-up transform
+
         class Buffer:
+            def __init__(self, cache_time=None, node=None):
+                fake.buffer_args = (cache_time, node)
+
             def lookup_transform(self, target, source, time, timeout=None):
                 fake.calls.append((target, source, time, timeout))
                 if source == "unknown_frame":
                     raise FakeTF2.ExtrapolationException("extrapolation into the future")
                 ts = TransformStamped()
                 ts.transform.translation.x, ts.transform.translation.y, ts.transform.translation.z = 1.0, 2.0, 3.0
-                ts.transform.rotation.z, ts.transform.rotation.w = np.sin(0.25), np.cos(0.25)
+                ts.transform.rotation.z, ts.transform.rotation.w = fake.scale * np.sin(0.25), fake.scale * np.cos(0.25)
                 return ts
+
+            def clear(self):
+                fake.cleared = getattr(fake, "cleared", 0) + 1
 
         class TransformListener:
             def __init__(self, buffer, node, spin_thread=True):
                 fake.listener_args = (buffer, node, spin_thread)
+                fake.registered = getattr(fake, "registered", 0) + 1
+
+            def unregister(self):
+                fake.registered -= 1
 
         self.Buffer, self.TransformListener = Buffer, TransformListener
 
@@ -83,6 +96,55 @@ def test_tf2_lookup_at_image_stamp(node_factory, monkeypatch):
     with pytest.raises(gn.TransformUnavailable, match="extrapolation"):
         node._camera_to_target("unknown_frame", stamp)
     assert node._camera_to_target("panda_link0", stamp) is None  # already in the target frame
+
+
+@pytest.mark.parametrize("norm", [1.001, 1.004, 0.996])
+def test_tf_quaternion_slightly_off_unit_is_normalised(node_factory, monkeypatch, norm):
+    """tf2 accepts |q|^2 within 1% of 1 and composes without normalising; such a transform used to
+    fail in Transform() (norm check 1e-3) and count as a detector error."""
+    fake = FakeTF2()
+    fake.scale = norm
+    monkeypatch.setattr(gn, "tf2_ros", fake)
+    node = node_factory(target_frame="panda_link0")
+    node._tf_buffer = fake.Buffer()
+    T = node._camera_to_target("camera_color_optical_frame", Time(sec=1))
+    np.testing.assert_allclose(T.rotation, [0, 0, np.sin(0.25), np.cos(0.25)], atol=1e-12)
+    fake.scale = 0.0  # not a rotation at all: the frame is skipped as tf_unavailable, saying why
+    with pytest.raises(gn.TransformUnavailable, match="not a rigid transform"):
+        node._camera_to_target("camera_color_optical_frame", Time(sec=1))
+
+
+def test_one_buffer_with_the_node_and_listener_unregistered(node_factory, monkeypatch):
+    fake = FakeTF2()
+    monkeypatch.setattr(gn, "tf2_ros", fake)
+    monkeypatch.setattr(gn, "HAVE_TF2", True)
+    node = node_factory(target_frame="panda_link0", device="cpu")
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    buf = node._tf_buffer
+    assert fake.buffer_args[1] is node  # Buffer(node=self): the node's clock, cleared on a sim-time jump back
+    assert fake.registered == 1
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert fake.registered == 0 and fake.cleared == 1  # listener unregistered, old transforms forgotten
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node._tf_buffer is buf and fake.registered == 1  # still ONE buffer, one listener
+
+
+def test_real_tf2_module_on_the_node_clock_and_one_pair_of_subscriptions(node_factory):
+    """The module the node really uses here (tf2_ros, or the stand-in over real DDS)."""
+    if not gn.HAVE_TF2:
+        pytest.skip("neither tf2_ros nor tf2_msgs is installed (./scripts/setup_venv.sh builds tf2_msgs)")
+    print("tf2 implementation:", gn.TF2_IMPL)
+    node = node_factory(target_frame="panda_link0", device="cpu", use_sim_time=True)
+
+    def tf_subs():
+        return sorted(s.topic_name for s in node.subscriptions if s.topic_name in ("/tf", "/tf_static"))
+
+    for _ in range(2):
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert tf_subs() == ["/tf", "/tf_static"]
+        assert node._tf_buffer.clock is node.get_clock()  # sim time, not the wall clock
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert tf_subs() == []
 
 
 def test_target_frame_without_tf2_needs_static_transform(node_factory, monkeypatch):

@@ -40,13 +40,24 @@ from . import conversions as conv
 from . import params as P
 from .sync import LatestSlot, RateMeter, StageStats, StampPairer
 
-try:  # real ROS installs; not installable from PyPI
+# tf2: the real tf2_ros (package tf2_ros_py) on a ROS 2 install; it is not on PyPI, so elsewhere the
+# stand-in (.tf2_standin, the same API subset over real DDS) when tf2_msgs is there (setup_venv.sh
+# generates it). TF2_IMPL says which one the node uses (logged at configure).
+try:
     import tf2_ros  # type: ignore
 
-    HAVE_TF2 = True
+    TF2_IMPL = "tf2_ros"
 except ImportError:  # pragma: no cover - depends on the machine
-    tf2_ros = None
-    HAVE_TF2 = False
+    try:
+        import tf2_msgs.msg  # noqa: F401 - the stand-in's listener subscribes tf2_msgs/TFMessage
+
+        from . import tf2_standin as tf2_ros
+
+        TF2_IMPL = "tf2_standin (tf2_ros not installed)"
+    except ImportError:
+        tf2_ros = None
+        TF2_IMPL = None
+HAVE_TF2 = tf2_ros is not None
 
 #: Counter names for skipped frames, in the order the summary lists them.
 SKIP_REASONS = (
@@ -231,12 +242,17 @@ class GraspNode(LifecycleNode):
         elif target:
             if not HAVE_TF2:
                 self.get_logger().error(
-                    f"target_frame is {target!r} but tf2_ros is not installed: set static_camera_transform "
-                    "(camera optical frame in target_frame) or leave target_frame empty"
+                    f"target_frame is {target!r} but neither tf2_ros nor tf2_msgs (for the stand-in) is installed: "
+                    "set static_camera_transform (camera optical frame in target_frame) or leave target_frame empty"
                 )
                 return TransitionCallbackReturn.FAILURE
-            self._tf_buffer = tf2_ros.Buffer()
+            if self._tf_buffer is None:
+                # ONE buffer for the node's life, on the node's clock: it follows sim time and clears on a
+                # jump back (bag loops; tf2_ros_py needs ros2/geometry2#711, in Jazzy since late 2024). It is
+                # kept over cleanup -> configure (its tf2_frames service would otherwise be created twice).
+                self._tf_buffer = tf2_ros.Buffer(node=self)
             self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self, spin_thread=False)
+            self.get_logger().info(f"tf2: {TF2_IMPL}, listening on /tf and /tf_static")
 
         cfg = DetectorConfig(
             model_path=self._p("model_path") or None,
@@ -255,7 +271,7 @@ class GraspNode(LifecycleNode):
             detector = GraspDetector(cfg)
         except (ModelError, ValueError, RuntimeError) as e:
             self.get_logger().error(f"cannot load the grasp model: {e}")
-            self._tf_listener = self._tf_buffer = None
+            self._release_tf()
             return TransitionCallbackReturn.FAILURE
         with self._det_lock:
             self._detector = detector
@@ -340,7 +356,7 @@ class GraspNode(LifecycleNode):
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
-        self._tf_listener = self._tf_buffer = None
+        self._release_tf()
         with self._det_lock:
             had_cuda = self._detector is not None and self._detector.device.type == "cuda"
             self._detector = None
@@ -522,6 +538,15 @@ class GraspNode(LifecycleNode):
                 f"frame {conv.stamp_to_ns(stamp)} timings_ms " + " ".join(f"{k}={v * 1e3:.3f}" for k, v in sorted(timings.items()))
             )
 
+    def _release_tf(self) -> None:
+        """Unsubscribe /tf and /tf_static (each cleanup -> configure used to add another pair) and forget
+        the transforms received; the one Buffer stays."""
+        if self._tf_listener is not None:
+            self._tf_listener.unregister()
+            self._tf_listener = None
+        if self._tf_buffer is not None:
+            self._tf_buffer.clear()
+
     def _camera_to_target(self, cam_frame: str, stamp):
         """Transform camera optical frame -> target_frame at ``stamp`` (None = publish in the camera frame)."""
         target = self._p("target_frame")
@@ -539,7 +564,13 @@ class GraspNode(LifecycleNode):
         except tf2_ros.TransformException as e:  # Lookup, Connectivity, Extrapolation
             raise TransformUnavailable(f"no transform {cam_frame!r} -> {target!r} at the image stamp: {e}") from e
         t, r = ts.transform.translation, ts.transform.rotation
-        return Transform((t.x, t.y, t.z), (r.x, r.y, r.z, r.w))
+        q = np.array([r.x, r.y, r.z, r.w], dtype=np.float64)
+        n = float(np.linalg.norm(q))
+        # tf2 accepts quaternions whose squared norm is within 1% of 1 and composes them unnormalised:
+        # normalise (a norm of 1.004 used to fail here as a detector error)
+        if not (math.isfinite(n) and n > 0.5 and all(math.isfinite(v) for v in (t.x, t.y, t.z))):
+            raise TransformUnavailable(f"transform {cam_frame!r} -> {target!r} is not a rigid transform: t=({t.x}, {t.y}, {t.z}) q={q.tolist()}")
+        return Transform((t.x, t.y, t.z), tuple(q / n))
 
     def _publish(self, header, rows, poses, res, rgb, image_header) -> None:
         with self._pub_lock:
