@@ -170,3 +170,43 @@ def test_rotating_the_scene_ccw_turns_the_grasp_ccw(peers_dir):
     print("predicted angle change for +30/-30 degree scene turns:", turns)
     assert 10 < np.median(turns[30]) < 50
     assert -50 < np.median(turns[-30]) < -10
+
+
+def _script(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_eval_peers_script_json(peers_dir, capsys):
+    _cornell(1)  # skips without the samples
+    assert _script("eval_peers").main(["--peers", "grconvnet3", "--limit", "2", "--no-ours", "--json"]) == 0
+    out = __import__("json").loads(capsys.readouterr().out)
+    (row,) = out["results"]
+    assert out["images"] == 2 and row["network"] == "grconvnet3" and row["count"] == 2
+    assert 0 <= row["accuracy"] <= 1 and len(row["per_image"]) == 2
+
+
+def test_eval_peers_script_missing_weights(tmp_path, capsys):
+    assert _script("eval_peers").main(["--peers", "ggcnn2", "--peers-dir", str(tmp_path), "--no-ours", "--path", str(tmp_path)]) == 2
+    assert "eval_peers: error:" in capsys.readouterr().err
+
+
+def test_benchmark_networks_script_json(peers_dir, capsys):
+    """One interleaved round of a plain network of ours and a peer; checks the report's fields
+    (no timing is asserted)."""
+    bench = _script("benchmark_networks")
+    ours = next(n for n in bench.available_networks() if n.endswith("-plain"))
+    threads = torch.get_num_threads()
+    try:
+        assert bench.main(["--networks", ours, "ggcnn2", "--iters", "2", "--warmup", "0", "--threads", "1", "--json"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = __import__("json").loads(capsys.readouterr().out)
+    assert out["reference"] == ours and out["machine"]["threads"] == 1 and out["batch"] == 1
+    g = out["networks"]["ggcnn2"]
+    assert g["params"] == 66_676 and g["n"] == 2 and g["median_ms"] > 0 and g["input"] == "1x1x300x300"
+    assert out["networks"][ours]["ratio_to_reference"] == 1.0
