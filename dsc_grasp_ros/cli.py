@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "dsc_grasp_ros.commands.evaluate",
     "dsc_grasp_ros.commands.export",
     "dsc_grasp_ros.commands.sim_dataset",
+    "dsc_grasp_ros.commands.bench",
 ]
 
 
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsc-grasp",
         description="DSC-GraspNet grasp detection: predict grasps on RGB-D images, train and "
-        "evaluate models on Cornell/Jacquard-format data, export to ONNX, generate synthetic data.",
+        "evaluate models on Cornell/Jacquard-format data, export to ONNX, generate synthetic data, "
+        "benchmark closed-loop picking in simulation.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run 'dsc-grasp COMMAND --help' for the options of one command.",
     )

@@ -223,21 +223,23 @@ class PeerPolicy(Policy):
 
 # --------------------------------------------------------------------------- oracle
 class OraclePolicy(Policy):
-    """Knows the object: TCP at the centre of mass (height limited so the fingertips clear the
-    table), approach along the camera's optical axis, jaws across the narrowest extent of the
-    object's vertices seen along that axis (the narrowest visible side), opening = that extent.
+    """Knows the object: perfect perception, to measure the execution alone.
 
-    Reads ``obs.truth``: ``vertices`` (Nx3 collision vertices in the base frame), ``com`` (3,),
-    ``support_z`` (table top height in the base frame).
+    Approach along the camera's optical axis; jaws across the narrowest extent of the object's
+    vertices seen along that axis (the narrowest visible side), centred on that extent and on the
+    centre of mass across it; opening = that extent. The TCP is placed on the object's top
+    surface between the jaws (the nearest vertex to the camera there), as a perception policy
+    places it on the observed surface; the executor then goes the same ``grasp_depth`` beyond it.
+
+    Reads ``obs.truth``: ``vertices`` (Nx3 collision vertices in the base frame) and ``com`` (3,).
     """
 
     name = "oracle"
     modality = "truth"
 
-    def __init__(self, angle_step_deg: float = 3.0, fingertip_clearance: float = 0.012, tip_beyond_tcp: float = 0.0):
+    def __init__(self, angle_step_deg: float = 3.0, jaw_half: float = 0.01):
         self.angle_step = math.radians(angle_step_deg)
-        self.clearance = fingertip_clearance
-        self.tip_beyond_tcp = tip_beyond_tcp
+        self.jaw_half = jaw_half
 
     def plan(self, obs: Observation) -> PlannedGrasp | None:
         t = obs.truth
@@ -251,8 +253,7 @@ class OraclePolicy(Policy):
         Vc = (V - T[:3, 3]) @ R_bc
         cc = (com - T[:3, 3]) @ R_bc
         xy = Vc[:, :2] - cc[:2]
-        # narrowest extent across the optical axis: closing direction minimising the spread
-        best = None
+        best = None  # narrowest extent across the optical axis
         for a in np.arange(0.0, math.pi, self.angle_step):
             d = np.array([math.cos(a), math.sin(a)])
             proj = xy @ d
@@ -261,19 +262,18 @@ class OraclePolicy(Policy):
                 best = (w, a, 0.5 * (proj.max() + proj.min()))
         width, a, mid = best
         d = np.array([math.cos(a), math.sin(a)])
-        centre_c = cc.copy()
-        centre_c[:2] += d * mid  # centre between the jaws along the closing axis, COM across it
+        n = np.array([-d[1], d[0]])
+        centre = cc[:2] + d * mid
+        rel = Vc[:, :2] - centre
+        # surface between the jaws: the nearest vertex to the camera among those across the jaw
+        # width (meshes can be sparse: at least the 12 vertices closest to the closing line)
+        across = np.abs(rel @ n)
+        inside = across <= max(self.jaw_half, float(np.sort(across)[min(11, len(across) - 1)]))
+        centre_c = np.array([centre[0], centre[1], float(Vc[inside, 2].min())])
         y = np.array([d[0], d[1], 0.0])
         z = np.array([0.0, 0.0, 1.0])
         R_c = np.column_stack([np.cross(y, z), y, z])
         pos, quat = camera_grasp_to_base(centre_c, rotation_to_quaternion(R_c), T)
-        # keep the fingertips above the table (top-down camera: approach ~ -z of the base)
-        approach = quaternion_axis(quat, 2)
-        if approach[2] < -0.5:
-            lowest = float(t.get("support_z", -np.inf)) + self.clearance + self.tip_beyond_tcp
-            if pos[2] < lowest:
-                pos = pos + approach * ((pos[2] - lowest) / approach[2])
-        # image grasp for drawing
         cam = CameraIntrinsics.from_K(obs.K)
         uv = cam.project(centre_c)
         p2 = cam.project(centre_c + y * width / 2)

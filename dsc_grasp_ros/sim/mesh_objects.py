@@ -40,6 +40,8 @@ __all__ = [
     "urdf_path",
     "mesh_properties",
     "load_mesh_object",
+    "collision_vertices",
+    "link_pose",
     "LATERAL_FRICTION",
 ]
 
@@ -369,3 +371,36 @@ def load_mesh_object(p, client, name, position, orientation, root=None, scale: f
     if rgba is not None:
         p.changeVisualShape(body, -1, rgbaColor=list(rgba), physicsClientId=client)
     return body
+
+
+@functools.lru_cache(maxsize=512)
+def _collision_vertices_cached(col: str, scale: float) -> np.ndarray:
+    parts = _read_obj_parts(Path(col))
+    V = np.concatenate([Vp[np.unique(T)] for Vp, T in parts]) * scale
+    V.setflags(write=False)
+    return V
+
+
+def collision_vertices(name: str, root=None, scale: float = 1.0) -> np.ndarray:
+    """Vertices (Nx3, read-only) of the object's collision mesh in its link frame (the mesh origin)."""
+    _, col, _ = _urdf_fields(urdf_path(name, root))
+    return _collision_vertices_cached(str(col), float(scale))
+
+
+def link_pose(p, client, body: int) -> np.ndarray:
+    """4x4 world pose of a loaded object's link frame (mesh origin).
+
+    PyBullet reports the base pose of the *inertial* frame (centre of mass, principal axes); the
+    link frame is that pose times the inverse of the local inertial frame.
+    """
+    from ..geometry import quaternion_to_rotation
+
+    pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=client)
+    info = p.getDynamicsInfo(body, -1, physicsClientId=client)
+    W = np.eye(4)
+    W[:3, :3] = quaternion_to_rotation(orn)
+    W[:3, 3] = pos
+    L = np.eye(4)
+    L[:3, :3] = quaternion_to_rotation(info[4])
+    L[:3, 3] = info[3]
+    return W @ np.linalg.inv(L)

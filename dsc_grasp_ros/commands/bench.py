@@ -1,0 +1,164 @@
+"""``dsc-grasp bench``: the closed-loop simulated Panda benchmark (paper section IV.F)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+#: Shipped models by policy name, and the peers.
+SHIPPED = {"dsc_rgbd": "rgbd", "dsc_d": "d", "dsc_rgb": "rgb"}
+PEERS = ("grconvnet3", "ggcnn2")
+ALL = ("oracle", "dsc_rgbd", "dsc_d", "dsc_rgb", "grconvnet3", "ggcnn2")
+
+EPILOG = """\
+Protocol (docs/bench.md has every number): one object per scene from ../shared/objects (the
+10-object benchmark set by default), dropped from 15-20 cm at a random pose in a 20 x 20 cm
+workspace and settled; a camera 0.7 m above the table looking straight down (640x480, 60 deg
+vertical FOV, 2 mm depth noise); each policy plans one grasp on the same image; a Panda executes
+it (pre-grasp 10 cm back along the approach, descent, close, lift 20 cm, hold 1 s). Success: the
+object is more than 10 cm above where it rested. Every policy sees the same scenes (seeded by
+--seed, the object and the trial number).
+
+Policies (--policies, comma-separated):
+  oracle               knows the object: centre of mass, jaws across its narrowest visible side
+  dsc_rgbd, dsc_d, dsc_rgb
+                       the shipped DSC-GraspNet models (models/dsc_graspnet_*.pt)
+  dsc_MOD=PATH         another model file that must have modality MOD (rgbd, d or rgb)
+  PATH.pt              any DSC-GraspNet model file (named after the file)
+  grconvnet3, ggcnn2   the peers with the weights in ../shared/peers; NAME=PATH for other weights
+  all                  oracle + the three shipped models + both peers (the default)
+
+Output (--out): trials.jsonl (one line per trial), summary.json, grid_<policy>.png (camera crop
+of every trial with the executed grasp, green = success, red = failure class), success.png (bar
+chart with Wilson 95% intervals). The table printed at the end gives success per object and
+overall with Wilson 95% intervals.
+
+examples:
+  dsc-grasp bench --out runs/bench                           # paper-size: 10 objects x 20 trials, all policies
+  dsc-grasp bench --objects banana,pear --trials 2 --policies oracle,dsc_rgbd --out /tmp/b
+  dsc-grasp bench --camera oblique --table-texture checker --out runs/bench_checker --json
+"""
+
+
+def _floats3(text: str) -> tuple:
+    try:
+        v = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected R,G,B in [0, 1], got {text!r}") from None
+    if len(v) != 3 or not all(0 <= x <= 1 for x in v):
+        raise argparse.ArgumentTypeError(f"expected 3 values in [0, 1], got {text!r}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def register(sub):
+    p = sub.add_parser(
+        "bench",
+        help="closed-loop simulated Panda picking benchmark (paper IV.F): models, oracle and peers on the same scenes",
+        description="Closed-loop grasping benchmark in PyBullet: a Franka Panda picks single objects with the "
+        "best grasp of each policy, seen by the authors' top-down RGB-D camera. Prints success per object and "
+        "overall with Wilson 95% intervals and writes per-trial JSONL, a summary and pictures.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--policies", default="all", metavar="LIST", help="comma-separated policies (see below; default: all)")
+    p.add_argument("--objects", default="benchmark", metavar="SPEC",
+                   help="'benchmark' (default: the 10 objects of benchmark_objects.txt), 'train', 'all', a folder of URDFs, "
+                   "or NAME[,NAME...]")
+    p.add_argument("--objects-root", metavar="DIR", help="object folder (default: ../shared/objects beside the project)")
+    p.add_argument("--trials", type=_positive_int, default=20, help="scenes per object (default: 20, as in the paper)")
+    p.add_argument("--seed", type=int, default=0, help="run seed; scene seeds derive from it, the object and the trial (default: 0)")
+    p.add_argument("--out", metavar="DIR", help="output folder for trials.jsonl, summary.json and the PNGs (default: none written)")
+    g = p.add_argument_group("scene (recorded in the summary)")
+    g.add_argument("--camera", choices=("top", "oblique"), default="top",
+                   help="top: 0.7 m above the table looking straight down (authors, default); oblique: 0.7 m away, tilted 30 deg")
+    g.add_argument("--table-color", type=_floats3, default=(0.62, 0.6, 0.56), metavar="R,G,B", help="table colour, values in [0, 1] (default: 0.62,0.6,0.56)")
+    g.add_argument("--table-texture", default="none", metavar="NAME",
+                   help="none (default), checker, wood, speckle, or an image file tiled every 30 cm")
+    g.add_argument("--lighting", choices=("fixed", "random"), default="fixed", help="fixed light (default) or random per scene (seeded)")
+    g.add_argument("--object-color", default="random", metavar="R,G,B|random", help="object colour (default: random per scene, seeded)")
+    g.add_argument("--depth-noise", type=float, default=0.002, metavar="M", help="depth noise sigma in metres, range 0-0.05 (default: 0.002)")
+    e = p.add_argument_group("execution")
+    e.add_argument("--opening", choices=("predicted", "full"), default="predicted",
+                   help="gripper opening: the predicted width + 2 x 1 cm, at most 8 cm (default), or always 8 cm")
+    e.add_argument("--grasp-depth", type=float, default=0.025, metavar="M",
+                   help="how far the TCP goes beyond the planned (surface) point, range 0-0.05 m (default: 0.025)")
+    e.add_argument("--device", default="cpu", help="device of the networks: cpu (default), cuda or auto")
+    p.add_argument("--json", action="store_true", help="print the summary document as JSON instead of the table")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def build_policies(spec: str, device: str = "cpu") -> list:
+    """Parse ``--policies`` into policy objects (errors name the bad item)."""
+    from pathlib import Path
+
+    from ..bench.policies import ModelPolicy, OraclePolicy, PeerPolicy, PolicyError
+
+    items = [s.strip() for s in spec.split(",") if s.strip()]
+    if not items:
+        raise PolicyError("--policies is empty")
+    expanded = []
+    for it in items:
+        expanded.extend(ALL if it == "all" else [it])
+    out = []
+    for it in expanded:
+        name, _, path = it.partition("=")
+        if it == "oracle":
+            out.append(OraclePolicy())
+        elif name in SHIPPED:
+            out.append(ModelPolicy(path or None, modality=SHIPPED[name], name=name, device=device))
+        elif name in PEERS:
+            out.append(PeerPolicy.load(name, path or None))
+        elif name.startswith("dsc_") and path:
+            mod = name[4:]
+            if mod not in ("rgbd", "d", "rgb"):
+                raise PolicyError(f"policy {it!r}: modality {mod!r} is not one of rgbd, d, rgb")
+            out.append(ModelPolicy(path, modality=mod, name=name, device=device))
+        elif it.endswith(".pt"):
+            out.append(ModelPolicy(it, name=Path(it).stem, device=device))
+        else:
+            raise PolicyError(f"unknown policy {it!r}: use {', '.join(ALL)}, all, dsc_MOD=PATH, NAME=PATH for a peer, or a .pt model file")
+    return out
+
+
+def run(args) -> int:
+    from ..bench import report
+    from ..bench.policies import PolicyError
+    from ..bench.runner import ExecutionSettings, run_benchmark
+    from ..bench.scene import SceneSettings
+    from ..sim import mesh_objects as mo
+
+    try:
+        if not 0 <= args.grasp_depth <= 0.05:
+            raise ValueError(f"--grasp-depth must be in [0, 0.05] m, got {args.grasp_depth}")
+        objects = mo.resolve_names(args.objects, args.objects_root)
+        scene = SceneSettings(camera=args.camera, table_color=args.table_color, table_texture=args.table_texture,
+                              lighting=args.lighting, object_color=args.object_color, depth_noise=args.depth_noise).validate()
+        policies = build_policies(args.policies, args.device)
+    except (mo.ObjectsNotFound, mo.UnknownObject, PolicyError, ValueError) as e:
+        print(f"dsc-grasp bench: error: {e}", file=sys.stderr)
+        return 2
+    ex = ExecutionSettings(opening=args.opening, grasp_depth=args.grasp_depth)
+    records, doc, tiles = run_benchmark(policies, objects, args.trials, args.seed, scene, ex, args.objects_root, progress=not args.quiet)
+    for p in policies:
+        p.close()
+    if args.out:
+        doc["files"] = report.write_outputs(args.out, records, doc, tiles, doc["objects"], args.trials)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(report.format_table(doc["policies"]))
+        print(f"\n{len(records)} trials, wall time {doc['wall_time_s']:.1f} s"
+              + (f"; outputs in {args.out}" if args.out else ""))
+    return 0
