@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     ap.add_argument("--peers-dir", default=None, help="folder with the peer weights (default: <project root>/../shared/peers)")
     ap.add_argument("--burn-cores", type=int, default=0, help="start N busy-loop processes for the run, like a robot PC's other work (0-64, default 0)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON only")
-    ap.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    ap.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or set-up lines on stderr")
     args = ap.parse_args(argv)
 
     if args.networks == ["list"]:
@@ -207,7 +207,7 @@ def main(argv=None) -> int:
     nets, infos = {}, {}
     try:
         for n in names:
-            if not args.json:
+            if args.progress:
                 print(f"setting up {n} ...", file=sys.stderr, flush=True)
             fn, x, info, module = build(n, device, args.peers_dir, args.threads)
             cpu_module = module.to("cpu") if device.type == "cpu" else module
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     times = {n: [] for n in names}
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     bar = None
-    if args.progress and not args.json:
+    if args.progress:  # on stderr: --json output on stdout stays clean
         from tqdm import tqdm
 
         bar = tqdm(total=args.warmup + args.iters, desc="interleaved", unit="round", file=sys.stderr, dynamic_ncols=True)

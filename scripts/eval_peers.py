@@ -15,7 +15,8 @@ Cornell images).
 
 examples:
   .venv/bin/python scripts/eval_peers.py                                   # Cornell samples
-  .venv/bin/python scripts/eval_peers.py --dataset jacquard --crop square  # Jacquard, whole image
+  .venv/bin/python scripts/eval_peers.py --dataset jacquard                # Jacquard samples
+  .venv/bin/python scripts/eval_peers.py --dataset jacquard --crop square  # whole image resized
   .venv/bin/python scripts/eval_peers.py --crop gt --no-ours               # crop placed as the peers' own loaders do
   .venv/bin/python scripts/eval_peers.py --peers grconvnet3 --limit 10 --json
 """
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
                     help="peer input: 'centre' = centred input-size crop at native resolution (the peers' Cornell pipeline), "
                          "'square' = largest centred square resized to the input size (GR-ConvNet's Jacquard pipeline), "
                          "'gt' = input-size crop centred on the ground-truth grasps (the peers' own dataset loaders; uses the labels) "
-                         "(default: centre for cornell, square for jacquard)")
+                         "(default: centre, the peers' published input)")
     ap.add_argument("--depth", default="perfect", choices=["perfect", "stereo"], help="Jacquard depth image (default: %(default)s)")
     ap.add_argument("--limit", type=int, default=None, help="score only the first N images (>= 1)")
     ap.add_argument("--model", default=None, help="our model file for the comparison row (default: the shipped RGB-D model)")
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be >= 1")
     path = Path(args.path) if args.path else ROOT.parent / "shared" / "data" / args.dataset
-    crop = args.crop or ("centre" if args.dataset == "cornell" else "square")
+    crop = args.crop or "centre"
     try:
         items = find_items(args.dataset, path, depth=args.depth)[: args.limit]
         peers = [load_peer(n, args.peers_dir) for n in args.peers]
