@@ -11,14 +11,22 @@ interrupted run resumes where it stopped (complete scene folders are skipped; ru
 again). Scene folders are <out>/sim<seed>/ with N_sim<seed>_{RGB.png, perfect_depth.tiff,
 stereo_depth.tiff, mask.png, grasps.txt, camera.json} per view; see docs/sim.md.
 
-Objects: catalogue indices 0-999 are pybullet_data's random_urdfs, 1000-1009 other small objects
-(--list-objects). --object-range train excludes the held-out objects, --object-range test uses only
-them: generate the training and the held-out-object test set with different --seed so that their
+Presets: --preset v1 (default; the first data set, reproducible: pybullet_data's procedural objects,
+camera 0.35-0.7 m above the support, tilt <= 20 deg, one view per scene) and --preset v2 (the real
+household meshes of ../shared/objects/pile_train without the benchmark set, 1-6 objects in clutter,
+walls/boxes/table edges, camera 0.35-1.5 m away and tilted up to 35 deg, RealSense-like depth, 2 views
+per scene, cheaper labelling). Options left out take the preset's default.
+
+Objects (v1): catalogue indices 0-999 are pybullet_data's random_urdfs, 1000-1009 other small objects.
+Objects (v2): names in the object folder; 'all' = every non-benchmark object, 'train' = those minus
+the held-out ones, 'test' = the held-out ones (--list-objects shows the split). Benchmark objects are
+refused. Generate the training and the held-out-object test set with different --seed so that their
 scene ids differ.
 
 examples:
-  dsc-grasp sim-dataset --scenes 500 --out /data/sim/train --workers 2 --seed 0 --object-range train
-  dsc-grasp sim-dataset --scenes 50 --out /data/sim/test --seed 10000000 --object-range test
+  dsc-grasp sim-dataset --preset v2 --scenes 1500 --out /data/simv2/train --workers 2 --seed 0 --object-range train
+  dsc-grasp sim-dataset --preset v2 --scenes 100 --out /data/simv2/test --workers 2 --seed 10000000 --object-range test
+  dsc-grasp sim-dataset --scenes 500 --out /data/sim/train --workers 2 --seed 0 --object-range train   # v1
 """
 
 
@@ -56,54 +64,95 @@ def register(sub):
     p.add_argument("--out", help="output folder (created; resumed when it holds a run with the same settings)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes, each with its own PyBullet client (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed S of the first scene (default: 0)")
-    p.add_argument("--views", type=int, default=1, help="camera views per scene (default: 1); each view has its own grasp trials")
-    p.add_argument("--objects-per-scene", type=_range, default=(1, 4), metavar="A-B", help="objects per scene, uniform in A..B (default: 1-4)")
-    p.add_argument("--object-range", default="all", metavar="RANGES",
-                   help="catalogue indices to draw objects from: 'all' (default), 'train' (without the held-out objects), "
-                   "'test' (held-out only) or ranges like '0-899,1000-1005'")
-    p.add_argument("--candidates", type=int, default=80, help="grasp candidates per object and view (default: 80)")
+    p.add_argument("--preset", choices=["v1", "v2"], default="v1", help="scene generator: v1 (default, the first data set) or v2 (real meshes, clutter, backgrounds, far tilted cameras, RealSense depth)")
+    p.add_argument("--views", type=int, default=None, help="camera views per scene, each with its own grasp trials (default: v1 1, v2 2)")
+    p.add_argument("--objects-per-scene", type=_range, default=None, metavar="A-B", help="objects per scene, uniform in A..B (default: v1 1-4, v2 1-6)")
+    p.add_argument("--object-range", default=None, metavar="RANGES",
+                   help="objects to draw from: 'all', 'train' (without the held-out objects), 'test' (held-out only); v1 also "
+                   "index ranges like '0-899,1000-1005', v2 also NAME,NAME,... (default: v1 all, v2 train)")
+    p.add_argument("--objects-root", default=None, metavar="DIR", help="v2: object folder (default: ../shared/objects beside the project)")
+    p.add_argument("--distance", type=_frange, default=None, metavar="A-B", help="v2: camera distance range in metres, 0.2 <= A <= B <= 2.5 (default: 0.35-1.5)")
+    p.add_argument("--max-tilt", type=float, default=None, metavar="DEG", help="largest camera tilt from vertical, 0-60 degrees (default: v1 20, v2 35)")
+    p.add_argument("--candidates", type=int, default=None, help="grasp candidates per object and view (default: v1 80, v2 24)")
+    p.add_argument("--max-candidates-per-view", type=int, default=None, help="v2: candidates per view shared by its objects (default: 72)")
     p.add_argument("--min-grasps", type=int, default=3, help="views with fewer successful grasps are re-shot or dropped (default: 3)")
     p.add_argument("--size", type=_size, default=(640, 480), metavar="WxH", help="image size (default: 640x480; intrinsics scale with it)")
     p.add_argument("--hole-value", type=float, default=-1.0, help="value of stereo-depth holes (default: -1 as in Jacquard; a RealSense gives 0)")
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="stop starting new scenes after this long (scenes in progress are dropped; rerun to continue)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--list-objects", action="store_true", help="print the object catalogue (index, name, held-out flag) and exit")
+    p.add_argument("--list-objects", action="store_true", help="print the object catalogue (index, name, train/held-out/benchmark) of the preset and exit")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from ..sim.objects import HELD_OUT, catalogue
+def _frange(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(x) for x in text.split("-", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A-B in metres, got {text!r}") from None
+    if not (0.2 <= a <= b <= 2.5):
+        raise argparse.ArgumentTypeError(f"need 0.2 <= A <= B <= 2.5 m, got {text!r}")
+    return a, b
 
-    if args.list_objects:
+
+def _list_objects(preset: str, root) -> int:
+    if preset == "v1":
+        from ..sim.objects import HELD_OUT, catalogue
+
         for i, spec in catalogue().items():
             print(f"{i}\t{spec.name}\t{'held-out' if i in HELD_OUT else 'train'}")
         return 0
+    from ..sim.mesh_objects import all_names, benchmark_names
+    from ..sim.scene_v2 import is_held_out
+
+    bench = set(benchmark_names(root))
+    for i, n in enumerate(all_names(root)):
+        print(f"{i}\t{n}\t{'benchmark (never used)' if n in bench else 'held-out' if is_held_out(n) else 'train'}")
+    return 0
+
+
+def run(args) -> int:
+    if args.list_objects:
+        try:
+            return _list_objects(args.preset, args.objects_root)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"sim-dataset: {e}")
+            return 2
     if args.scenes is None or not args.out:
         print("sim-dataset: --scenes and --out are required (see --help)")
         return 2
-    if args.scenes < 0 or args.workers < 1 or args.views < 1 or args.candidates < 1:
-        print("sim-dataset: --scenes must be >= 0, --workers, --views and --candidates >= 1")
+    bad = [n for n in ("views", "candidates", "max_candidates_per_view") if getattr(args, n) is not None and getattr(args, n) < 1]
+    if args.scenes < 0 or args.workers < 1 or bad:
+        print("sim-dataset: --scenes must be >= 0, --workers, --views, --candidates and --max-candidates-per-view >= 1")
+        return 2
+    if args.max_tilt is not None and not (0 <= args.max_tilt <= 60):
+        print(f"sim-dataset: --max-tilt must be within 0-60 degrees, got {args.max_tilt}")
+        return 2
+    if args.preset == "v1" and (args.distance is not None or args.objects_root is not None or args.max_candidates_per_view is not None):
+        print("sim-dataset: --distance, --objects-root and --max-candidates-per-view need --preset v2")
         return 2
     from ..sim.dataset import GenConfig, OutputLocked, generate
 
-    cfg = GenConfig(
-        views=args.views,
-        objects_per_scene=tuple(args.objects_per_scene),
-        object_range=args.object_range,
-        width=args.size[0],
-        height=args.size[1],
-        candidates=args.candidates,
-        min_grasps=args.min_grasps,
-        hole_value=args.hole_value,
-    )
+    kw = dict(width=args.size[0], height=args.size[1], min_grasps=args.min_grasps, hole_value=args.hole_value)
+    for arg, field in (("views", "views"), ("object_range", "object_range"), ("candidates", "candidates"),
+                       ("max_tilt", "max_tilt_deg"), ("distance", "dist_range"), ("max_candidates_per_view", "max_candidates_per_view")):
+        if getattr(args, arg) is not None:
+            kw[field] = getattr(args, arg)
+    if args.objects_per_scene is not None:
+        kw["objects_per_scene"] = tuple(args.objects_per_scene)
+    if args.objects_root is not None:
+        from pathlib import Path
+
+        kw["objects_root"] = str(Path(args.objects_root).expanduser().resolve())
+    cfg = GenConfig.v2(**kw) if args.preset == "v2" else GenConfig(**kw)
     try:
         summary = generate(args.out, args.scenes, args.seed, args.workers, cfg, progress=not args.quiet, time_limit=args.time_limit)
-    except (ValueError, OutputLocked) as e:
+    except (ValueError, OutputLocked, FileNotFoundError, RuntimeError) as e:
         print(f"sim-dataset: {e}")
         return 2
     s = dict(summary)
-    s["objects"] = f"{len(summary['objects'])} catalogue objects"
+    s["objects"] = f"{len(summary['objects'])} objects"
+    s.pop("object_names", None)
     s.pop("config", None)
     print(json.dumps(s, indent=1))
     return 1 if summary["this_run"]["errors"] else 0

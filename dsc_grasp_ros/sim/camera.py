@@ -217,3 +217,80 @@ def stereo_depth(
         holes |= blob > np.quantile(blob, 1.0 - hole_fraction)
     out[holes] = hole_value
     return out.astype(np.float32)
+
+
+def realsense_depth(
+    depth,
+    K,
+    rng: np.random.Generator,
+    rgb=None,
+    seg=None,
+    shiny=(),
+    hole_value: float = -1.0,
+    depth_unit: float = 0.001,
+    max_range: float = FAR - 0.01,
+) -> tuple[np.ndarray, dict]:
+    """A RealSense-D4xx-like depth image aligned to the colour camera (float32 metres) and its parameters.
+
+    Built on :func:`stereo_depth` (disparity noise, so the error grows with ``Z^2``; 1/32-pixel
+    sub-pixel quantisation; occlusion, discontinuity, grazing-angle and blob holes) with the
+    depth imager's own geometry: its focal length is ``ratio`` (0.55-0.85) times the colour
+    camera's (the D435's depth field of view is wider, the D415's close to the colour one) and the
+    baseline 50-55 mm, so the disparity error of 0.05-0.12 px (per image) becomes
+    ``Z^2 / (f_depth B) * sigma`` in depth. On top:
+
+    * edges: the holes at depth discontinuities are widened by 1-3 px (D4xx edge dropouts);
+    * dark surfaces (rendered luma below 25-50 of 255, from ``rgb``): mostly holes (no texture
+      for the projector pattern to beat);
+    * shiny objects (body ids ``shiny`` in ``seg``): highlights and 10-40 % of their pixels in
+      blobs become holes;
+    * quantisation to ``depth_unit`` (the D4xx default depth unit is 1 mm);
+    * nothing beyond ``max_range`` (default: just short of the renderer's far plane, 3 m).
+    """
+    import cv2
+
+    Z = np.asarray(depth, dtype=np.float64)
+    h, w = Z.shape
+    ratio = float(rng.uniform(0.55, 0.85))
+    baseline = float(rng.uniform(0.050, 0.055))
+    sigma = float(rng.uniform(0.05, 0.12))
+    blob = float(rng.uniform(0.002, 0.015))
+    out = stereo_depth(Z, K, rng, baseline=baseline * ratio, disparity_sigma=sigma, hole_value=hole_value, hole_fraction=blob)
+    holes = out == hole_value
+    # wider dropouts along depth edges
+    gy, gx = np.gradient(Z)
+    jump = (np.hypot(gx, gy) > 0.01 * Z).astype(np.uint8)
+    edge_px = int(rng.integers(1, 4))
+    wide = cv2.dilate(jump, np.ones((2 * edge_px + 1, 2 * edge_px + 1), np.uint8)).astype(bool)
+    holes |= wide & (_smooth_noise(rng, (h, w), 6) > -0.5)
+    n_dark = n_shiny = 0
+    if rgb is not None:
+        luma = np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        dark = luma < float(rng.uniform(25, 50))
+        dark_holes = dark & (_smooth_noise(rng, (h, w), 8) > -0.8)
+        n_dark = int(dark_holes.sum())
+        holes |= dark_holes
+        if seg is not None and len(shiny):
+            on = np.isin(seg, list(shiny))
+            if on.any():
+                frac = float(rng.uniform(0.1, 0.4))
+                noise = _smooth_noise(rng, (h, w), 5)
+                thr = np.quantile(noise[on], 1.0 - frac)
+                sh = on & ((noise > thr) | (luma > 235))
+                n_shiny = int(sh.sum())
+                holes |= sh
+    holes |= Z >= max_range  # beyond the sensor's range (and the renderer's far plane)
+    q = np.round(out / depth_unit) * depth_unit
+    q[holes] = hole_value
+    info = {
+        "depth_focal_ratio": round(ratio, 4),
+        "baseline_m": round(baseline, 5),
+        "disparity_sigma_px": round(sigma, 4),
+        "blob_hole_fraction": round(blob, 4),
+        "edge_hole_px": edge_px,
+        "dark_hole_pixels": n_dark,
+        "shiny_hole_pixels": n_shiny,
+        "hole_fraction": round(float(holes.mean()), 5),
+        "depth_unit_m": depth_unit,
+    }
+    return q.astype(np.float32), info

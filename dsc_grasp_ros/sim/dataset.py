@@ -33,8 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-#: Bump when a change alters the files generated for a seed.
+#: Bump when a change alters the files generated for a seed (v1 preset).
 GENERATOR_VERSION = 1
+#: The same for the v2 preset.
+GENERATOR_VERSION_V2 = 1
 FILE_KINDS = ("RGB.png", "perfect_depth.tiff", "stereo_depth.tiff", "mask.png", "grasps.txt", "camera.json")
 
 
@@ -52,12 +54,34 @@ class GenConfig:
     hole_value: float = -1.0
     max_tilt_deg: float = 20.0
     height_range: tuple[float, float] = (0.35, 0.7)
+    #: ``v1``: pybullet_data objects, straight-ish camera at 0.35-0.7 m (the shipped data set);
+    #: ``v2``: real meshes in clutter, backgrounds, 0.35-1.5 m, tilt <= 35 deg, RealSense depth.
+    preset: str = "v1"
+    # ---- v2 only (left out of a v1 configuration, so v1 digests and files are unchanged)
+    dist_range: tuple[float, float] = (0.35, 1.5)
+    max_candidates_per_view: int = 72
+    objects_root: str | None = None
+
+    @classmethod
+    def v2(cls, **kw) -> "GenConfig":
+        """The ``v2`` preset's defaults, overridden by ``kw``."""
+        base = dict(preset="v2", views=2, objects_per_scene=(1, 6), object_range="train", candidates=24,
+                    max_tilt_deg=35.0, dist_range=(0.35, 1.5), max_candidates_per_view=72)
+        base.update(kw)
+        return cls(**base)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["objects_per_scene"] = list(self.objects_per_scene)
         d["height_range"] = list(self.height_range)
-        d["generator_version"] = GENERATOR_VERSION
+        d["dist_range"] = list(self.dist_range)
+        if self.preset == "v1":
+            for k in ("preset", "dist_range", "max_candidates_per_view", "objects_root"):
+                d.pop(k)
+            d["generator_version"] = GENERATOR_VERSION
+        else:
+            d.pop("height_range")
+            d["generator_version"] = GENERATOR_VERSION_V2
         return d
 
     def digest(self) -> str:
@@ -126,6 +150,11 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
     out = Path(out)
     sid = scene_id(seed)
     rng = np.random.default_rng(seed)
+    if cfg.preset == "v2":
+        views, scene_meta, trials = _views_v2(seed, cfg, rng)
+        return _write_scene(out, sid, seed, cfg, views, scene_meta, trials, t0)
+    if cfg.preset != "v1":
+        raise ValueError(f"unknown preset {cfg.preset!r}: use v1 or v2")
     allowed = parse_object_range(cfg.object_range)
     cat = catalogue()
     views: list[dict] = []
@@ -205,6 +234,102 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
                 break
         finally:
             sc_mod.disconnect(p, client)
+    return _write_scene(out, sid, seed, cfg, views, scene_meta, trials, t0)
+
+
+def _views_v2(seed: int, cfg: GenConfig, rng: np.random.Generator) -> tuple[list, dict, int]:
+    """Build one v2 scene and label its views -> (views, scene manifest fields, trials run)."""
+    from . import camera as cam
+    from . import gripper as grip
+    from . import scene as sc_mod
+    from . import scene_v2 as v2
+    from .trials import LabelParams, label_view_v2
+
+    sid = scene_id(seed)
+    root = cfg.objects_root
+    allowed = v2.object_selection(cfg.object_range, root)
+    params = LabelParams(candidates=cfg.candidates, max_candidates_per_view=cfg.max_candidates_per_view)
+    views: list[dict] = []
+    trials = 0
+    scene_meta: dict = {}
+    for attempt in range(cfg.max_attempts):
+        p, client = sc_mod.connect()
+        try:
+            n_obj = int(rng.integers(cfg.objects_per_scene[0], cfg.objects_per_scene[1] + 1))
+            scene = v2.build_scene(p, client, rng, allowed, n_obj, root)
+            if not scene.objects:
+                continue
+            g = grip.create(p, client)
+            state = p.saveState(physicsClientId=client)
+            objects = [o.as_dict() for o in scene.objects]
+            by_body = {o.body: o.index for o in scene.objects}
+            views = []
+            for n in range(cfg.views):
+                best = None
+                for _ in range(cfg.camera_tries):
+                    T, intr, pose_info = v2.sample_camera(rng, scene.centre, scene.support_z, cfg.dist_range, cfg.max_tilt_deg, cfg.width, cfg.height)
+                    light = v2.sample_lighting(rng)
+                    p.restoreState(stateId=state, physicsClientId=client)
+                    rgb, depth, seg = sc_mod.render(p, client, T, intr, light)
+                    rects, owners, stats = label_view_v2(p, client, g, state, scene, T, intr.K, depth, seg, rng, params)
+                    trials += stats.trials
+                    if best is None or len(rects) > len(best[5]):
+                        best = (T, intr, pose_info, light, (rgb, depth, seg), rects, owners, stats)
+                    if len(rects) >= cfg.min_grasps:
+                        break
+                T, intr, pose_info, light, (rgb, depth, seg), rects, owners, stats = best
+                if len(rects) < cfg.min_grasps:
+                    continue
+                mask = np.isin(seg, list(by_body)).astype(np.uint8) * 255
+                visible = {int(b): int((seg == b).sum()) for b in by_body}
+                stereo, depth_info = cam.realsense_depth(depth, intr.K, rng, rgb=rgb, seg=seg, shiny=scene.shiny, hole_value=cfg.hole_value)
+                meta = {
+                    "scene_id": sid,
+                    "view": len(views),
+                    "seed": int(seed),
+                    "preset": "v2",
+                    "image_size": [intr.width, intr.height],
+                    "K": [_r(row) for row in intr.K],
+                    "depth_unit": "m",
+                    "T_world_camera": [_r(row) for row in T],
+                    "camera_pose": _r(cam.pose_to_xyzquat(T)),
+                    "camera_frame": "optical (x right, y down, z forward); pose of camera in world",
+                    "camera_distance_m": pose_info["distance_m"],
+                    "camera_tilt_deg": pose_info["tilt_deg"],
+                    "support": scene.support,
+                    "support_z": scene.support_z,
+                    "floor_z": round(scene.floor_z, 4),
+                    "background": scene.background,
+                    "objects": [dict(o, visible_pixels=visible[o["body"]], shiny=o["body"] in scene.shiny, dark=o["body"] in scene.dark) for o in objects],
+                    "grasp_objects": [by_body[b] for b in owners],
+                    "grasps_metric_columns": ["opening_m", "jaw_m", "tcp_offset_m", "surface_depth_m", "contact_width_m", "trial_opening_m"],
+                    "grasps_metric": stats.metric,
+                    "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in light.items()},
+                    "stereo_hole_value": cfg.hole_value,
+                    "stereo_model": depth_info,
+                    "trials": stats.as_dict(),
+                    "gripper": {"max_opening": grip.MAX_OPENING, "jaw_size": grip.JAW_SIZE, "grip_force": grip.GRIP_FORCE},
+                }
+                views.append({"rgb": v2.sensor_rgb(rgb, rng), "depth": depth, "stereo": stereo, "mask": mask, "rects": rects, "meta": meta})
+            scene_meta = {
+                "scene_id": sid,
+                "seed": int(seed),
+                "preset": "v2",
+                "attempt": attempt,
+                "support": scene.support,
+                "objects": [{"index": o["index"], "name": o["name"], "scale": o["scale"]} for o in objects],
+                "object_indices": sorted({o["index"] for o in objects}),
+                "names": {str(o["index"]): o["name"] for o in objects},
+            }
+            if views:
+                break
+        finally:
+            sc_mod.disconnect(p, client)
+    return views, scene_meta, trials
+
+
+def _write_scene(out: Path, sid: str, seed: int, cfg: GenConfig, views: list, scene_meta: dict, trials: int, t0: float) -> dict:
+    """Write the views of one scene into ``<out>/<sid>`` atomically; returns the log record."""
     tmp = out / f".tmp-{sid}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -299,6 +424,7 @@ def summarize(out) -> dict:
     out = Path(out)
     scenes = images = grasps = empty = 0
     objects: set[int] = set()
+    names: dict[int, str] = {}
     per_image = []
     for m in sorted(out.glob("sim*/scene.json")):
         sid = m.parent.name
@@ -313,6 +439,7 @@ def summarize(out) -> dict:
             grasps += v["grasps"]
             per_image.append(v["grasps"])
         objects.update(meta.get("object_indices", []))
+        names.update({int(k): v for k, v in meta.get("names", {}).items()})
     times = []
     log = out / "generation_log.jsonl"
     if log.exists():
@@ -331,6 +458,7 @@ def summarize(out) -> dict:
         "grasps_per_image": {"min": min(per_image), "median": float(np.median(per_image)), "max": max(per_image)} if per_image else None,
         "objects": sorted(objects),
         "n_objects": len(objects),
+        "object_names": [names.get(i, str(i)) for i in sorted(objects)],
         "seconds_per_scene_median": float(np.median(times)) if times else None,
         "seconds_per_scene_mean": float(np.mean(times)) if times else None,
     }
@@ -357,7 +485,12 @@ def generate(
     from .objects import parse_object_range
 
     cfg = cfg or GenConfig()
-    parse_object_range(cfg.object_range)  # fail early on a bad range
+    if cfg.preset == "v2":
+        from .scene_v2 import object_selection
+
+        object_selection(cfg.object_range, cfg.objects_root)  # fail early: bad names, benchmark objects, no folder
+    else:
+        parse_object_range(cfg.object_range)  # fail early on a bad range
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
