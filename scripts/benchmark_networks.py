@@ -303,7 +303,10 @@ def main(argv=None) -> int:
         bi = s.get("backend_info") or {}
         if bi.get("reason"):
             print(f"    {n}: fell back to {s.get('backend')}: {bi['reason']}")
-    print(f"\n  '/ ref' = median / median of {ref}; 'GR-ConvNet3 /' = GR-ConvNet3's median / this one's (> 1: faster than GR-ConvNet3)")
+    note = f"\n  '/ ref' = median / median of {ref}"
+    if gr:
+        note += "; 'GR-ConvNet3 /' = GR-ConvNet3's median / this one's (> 1: faster than GR-ConvNet3)"
+    print(note)
     return 0
 
 
