@@ -21,7 +21,7 @@ from .conventions import PREDICTED_JAW_RATIO
 from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose
 from .model_io import ModelMetadata, load_model
 from .postprocess import decode_grasps
-from .preprocess import ROI, InputError, check_frame, prepare
+from .preprocess import ROI, InputError, check_frame, prepare, scale_roi, scene_depth
 
 __all__ = ["InferenceEngine", "DetectorConfig", "GraspDetector", "DetectionResult", "MetricGrasp", "resolve_device"]
 
@@ -119,7 +119,14 @@ class DetectorConfig:
     depth_statistic: str = "median"
     depth_region_scale: float = 0.5
     fp16: bool | None = None
+    #: Region of interest when ``roi`` is empty: ``scale`` = centred, sized from the intrinsics and
+    #: the scene's median depth so that a metre spans the model's training ``net_px_per_metre``
+    #: (clamped to the image); ``square`` = the largest centred square (the first releases).
+    roi_mode: str = "scale"
 
+
+#: ``DetectorConfig.roi_mode`` choices (see :meth:`GraspDetector.roi_for`).
+ROI_MODES = ("scale", "square")
 
 #: Runtime-tunable settings and their valid ranges (also used for ROS parameter descriptors).
 TUNABLE_RANGES = {
@@ -163,6 +170,8 @@ class GraspDetector:
             setattr(cfg, k, v)
         for name in ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale"):
             setattr(cfg, name, validate_setting(name, getattr(cfg, name)))
+        if cfg.roi_mode not in ROI_MODES:
+            raise ValueError(f"roi_mode must be one of {ROI_MODES}, got {cfg.roi_mode!r}")
         self.cfg = cfg
         model, self.meta = load_model(cfg.model_path, cfg.modality, "cpu")
         self.meta: ModelMetadata
@@ -186,15 +195,30 @@ class GraspDetector:
         if "roi" in clean:
             self._roi_cache.clear()
 
-    def roi_for(self, height: int, width: int) -> ROI:
+    def roi_for(self, height: int, width: int, K=None, depth=None) -> ROI:
+        """The region of interest of a ``height x width`` frame.
+
+        A user ``roi`` box wins. Otherwise, with ``roi_mode='scale'`` and both ``K`` (3x3, 9 values
+        or :class:`CameraIntrinsics`) and ``depth`` given: the centred ROI of
+        :func:`~dsc_grasp_ros.preprocess.scale_roi` for the scene's median depth and the model's
+        training scale (``meta.px_per_metre``), kept while the size it asks for moves by less than
+        5 % (a steady crop on a steady scene); else the largest centred square.
+        """
+        size = self.meta.input_size
         key = (height, width)
-        if key not in self._roi_cache:
-            size = self.meta.input_size
-            if self.cfg.roi is None:
-                self._roi_cache[key] = ROI.centred_square(height, width, size)
-            else:
+        if self.cfg.roi is not None:
+            if key not in self._roi_cache:
                 self._roi_cache[key] = ROI.from_box(self.cfg.roi, height, width, size)
-        return self._roi_cache[key]
+            return self._roi_cache[key]
+        z = scene_depth(depth) if (self.cfg.roi_mode == "scale" and K is not None and depth is not None) else None
+        if z is None:
+            return ROI.centred_square(height, width, size)
+        cam = K if isinstance(K, CameraIntrinsics) else CameraIntrinsics.from_K(K)
+        want = scale_roi(height, width, cam.fx, cam.fy, z, self.meta.px_per_metre, size, quantum=1)
+        old = self._roi_cache.get(("scale",) + key)
+        if old is None or abs(want.w - old.w) > 0.05 * old.w or abs(want.h - old.h) > 0.05 * old.h:
+            self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, self.meta.px_per_metre, size)
+        return self._roi_cache[("scale",) + key]
 
     def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K) -> DetectionResult:
         """Detect grasps on one aligned frame.
@@ -214,8 +238,8 @@ class GraspDetector:
         c = self.cfg
         t0 = time.perf_counter()
         h, w = check_frame(rgb, depth)
-        roi = self.roi_for(h, w)
-        x, prep = prepare(rgb, depth, roi, self.modality)
+        roi = self.roi_for(h, w, cam, depth)
+        x, prep = prepare(rgb, depth, roi, self.modality, self.meta.depth_ref)
         t1 = time.perf_counter()
         q, cos, sin, wid = self.engine(x)
         self.engine.synchronize()

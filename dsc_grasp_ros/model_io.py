@@ -19,7 +19,7 @@ import torch
 
 from .conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from .network import CHANNEL_ORDER, LEGACY_UPSAMPLE_ORDER, UPSAMPLE_ORDERS, DSCGraspNet, DSCGraspNetConfig, MODALITY_CHANNELS
-from .preprocess import NORMALISATION
+from .preprocess import DEFAULT_NET_PX_PER_METRE, NORMALISATION, InputError, depth_reference_of
 
 __all__ = ["ModelError", "ModelMetadata", "save_model", "load_model", "load_metadata", "network_config", "default_model_path", "models_dir", "DEFAULT_MODEL"]
 
@@ -45,12 +45,32 @@ class ModelMetadata:
     format_version: int = FORMAT_VERSION
     architecture: str = "DSCGraspNet"
     weights_sha256: str = ""
+    #: network pixels per metre at the scene's median depth in the training data (None: a model
+    #: from before this field, trained at preprocess.DEFAULT_NET_PX_PER_METRE)
+    net_px_per_metre: float | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITY_CHANNELS:
             raise ModelError(f"unknown modality {self.modality!r} in model metadata: use one of {sorted(MODALITY_CHANNELS)}")
         if not self.channel_order:
             self.channel_order = list(CHANNEL_ORDER[self.modality])
+        try:
+            depth_reference_of(self.normalisation)
+        except InputError as e:
+            raise ModelError(str(e)) from None
+        if self.net_px_per_metre is not None and not (isinstance(self.net_px_per_metre, (int, float)) and self.net_px_per_metre > 0):
+            raise ModelError(f"net_px_per_metre in model metadata must be a positive number, got {self.net_px_per_metre!r}")
+
+    @property
+    def depth_ref(self) -> str:
+        """The depth reference of :func:`dsc_grasp_ros.preprocess.normalise` this model expects
+        (``mean`` for models whose metadata predates the others)."""
+        return depth_reference_of(self.normalisation)
+
+    @property
+    def px_per_metre(self) -> float:
+        """The training scale (network pixels per metre), defaulted for older models."""
+        return float(self.net_px_per_metre or DEFAULT_NET_PX_PER_METRE)
 
     @property
     def in_channels(self) -> int:

@@ -24,12 +24,51 @@ __all__ = [
     "prepare",
     "Prepared",
     "DEPTH_CLIP_M",
+    "DEPTH_REFERENCES",
+    "NORMALISATIONS",
+    "depth_reference_of",
+    "fit_support_plane",
+    "depth_reference",
+    "PROTOCOLS",
+    "protocol_roi",
+    "DEFAULT_NET_PX_PER_METRE",
+    "scene_depth",
+    "scale_roi",
 ]
 
 #: Depth is centred on its mean and clipped to this many metres either side.
 DEPTH_CLIP_M: float = 1.0
-#: Name stored in model metadata for the normalisation below (bump when it changes).
-NORMALISATION = "depth: invalid pixels inpainted, minus the mean, clipped to +-1 m; rgb: /255 minus per-image mean"
+
+#: Depth references of :func:`normalise` (what is subtracted from the depth before centring):
+#:
+#: ``mean``   the crop's mean only (GR-ConvNet, GG-CNN; the first shipped models). A tilted camera
+#:            turns the table into a ramp that dominates the input (Cornell: 0.85-1.65 m).
+#: ``plane``  a robust fit of the support plane (RANSAC then least squares on the inliers, in
+#:            inverse depth, which is exactly linear in pixel coordinates for any plane seen by a
+#:            pinhole camera, so no intrinsics are needed); the residual is the height above the
+#:            table as seen along the rays, the same for any tilt. Falls back to ``mean`` when
+#:            too few pixels are valid.
+#: ``local``  minus a large-scale median (window ~half the crop), a plane-free local reference.
+DEPTH_REFERENCES = ("mean", "plane", "local")
+
+#: Text stored in model metadata for each depth reference (``normalisation`` field).
+NORMALISATIONS = {
+    "mean": "depth: invalid pixels inpainted, minus the mean, clipped to +-1 m; rgb: /255 minus per-image mean",
+    "plane": "depth: invalid pixels inpainted, minus a robust support-plane fit, minus the mean, clipped to +-1 m; rgb: /255 minus per-image mean",
+    "local": "depth: invalid pixels inpainted, minus a large-scale median, minus the mean, clipped to +-1 m; rgb: /255 minus per-image mean",
+}
+#: The normalisation of models whose metadata names none (the first shipped models).
+NORMALISATION = NORMALISATIONS["mean"]
+
+
+def depth_reference_of(normalisation: str | None) -> str:
+    """The depth reference a model's metadata ``normalisation`` text stands for (old text: ``mean``)."""
+    if not normalisation:
+        return "mean"
+    for k, v in NORMALISATIONS.items():
+        if normalisation == v or normalisation == k:
+            return k
+    raise InputError(f"unknown normalisation {normalisation!r} in model metadata: this package knows {sorted(NORMALISATIONS)}")
 
 
 class InputError(ValueError):
@@ -155,19 +194,190 @@ class ROI:
         return cv2.resize(sub, (self.out_w, self.out_h), interpolation=interpolation)
 
 
-def normalise(rgb: np.ndarray | None, depth_m: np.ndarray | None, modality: str) -> np.ndarray:
+def fit_support_plane(
+    depth_m: np.ndarray,
+    valid: np.ndarray | None = None,
+    inlier_m: float = 0.01,
+    hypotheses: int = 64,
+    max_points: int = 3000,
+    seed: int = 0,
+) -> np.ndarray | None:
+    """Robust support plane of a depth image: ``(a, b, c)`` with ``1/z = a*u + b*v + c``.
+
+    A plane seen by a pinhole camera has inverse depth exactly linear in the pixel coordinates
+    (``n·X = d`` and ``X = z K⁻¹ [u, v, 1]`` give ``1/z = n·K⁻¹[u, v, 1] / d``), so the fit needs no
+    intrinsics and is the same at any tilt. RANSAC (``hypotheses`` triples from a fixed-seed RNG,
+    inliers within ``inlier_m`` metres of depth, ties broken by the smaller residual) then a least
+    squares refit on the inliers. Returns ``None`` when fewer than 30 pixels are valid.
+    """
+    h, w = depth_m.shape
+    ok = np.isfinite(depth_m) & (depth_m > 0)
+    if valid is not None:
+        ok &= valid
+    vs, us = np.nonzero(ok)
+    if len(us) < 30:
+        return None
+    rng = np.random.default_rng(seed)
+    if len(us) > max_points:
+        pick = rng.choice(len(us), max_points, replace=False)
+        us, vs = us[pick], vs[pick]
+    z = depth_m[vs, us].astype(np.float64)
+    A = np.stack([us, vs, np.ones_like(us)], 1).astype(np.float64)
+    iz = 1.0 / z
+    best, best_key = None, None
+    for _ in range(hypotheses):
+        idx = rng.choice(len(us), 3, replace=False)
+        try:
+            p = np.linalg.solve(A[idx], iz[idx])
+        except np.linalg.LinAlgError:
+            continue
+        pz = A @ p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = np.abs(np.where(pz > 0, 1.0 / pz, np.inf) - z)
+        inl = res < inlier_m
+        key = (int(inl.sum()), -float(res[inl].sum()) if inl.any() else 0.0)
+        if best_key is None or key > best_key:
+            best, best_key = inl, key
+    if best is None or best.sum() < 3:
+        return None
+    for _ in range(2):  # refit, then once more on the refit's inliers
+        p, *_ = np.linalg.lstsq(A[best], iz[best], rcond=None)
+        pz = A @ p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = np.abs(np.where(pz > 0, 1.0 / pz, np.inf) - z)
+        nxt = res < inlier_m
+        if nxt.sum() < 3:
+            break
+        best = nxt
+    return p
+
+
+def depth_reference(depth_m: np.ndarray, reference: str = "mean") -> np.ndarray:
+    """The image subtracted from ``depth_m`` (float32 metres, no holes) before centring.
+
+    ``mean``: zeros. ``plane``: the depth of :func:`fit_support_plane` at every pixel (zeros when
+    no plane can be fitted). ``local``: a median over a window of about half the image, computed
+    on a 4x smaller copy and resized back.
+    """
+    h, w = depth_m.shape
+    if reference == "mean":
+        return np.zeros_like(depth_m, dtype=np.float32)
+    if reference == "plane":
+        p = fit_support_plane(depth_m)
+        if p is None:
+            return np.zeros_like(depth_m, dtype=np.float32)
+        vv, uu = np.mgrid[0:h, 0:w]
+        pz = p[0] * uu + p[1] * vv + p[2]
+        ref = np.where(pz > 1e-6, 1.0 / np.maximum(pz, 1e-6), 0.0)
+        # a plane that passes behind the camera somewhere in the crop is not a table: no reference
+        if not (pz > 1e-6).all():
+            return np.zeros_like(depth_m, dtype=np.float32)
+        return ref.astype(np.float32)
+    if reference == "local":
+        from scipy.ndimage import median_filter
+
+        small = cv2.resize(depth_m, (max(8, w // 4), max(8, h // 4)), interpolation=cv2.INTER_AREA)
+        k = max(3, (min(small.shape) // 2) | 1)
+        med = median_filter(small, size=k, mode="nearest")
+        return cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    raise InputError(f"unknown depth reference {reference!r}: use one of {DEPTH_REFERENCES}")
+
+
+#: Network pixels per metre (at the scene's median depth) of a model whose metadata names none.
+#: The first shipped models were trained on 640x480 synthetic frames of a D435-like camera
+#: (fx = 615 px) at 0.35-0.7 m height and up to 20 deg tilt (median distance ~0.535 m), seen through
+#: the centred 480 square resized to 224: 615 * 224/480 / 0.535 = 536 px/m.
+DEFAULT_NET_PX_PER_METRE: float = 615.0 * 224 / 480 / 0.535
+
+
+def scene_depth(depth, stride: int = 4) -> float | None:
+    """Median valid depth (metres) of the image's centred square, on every ``stride``-th pixel;
+    ``None`` when it holds no valid pixel. Accepts uint16 millimetres or float metres."""
+    depth = np.asarray(depth)
+    if depth.ndim == 3 and depth.shape[2] == 1:
+        depth = depth[..., 0]
+    h, w = depth.shape[:2]
+    s = min(h, w)
+    sub = depth[(h - s) // 2 : (h + s) // 2 : stride, (w - s) // 2 : (w + s) // 2 : stride]
+    d, invalid = depth_to_metres(sub)
+    vals = d[~invalid]
+    return float(np.median(vals)) if vals.size else None
+
+
+def scale_roi(
+    height: int,
+    width: int,
+    fx: float,
+    fy: float,
+    depth_m: float,
+    net_px_per_metre: float = DEFAULT_NET_PX_PER_METRE,
+    out_size: int = INPUT_SIZE,
+    quantum: int = 8,
+) -> ROI:
+    """The centred ROI in which one metre at distance ``depth_m`` spans ``net_px_per_metre``
+    network pixels (the scale a model was trained at), whatever the camera's resolution and distance.
+
+    Side in image pixels: ``out_size * f / (depth_m * net_px_per_metre)`` per axis (``fx`` for the
+    width, ``fy`` for the height, so a metre is the same number of network pixels both ways),
+    rounded to ``quantum`` pixels (a stable ROI from frame to frame). When that is larger than
+    the image (camera closer than in training) both sides shrink by the same factor to fit, and
+    objects look larger than in training by that factor (``ROI.sx`` tells).
+    """
+    vals = {"fx": fx, "fy": fy, "depth_m": depth_m, "net_px_per_metre": net_px_per_metre}
+    for k, v in vals.items():
+        if not (isinstance(v, (int, float, np.floating)) and np.isfinite(v) and v > 0):
+            raise InputError(f"scale ROI needs a positive finite {k}, got {v!r}", "bad_roi")
+    w = out_size * fx / (depth_m * net_px_per_metre)
+    h = out_size * fy / (depth_m * net_px_per_metre)
+    k = min(1.0, width / w, height / h)
+    w, h = w * k, h * k
+    q = max(1, int(quantum))
+    wi = min(width, max(q, int(round(w / q)) * q))
+    hi = min(height, max(q, int(round(h / q)) * q))
+    return ROI((width - wi) // 2, (height - hi) // 2, wi, hi, out_size, out_size)
+
+
+#: Crops of dataset images (``dsc-grasp evaluate/train --protocol``):
+#:
+#: ``paper``   the protocol of the paper/GR-ConvNet per format: Cornell a native-resolution
+#:             ``S x S`` crop at the image centre (objects at their recorded pixel size, no wall);
+#:             Jacquard (and Jacquard-format) the centred square resized to ``S`` (the whole
+#:             1024 x 1024 Jacquard image, as GR-ConvNet).
+#: ``native``  a native-resolution ``S x S`` crop at the image centre for every format.
+#: ``square``  the largest centred square resized to ``S`` for every format (the first
+#:             protocol of this package: Cornell objects 2.1x smaller than in the paper).
+PROTOCOLS = ("paper", "native", "square")
+
+
+def protocol_roi(protocol: str, fmt: str, height: int, width: int, out_size: int = INPUT_SIZE) -> ROI:
+    """The ROI of a ``height x width`` dataset image of format ``fmt`` (``cornell``/``jacquard``)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
+    native = protocol == "native" or (protocol == "paper" and fmt == "cornell")
+    if native and min(height, width) >= out_size:
+        return ROI((width - out_size) // 2, (height - out_size) // 2, out_size, out_size, out_size, out_size)
+    return ROI.centred_square(height, width, out_size)
+
+
+def normalise(rgb: np.ndarray | None, depth_m: np.ndarray | None, modality: str, depth_ref: str = "mean") -> np.ndarray:
     """THE input normalisation (training and inference): returns float32 ``C x H x W``.
 
     Channels follow :data:`dsc_grasp_ros.network.CHANNEL_ORDER` (depth first for RGB-D).
-    Depth: minus its mean, clipped to ``±DEPTH_CLIP_M``; RGB: ``/255`` minus the per-image mean.
+    Depth: minus :func:`depth_reference` (``depth_ref``, see :data:`DEPTH_REFERENCES`), minus its
+    mean, clipped to ``±DEPTH_CLIP_M``; RGB: ``/255`` minus the per-image mean. A model's metadata
+    says which ``depth_ref`` it was trained with (:func:`depth_reference_of`).
     """
     if modality not in CHANNEL_ORDER:
         raise InputError(f"unknown modality {modality!r}: use one of {sorted(CHANNEL_ORDER)}")
+    if depth_ref not in DEPTH_REFERENCES:
+        raise InputError(f"unknown depth reference {depth_ref!r}: use one of {DEPTH_REFERENCES}")
     chans = []
     if "depth" in CHANNEL_ORDER[modality]:
         if depth_m is None:
             raise InputError(f"modality {modality!r} needs a depth image", "missing_image")
         d = depth_m.astype(np.float32)
+        if depth_ref != "mean":
+            d = d - depth_reference(d, depth_ref)
         chans.append(np.clip(d - d.mean(), -DEPTH_CLIP_M, DEPTH_CLIP_M)[None])
     if "r" in CHANNEL_ORDER[modality]:
         if rgb is None:
@@ -222,11 +432,13 @@ def prepare(
     depth: np.ndarray | None,
     roi: ROI,
     modality: str,
+    depth_ref: str = "mean",
 ) -> tuple[np.ndarray, Prepared]:
     """Full-image frame -> normalised network input (``C x out_h x out_w``) and side products.
 
     ``depth`` may be uint16 millimetres or float metres; it is always converted (geometry needs it
     even for an RGB model), and an all-invalid depth is an :class:`InputError` for depth models.
+    ``depth_ref`` is the model's depth reference (:data:`DEPTH_REFERENCES`), passed to :func:`normalise`.
     """
     check_frame(rgb, depth)
     d_m = depth_net = invalid_net = None
@@ -238,5 +450,5 @@ def prepare(
                 raise InputError("depth has no valid pixel inside the region of interest (all zero, NaN or inf)", "all_invalid_depth")
             depth_net = inpaint_depth(depth_net, invalid_net)
     rgb_net = roi.crop(rgb, cv2.INTER_AREA) if rgb is not None and "r" in CHANNEL_ORDER[modality] else None
-    x = normalise(rgb_net, depth_net, modality)
+    x = normalise(rgb_net, depth_net, modality, depth_ref)
     return x, Prepared(roi, d_m, depth_net, invalid_net)

@@ -41,17 +41,18 @@ def test_detector_puts_the_grasp_on_the_box_top(model_path, K640):
     cam = CameraIntrinsics.from_K(K640)
     top = np.array([box[0], box[1], 0.60 - box[2]])
     det = GraspDetector(model_path=str(model_path), top_k=3, min_quality=0.1)
-    roi = det.roi_for(480, 640)
+    roi = det.roi_for(480, 640, K640, depth)  # the scale ROI detect() will choose for this frame
     u_net, v_net = np.round(roi.to_net(cam.project(top)))
     det.engine.model = OracleNet([u_net, v_net, 0.5, 30.0, 15.0])
     res = det.detect(rgb, (depth * 1000).astype(np.uint16), K640)
     g = res.grasps[0]
     assert np.allclose(roi.to_net([g.u, g.v]), [u_net, v_net])
-    assert np.linalg.norm(g.position - top) < 0.002 + 0.5 * 480 / 224 * top[2] / 612  # 2 mm + half a network pixel
+    assert res.roi == roi
+    assert np.linalg.norm(g.position - top) < 0.002 + 0.5 * roi.sx * top[2] / 612  # 2 mm + half a network pixel
     assert abs(g.depth_m - top[2]) < 0.001  # millimetre input quantisation
     R = quaternion_to_rotation(g.orientation)
     assert np.allclose(R[:, 2], [0, 0, 1])
-    assert np.isclose(g.width_m, 30.0 * 480 / 224 * top[2] / 615, rtol=0.01)
+    assert np.isclose(g.width_m, 30.0 * roi.sx * top[2] / 615, rtol=0.01)
     assert set(res.timings) == {"preprocess", "network", "postprocess", "geometry"}
     assert res.quality_map.shape == (224, 224)
 

@@ -12,8 +12,15 @@ DESCRIPTION = """\
 Score a model with the paper's metric (Jiang et al.): the top-1 predicted grasp of an image is
 correct when, for some ground-truth rectangle, the angle difference (modulo 180°) is below 30°
 and the Jaccard index (exact polygon IoU) exceeds 0.25. The predicted rectangle's side along the
-closing axis is the predicted opening, its side along the jaws half of it (GR-ConvNet). Images are
-cropped to the centred square and resized to the model's input (224), as in training.
+closing axis is the predicted opening, its side along the jaws half of it (GR-ConvNet).
+
+--protocol picks the crop, and every result says which one it used (JSON "protocol", and the
+printed line): "paper" (default) = the paper's/GR-ConvNet's 224 protocol: Cornell a native
+224x224 crop at the image centre, Jacquard the whole (square) image resized to 224; "native" = a
+native 224 crop at the centre for every dataset; "square" = the largest centred square resized to
+224 for every dataset (this package's first protocol: Cornell objects 2.1x smaller than in the
+paper, the wall behind the table in view). Depth is normalised as the model's metadata says
+(--depth-ref overrides it, for experiments only).
 
 Without --split-file every sample under --path is scored; with the split.json of a training run
 only its held-out ids are (so the numbers are the run's test accuracy).
@@ -23,11 +30,21 @@ EPILOG = """\
 examples:
   dsc-grasp evaluate --dataset cornell --path ~/data/cornell --model runs/cw/model.pt --split-file runs/cw/split.json
   dsc-grasp evaluate --dataset jacquard --path ../shared/data/jacquard --json > eval.json   # shipped RGB-D model
+  dsc-grasp evaluate --dataset cornell --path ../shared/data/cornell --modality rgb --protocol square  # the old crop
 """
+
+
+#: What each protocol does to an image of each dataset (recorded with every result).
+PROTOCOL_CROPS = {
+    "paper": {"cornell": "native 224 crop at the centre", "jacquard": "centred square resized to 224", "jacquard-format": "centred square resized to 224"},
+    "native": {k: "native 224 crop at the centre" for k in ("cornell", "jacquard", "jacquard-format")},
+    "square": {k: "centred square resized to 224" for k in ("cornell", "jacquard", "jacquard-format")},
+}
 
 
 def register(sub):
     from ..data import DATASETS
+    from ..preprocess import DEPTH_REFERENCES, PROTOCOLS
 
     p = sub.add_parser(
         "evaluate",
@@ -44,6 +61,8 @@ def register(sub):
     p.add_argument("--part", default="test", choices=["test", "train"], help="with --split-file: score the held-out (test) or the training ids (a fit diagnostic) (default: %(default)s)")
     p.add_argument("--object-map", default=None, help="Cornell image -> object mapping (only needed to record groups)")
     p.add_argument("--depth", default="perfect", choices=["perfect", "stereo"], help="Jacquard depth image (default: %(default)s)")
+    p.add_argument("--protocol", default="paper", choices=PROTOCOLS, help="crop of each image: paper (Cornell native 224 centre crop, Jacquard whole image resized), native (224 centre crop) or square (centred square resized) (default: %(default)s)")
+    p.add_argument("--depth-ref", default=None, choices=DEPTH_REFERENCES, help="depth normalisation reference (default: the model's, from its metadata; others are for experiments)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N samples")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing of the maps before decoding (default: %(default)s)")
@@ -70,7 +89,8 @@ def run(args) -> int:
             items = select(items, split[args.part], "held-out" if args.part == "test" else "training")
         if args.limit:
             items = items[: args.limit]
-        ds = GraspDataset(items, meta.modality, meta.input_size, None, "rect", meta.width_scale_px)
+        depth_ref = args.depth_ref or meta.depth_ref
+        ds = GraspDataset(items, meta.modality, meta.input_size, None, "rect", meta.width_scale_px, args.protocol, depth_ref)
     except (ModelError, DatasetFormatError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"dsc-grasp evaluate: error: {e}", file=sys.stderr)
         return 2
@@ -86,6 +106,10 @@ def run(args) -> int:
         "part": args.part if args.split_file else "all",
         "model": str(model_path),
         "modality": meta.modality,
+        "protocol": args.protocol,
+        "protocol_crop": PROTOCOL_CROPS[args.protocol][args.dataset],
+        "depth_ref": depth_ref,
+        "depth_ref_source": "--depth-ref" if args.depth_ref else "model metadata",
         "device": str(device),
         "metric": "top-1 grasp; correct if angle difference < 30 deg (mod 180) and IoU > 0.25 with one ground-truth rectangle",
         "accuracy": res["accuracy"],
@@ -102,7 +126,8 @@ def run(args) -> int:
     else:
         print(
             f"accuracy {res['accuracy']:.4f} ({res['correct']}/{res['count']}) on {args.dataset} "
-            f"[{meta.modality} model {model_path.name}, {device}]; inference {res['inference_ms']['mean']:.1f} ms/image "
+            f"[{meta.modality} model {model_path.name}, protocol {args.protocol}: {PROTOCOL_CROPS[args.protocol][args.dataset]}, "
+            f"depth ref {depth_ref}, {device}]; inference {res['inference_ms']['mean']:.1f} ms/image "
             f"(forward + decode)"
         )
     return 0

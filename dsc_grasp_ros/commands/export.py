@@ -63,10 +63,15 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
     epoch = ck.get("epoch") if which == "best" else (ck.get("epoch", -1) + 1)
     acc = next((h.get("test_accuracy") for h in history if h.get("epoch") == epoch), ck.get("accuracy"))
     split = json.loads((run / "split.json").read_text()) if (run / "split.json").is_file() else {}
+    from ..preprocess import NORMALISATIONS
+    from ..training.trainer import training_scale
+
     meta = ModelMetadata(
         modality=cfg["modality"],
         input_size=cfg["input_size"],
         width_scale_px=cfg["width_scale"],
+        normalisation=NORMALISATIONS[cfg.get("depth_ref", "mean")],
+        net_px_per_metre=training_scale(cfg.get("init_from")),
         training={
             **training_record(cfg, split, conf.get("hardware"), summary.get("wall_minutes")),
             "epoch": epoch,
@@ -95,7 +100,8 @@ def _parity_input(src: Path, meta):
             cfg = json.loads((src / "config.json").read_text())["config"]
             split = json.loads((src / "split.json").read_text())
             items = select(find_items(cfg["dataset"], cfg["path"], depth=cfg.get("depth", "perfect"), object_map=cfg.get("object_map")), split["test"][:1])
-            x = GraspDataset(items, meta.modality, meta.input_size)[0]["x"].numpy()[None]
+            ds = GraspDataset(items, meta.modality, meta.input_size, protocol=cfg.get("protocol", "square"), depth_ref=meta.depth_ref)
+            x = ds[0]["x"].numpy()[None]
             return np.ascontiguousarray(x, dtype=np.float32), f"held-out sample {items[0].id}"
         except Exception:  # noqa: BLE001 - data moved or unreadable: fall back to noise
             pass

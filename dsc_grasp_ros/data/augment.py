@@ -38,9 +38,9 @@ class Augmentation:
         return k, float(zoom)
 
 
-def zoom_roi(height: int, width: int, zoom: float = 1.0, out_size: int = 224) -> ROI:
-    """The centred square of the image, shrunk to ``zoom`` of its side around the centre."""
-    base = ROI.centred_square(height, width, out_size)
+def zoom_roi(height: int, width: int, zoom: float = 1.0, out_size: int = 224, base: ROI | None = None) -> ROI:
+    """``base`` (default: the centred square of the image), shrunk to ``zoom`` of its side around its centre."""
+    base = base or ROI.centred_square(height, width, out_size)
     side = max(8, int(round(base.w * float(zoom))))
     off = (base.w - side) // 2
     return ROI(base.x + off, base.y + off, side, side, out_size, out_size)

@@ -4,8 +4,9 @@ each into a network input plus training targets.
 One sample's path (training and evaluation alike)::
 
     files --read--> full-res RGB / depth / rectangles
-          --ROI (centred square, zoomed when augmenting)--> prepare() (crop, resize, inpaint,
-          normalise: the same code inference runs) --quarter turn (augmenting)--> x (C x S x S)
+          --ROI (preprocess.protocol_roi: Cornell a native 224 crop, Jacquard the square resized;
+          zoomed when augmenting)--> prepare() (crop, resize, inpaint, normalise with the
+          model's depth reference: the same code inference runs) --quarter turn (augmenting)--> x (C x S x S)
     rectangles --transform_rects(ROI matrix, rotation)--> network-pixel rectangles
           --draw_grasp_maps()--> targets (quality, cos 2θ, sin 2θ, width)
 """
@@ -24,7 +25,7 @@ from torch.utils.data import Dataset
 from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from ..grasp import draw_grasp_maps, transform_rects
 from ..network import CHANNEL_ORDER
-from ..preprocess import prepare
+from ..preprocess import DEPTH_REFERENCES, PROTOCOLS, prepare, protocol_roi
 from .augment import Augmentation, rot90_array, rot90_matrix, zoom_roi
 from .formats import DatasetFormatError, read_cornell_grasps, read_depth, read_jacquard_grasps, read_rgb
 
@@ -139,6 +140,8 @@ class GraspDataset(Dataset):
     ``augment`` (an :class:`Augmentation`) draws a quarter turn and zoom per sample from torch's
     RNG, so a seeded run (``torch.manual_seed``; DataLoader workers are seeded from it) is
     reproducible. ``label_mode`` is the quality-label style of :func:`draw_grasp_maps`.
+    ``protocol`` picks the crop (:data:`~dsc_grasp_ros.preprocess.PROTOCOLS`), ``depth_ref`` the
+    depth normalisation (:data:`~dsc_grasp_ros.preprocess.DEPTH_REFERENCES`, the model's).
     """
 
     def __init__(
@@ -149,11 +152,19 @@ class GraspDataset(Dataset):
         augment: Augmentation | None = None,
         label_mode: str = "rect",
         width_scale: float = WIDTH_SCALE_PX,
+        protocol: str = "paper",
+        depth_ref: str = "mean",
     ):
         if modality not in CHANNEL_ORDER:
             raise ValueError(f"unknown modality {modality!r}: use one of {sorted(CHANNEL_ORDER)}")
         if label_mode not in LABEL_MODES:
             raise ValueError(f"unknown label mode {label_mode!r}: use one of {LABEL_MODES}")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
+        if depth_ref not in DEPTH_REFERENCES:
+            raise ValueError(f"unknown depth reference {depth_ref!r}: use one of {DEPTH_REFERENCES}")
+        self.protocol = protocol
+        self.depth_ref = depth_ref
         self.items = list(items)
         self.modality = modality
         self.input_size = int(input_size)
@@ -177,8 +188,9 @@ class GraspDataset(Dataset):
         """Deterministic sample: ``(x, rects_net)`` for a given rotation and zoom."""
         rgb, depth, rects = self.load(i)
         h, w = (rgb if rgb is not None else depth).shape[:2]
-        roi = zoom_roi(h, w, zoom, self.input_size)
-        x, _ = prepare(rgb, depth, roi, self.modality)
+        base = protocol_roi(self.protocol, self.items[i].format, h, w, self.input_size)
+        roi = zoom_roi(h, w, zoom, self.input_size, base)
+        x, _ = prepare(rgb, depth, roi, self.modality, self.depth_ref)
         r = transform_rects(rects, roi.matrix)
         if quarter_turns % 4:
             x = rot90_array(x, quarter_turns)

@@ -40,6 +40,7 @@ from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from ..data import Augmentation, GraspDataset, collate, find_items, make_split, save_split, load_split, select
 from ..evaluation import evaluate_model
 from ..network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
+from ..preprocess import NORMALISATIONS
 from .loss import grasp_loss
 
 __all__ = ["TrainConfig", "train"]
@@ -67,6 +68,8 @@ class TrainConfig:
     upsample_order: str = "csp_first"
     augment: str = "auto"
     zoom_min: float = 0.5
+    protocol: str = "paper"
+    depth_ref: str = "mean"
     input_size: int = INPUT_SIZE
     width_scale: float = WIDTH_SCALE_PX
     seed: int = 0
@@ -106,11 +109,24 @@ def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
         "batch_size": cfg["batch_size"],
         "augment": cfg.get("augment"),
         "depth": cfg.get("depth"),
+        "protocol": cfg.get("protocol", "square"),
+        "depth_ref": cfg.get("depth_ref", "mean"),
         "init_from": cfg.get("init_from"),
         "seed": cfg["seed"],
         "hardware": hardware,
         "wall_minutes": wall_minutes,
     }
+
+
+def training_scale(init_from: str | None) -> float | None:
+    """``net_px_per_metre`` of a new model: its ``--init-from`` model's (fine-tuning keeps the scale
+    the backbone learned), else ``None`` (the default of :data:`preprocess.DEFAULT_NET_PX_PER_METRE`).
+    Cornell/Jacquard files carry no intrinsics, so their metric scale cannot be measured here."""
+    if not init_from:
+        return None
+    from ..model_io import load_metadata
+
+    return load_metadata(init_from).net_px_per_metre
 
 
 def transfer_weights(model: torch.nn.Module, modality: str, source_path: str) -> str:
@@ -305,8 +321,8 @@ def train(cfg: TrainConfig) -> dict:
     amp = bool(cfg.amp and dev.type == "cuda")
 
     aug = cfg.augmentation()
-    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale)
-    test_ds = GraspDataset(test_items, cfg.modality, cfg.input_size, None, cfg.label_mode, cfg.width_scale)
+    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref)
+    test_ds = GraspDataset(test_items, cfg.modality, cfg.input_size, None, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref)
     if cfg.batch_size % world:
         raise ValueError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
     per_proc = cfg.batch_size // world
@@ -517,6 +533,8 @@ def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, har
         training=training,
         metrics=metrics,
         description=f"DSC-GraspNet {cfg.modality} trained on {cfg.dataset} ({split['kind']}-wise split) by dsc-grasp train",
+        normalisation=NORMALISATIONS[cfg.depth_ref],
+        net_px_per_metre=training_scale(cfg.init_from),
     )
     save_model(out / "model.pt", model.cpu(), meta)
     summary = {
