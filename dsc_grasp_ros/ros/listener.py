@@ -105,6 +105,20 @@ def describe_cloud(msg: PointCloud2) -> list[dict]:
     return [{k: float(r[k]) for k in rec.dtype.names} for r in rec]
 
 
+def annotate_pose(bgr: np.ndarray, frame_id: str, row: dict | None) -> np.ndarray:
+    """Write the best grasp's position in its frame (the robot's base frame when the node has a
+    target_frame) along the bottom of the debug image."""
+    import cv2
+
+    text = (f"best grasp in {frame_id}: x={row['x']:+.3f} y={row['y']:+.3f} z={row['z']:+.3f} m  w={row['width'] * 1000:.0f} mm"
+            if row else f"no grasp ({frame_id})")
+    out = np.ascontiguousarray(bgr)
+    h = out.shape[0]
+    cv2.rectangle(out, (0, h - 24), (out.shape[1] - 1, h - 1), (0, 0, 0), -1)
+    cv2.putText(out, text, (6, h - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="grasp_listener", description="Print the grasps a grasp_node publishes and save its debug images.")
     ap.add_argument("--node", default="/grasp_node", help="fully qualified name of the grasp node")
@@ -125,6 +139,8 @@ def main(argv=None) -> int:
         csv.write("stamp,frame_id,rank," + ",".join(conv.CANDIDATE_FIELDS) + "\n")
     printed_c = printed_d = 0
     saved = 0
+    best: dict[str, tuple[str, dict | None]] = {}  # stamp -> (frame_id, best row) for the image captions
+    pending: list = []  # debug images whose candidates have not arrived yet: (first seen, Image)
     start = time.monotonic()
     last_rx = None
     try:
@@ -140,6 +156,7 @@ def main(argv=None) -> int:
             for _, msg in cands:
                 stamp = f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}"
                 rows = describe_cloud(msg)
+                best[stamp] = (msg.header.frame_id, rows[0] if rows else None)
                 if not rows:
                     print(f"[{stamp}] no grasp above min_quality", flush=True)
                 for rank, r in enumerate(rows):
@@ -152,18 +169,35 @@ def main(argv=None) -> int:
                         )
                     if csv:
                         csv.write(f"{stamp},{msg.header.frame_id},{rank}," + ",".join(f"{r[k]:.6g}" for k in conv.CANDIDATE_FIELDS) + "\n")
-            for _, img in dbg:
+            pending += [(time.monotonic(), img) for _, img in dbg]
+            still = []
+            for seen, img in pending:
+                stamp = f"{img.header.stamp.sec}.{img.header.stamp.nanosec:09d}"
+                if stamp not in best and time.monotonic() - seen < 1.0:
+                    still.append((seen, img))  # wait (briefly) for the grasps of this frame
+                    continue
                 if out and saved < args.max_images:
                     import cv2
 
                     arr = conv.color_to_rgb(img)
                     name = out / f"grasps_{img.header.stamp.sec}_{img.header.stamp.nanosec:09d}.png"
-                    cv2.imwrite(str(name), np.ascontiguousarray(arr[..., ::-1]))
+                    frame_id, row = best.get(stamp, (img.header.frame_id, None))
+                    cv2.imwrite(str(name), annotate_pose(arr[..., ::-1], frame_id, row))
                     saved += 1
+            pending = still
             if args.expect and printed_c >= args.expect:
                 break
             if args.idle_exit and last_rx is not None and time.monotonic() - last_rx > args.idle_exit:
                 break
+        for _, img in pending:  # leaving: save the images still waiting for their grasps
+            if out and saved < args.max_images:
+                import cv2
+
+                stamp = f"{img.header.stamp.sec}.{img.header.stamp.nanosec:09d}"
+                frame_id, row = best.get(stamp, (img.header.frame_id, None))
+                name = out / f"grasps_{img.header.stamp.sec}_{img.header.stamp.nanosec:09d}.png"
+                cv2.imwrite(str(name), annotate_pose(conv.color_to_rgb(img)[..., ::-1], frame_id, row))
+                saved += 1
         ok = printed_c >= args.expect if args.expect else printed_c > 0
         print(f"listener: {printed_c} candidate sets, {len(lis.rx.grasp)} best grasps, {saved} annotated images"
               + (f" in {out}" if out else ""), flush=True)

@@ -1,5 +1,7 @@
 """Replay a rosbag2 over DDS: publishes the stored CDR bytes and ``/clock`` (``ros2 bag play``
 cannot be installed from PyPI; this is the small subset the tests, demo and benchmark need).
+The camera pose on ``/tf`` / ``/tf_static`` (``tf2_msgs/TFMessage``, generated into the venv by
+``scripts/build_tf2_msgs.sh``) goes out first in each frame and is restamped like the images.
 
 Messages that share a log time form one *frame* (color, depth and CameraInfo of one capture).
 Frames are published at the bag's timing divided by ``--rate``, or at a fixed ``--hz``.
@@ -53,6 +55,22 @@ def restamp_cdr(raw: bytes, stamp_ns: int | None, shift_ns: int = 0) -> bytes:
     return bytes(out)
 
 
+TF_TYPE = "tf2_msgs/msg/TFMessage"
+
+
+def restamp_tf(raw: bytes, cls, stamp_ns: int | None, shift_ns: int = 0) -> bytes:
+    """``restamp_cdr`` for a ``tf2_msgs/TFMessage`` (a list of stamped transforms, no top-level
+    header): every transform gets ``stamp_ns`` (or its own stamp + ``shift_ns``)."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from .conversions import ns_to_stamp, stamp_to_ns
+
+    msg = deserialize_message(bytes(raw), cls)
+    for tf in msg.transforms:
+        tf.header.stamp = ns_to_stamp(stamp_ns if stamp_ns is not None else stamp_to_ns(tf.header.stamp) + shift_ns)
+    return serialize_message(msg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="replay_bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bag", help="rosbag2 directory (MCAP or sqlite3)")
@@ -65,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     ap.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable", help="publisher reliability (default reliable)")
     ap.add_argument("--wait-subscribers", type=float, default=10.0, metavar="S",
-                    help="wait up to S seconds until every image topic has a subscriber (0 = do not wait)")
+                    help="wait up to S seconds until every image topic (or /tf in a bag without images) has a subscriber (0 = do not wait)")
     ap.add_argument("--settle", type=float, default=0.5, metavar="S", help="pause after subscribers are found (discovery)")
     ap.add_argument("--lockstep", default=None, metavar="TOPIC", help="after each frame wait for a message on TOPIC")
     ap.add_argument("--lockstep-type", default="sensor_msgs/msg/PointCloud2")
@@ -83,7 +101,11 @@ class Replayer:
         remap = dict(r.split(":=", 1) for r in args.remap)
         self.frames = []  # [(log_time_ns, [(topic, msgtype, raw)])]
         for t, group in groupby(read_messages(args.bag, args.topics), key=lambda m: m[2]):
-            self.frames.append((t, [(remap.get(tp, tp), mt, raw) for tp, mt, _, raw in group]))
+            msgs = [(remap.get(tp, tp), mt, raw) for tp, mt, _, raw in group]
+            # the camera pose (/tf, /tf_static) first: a node that looks it up at the image stamp
+            # then finds it without waiting (a camera driver publishes tf ahead of its images too)
+            msgs.sort(key=lambda m: m[1] != TF_TYPE)
+            self.frames.append((t, msgs))
         if not self.frames:
             raise SystemExit(f"replay: no messages in {args.bag}")
         rel = ReliabilityPolicy.RELIABLE if args.qos == "reliable" else ReliabilityPolicy.BEST_EFFORT
@@ -128,7 +150,9 @@ class Replayer:
             self.clock_pub.publish(Clock(clock=ns_to_stamp(t_ns)))
 
     def wait_for_subscribers(self) -> bool:
+        # the image topics; a bag without images (e.g. --topics /tf): its /tf (volatile: lost before discovery)
         image_pubs = [p for t, p in self.pubs.items() if self.types[t].__name__ == "Image"]
+        image_pubs = image_pubs or [p for t, p in self.pubs.items() if t == "/tf"]
         deadline = time.monotonic() + self.args.wait_subscribers
         while time.monotonic() < deadline:
             if all(p.get_subscription_count() > 0 for p in image_pubs):
@@ -165,6 +189,8 @@ class Replayer:
                         continue
                     if (a.restamp or loop) and self.header_first[topic]:
                         raw = restamp_cdr(raw, stamp_ns) if a.restamp else restamp_cdr(raw, None, loop * span)
+                    elif (a.restamp or loop) and msgtype == TF_TYPE and topic != "/tf_static":
+                        raw = restamp_tf(raw, self.types[topic], stamp_ns if a.restamp else None, loop * span)
                     pub.publish(raw)
                 if log:
                     log.write(f"{stamp_ns} {time.time():.6f}\n")
