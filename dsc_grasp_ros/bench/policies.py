@@ -225,11 +225,12 @@ class PeerPolicy(Policy):
 class OraclePolicy(Policy):
     """Knows the object: perfect perception, to measure the execution alone.
 
-    Approach along the camera's optical axis; jaws across the narrowest extent of the object's
-    vertices seen along that axis (the narrowest visible side), centred on that extent and on the
-    centre of mass across it; opening = that extent. The TCP is placed on the object's top
-    surface between the jaws (the nearest vertex to the camera there), as a perception policy
-    places it on the observed surface; the executor then goes the same ``grasp_depth`` beyond it.
+    Approach straight down (the base frame's -z: for the authors' top-down camera, its optical
+    axis); jaws across the narrowest extent of the object's vertices seen from above (the
+    narrowest visible side), centred on that extent and on the centre of mass across it;
+    opening = that extent. The TCP is placed on the object's top surface between the jaws (the
+    highest vertex there), as a perception policy places it on the observed surface; the executor
+    then goes the same ``grasp_depth`` beyond it.
 
     Reads ``obs.truth``: ``vertices`` (Nx3 collision vertices in the base frame) and ``com`` (3,).
     """
@@ -245,15 +246,12 @@ class OraclePolicy(Policy):
         t = obs.truth
         if not t or "vertices" not in t:
             raise PolicyError("the oracle needs the simulator's ground truth (Observation.truth with 'vertices')")
-        T = np.asarray(obs.T_base_camera, dtype=np.float64)
-        R_bc = T[:3, :3]
-        V = np.asarray(t["vertices"], dtype=np.float64)
-        com = np.asarray(t["com"], dtype=np.float64)
-        # object vertices and COM in the camera frame
-        Vc = (V - T[:3, 3]) @ R_bc
-        cc = (com - T[:3, 3]) @ R_bc
-        xy = Vc[:, :2] - cc[:2]
-        best = None  # narrowest extent across the optical axis
+        # view frame: looking straight down in the base frame (x = base x, y = -base y, z = -base z)
+        R_v = np.diag([1.0, -1.0, -1.0])
+        V = np.asarray(t["vertices"], dtype=np.float64) @ R_v  # R_v is symmetric and its own inverse
+        cc = np.asarray(t["com"], dtype=np.float64) @ R_v
+        xy = V[:, :2] - cc[:2]
+        best = None  # narrowest extent across the approach
         for a in np.arange(0.0, math.pi, self.angle_step):
             d = np.array([math.cos(a), math.sin(a)])
             proj = xy @ d
@@ -264,22 +262,27 @@ class OraclePolicy(Policy):
         d = np.array([math.cos(a), math.sin(a)])
         n = np.array([-d[1], d[0]])
         centre = cc[:2] + d * mid
-        rel = Vc[:, :2] - centre
-        # surface between the jaws: the nearest vertex to the camera among those across the jaw
-        # width (meshes can be sparse: at least the 12 vertices closest to the closing line)
+        rel = V[:, :2] - centre
+        # surface between the jaws: the top vertex among those across the jaw width (meshes can be
+        # sparse: at least the 12 vertices closest to the closing line)
         across = np.abs(rel @ n)
         inside = across <= max(self.jaw_half, float(np.sort(across)[min(11, len(across) - 1)]))
-        centre_c = np.array([centre[0], centre[1], float(Vc[inside, 2].min())])
+        centre_v = np.array([centre[0], centre[1], float(V[inside, 2].min())])
         y = np.array([d[0], d[1], 0.0])
         z = np.array([0.0, 0.0, 1.0])
-        R_c = np.column_stack([np.cross(y, z), y, z])
-        pos, quat = camera_grasp_to_base(centre_c, rotation_to_quaternion(R_c), T)
+        R = R_v @ np.column_stack([np.cross(y, z), y, z])
+        pos = R_v @ centre_v
+        quat = rotation_to_quaternion(R)
+        # the image grasp, for drawing: the jaw line projected into the camera
+        T = np.asarray(obs.T_base_camera, dtype=np.float64)
         cam = CameraIntrinsics.from_K(obs.K)
-        uv = cam.project(centre_c)
-        p2 = cam.project(centre_c + y * width / 2)
-        width_px = 2 * float(np.hypot(*(p2 - uv)))
-        angle = float(wrap_angle(math.atan2(-(p2[1] - uv[1]), p2[0] - uv[0])))
-        return PlannedGrasp(pos, quat, float(width), ImageGrasp(float(uv[0]), float(uv[1]), angle, width_px, 1.0), {"depth_m": float(centre_c[2])})
+        ends = np.array([pos - R[:, 1] * width / 2, pos, pos + R[:, 1] * width / 2])
+        pc = (ends - T[:3, 3]) @ T[:3, :3]
+        uv = cam.project(pc)
+        du, dv = uv[2] - uv[0]
+        angle = float(wrap_angle(math.atan2(-dv, du)))
+        return PlannedGrasp(pos, quat, float(width), ImageGrasp(float(uv[1, 0]), float(uv[1, 1]), angle, float(np.hypot(du, dv)), 1.0),
+                            {"depth_m": float(pc[1, 2])})
 
 
 def quaternion_axis(q, i: int) -> np.ndarray:

@@ -2,6 +2,10 @@
 
 Execution of a planned grasp (TCP pose in ``panda_link0``; ``a`` = its approach axis, TCP +z):
 
+0. **Approach**: ``vertical`` (default): the planned pose turned to approach straight down, its
+   closing axis projected onto the table plane (identical to the plan for the top-down camera,
+   whose optical axis is vertical); ``camera``: the planned pose as it is (approach along the
+   optical axis, as the node publishes it).
 1. **Grasp pose**: the planned TCP moved ``grasp_depth`` (2.5 cm) further along ``a`` (a planned
    pose lies on the observed surface, as the node publishes it), but no lower than where the
    fingertips stay ``tip_clearance`` (5 mm) above the table. Opening: the planned width + 2 x
@@ -34,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..geometry import quaternion_to_rotation
+from ..geometry import quaternion_to_rotation, rotation_to_quaternion
 from .panda import FINGER_JOINTS, GRIPPER_LINKS, MAX_OPENING, TIP_BEYOND_TCP, TCP_LINK
 from .policies import Observation, PlannedGrasp, Policy
 from .scene import BenchWorld, SceneState
@@ -49,6 +53,7 @@ class ExecutionSettings:
 
     grasp_depth: float = 0.025  # m beyond the planned (surface) TCP along the approach
     tip_clearance: float = 0.005  # fingertips stay this far above the table
+    approach: str = "vertical"  # "vertical" (straight down, jaws as planned) or "camera" (the planned pose as is)
     opening: str = "predicted"  # "predicted" (+2 x margin) or "full" (8 cm)
     opening_margin: float = 0.01  # per side
     min_opening: float = 0.02
@@ -124,6 +129,15 @@ class Executor:
         info: dict = {}
         pos_w, quat_w = robot.base_pose_to_world(np.asarray(g.position, float), np.asarray(g.quaternion, float))
         R = quaternion_to_rotation(quat_w)
+        if s.approach == "vertical" and R[2, 2] > -0.9999:
+            # straight down, jaws along the planned closing axis projected onto the table plane
+            y = R[:, 1] - np.array([0.0, 0.0, R[2, 1]])
+            if np.linalg.norm(y) < 1e-6:
+                y = R[:, 0] - np.array([0.0, 0.0, R[2, 0]])
+            y /= np.linalg.norm(y)
+            z = np.array([0.0, 0.0, -1.0])
+            R = np.column_stack([np.cross(y, z), y, z])
+            quat_w = rotation_to_quaternion(R)
         a = R[:, 2]
         # 1. grasp pose: grasp_depth beyond the planned point, fingertips above the table
         target = pos_w + a * s.grasp_depth
@@ -327,6 +341,7 @@ def run_benchmark(
         "execution": ex.s.as_dict(),
         "policies_described": [p.describe() for p in policies],
         "policies": report.summarize(records, names),
+        "code_version": _code_version(),
         "wall_time_s": round(wall, 2),
         "scene_build_s": round(t_scenes, 2),
         "scenes": scene_info,
@@ -339,3 +354,18 @@ def _object_pixel(world, scene):
 
     uv, _ = cam.project(scene.start_com[None], world.T_world_cam, world.intr.K)
     return tuple(uv[0])
+
+
+def _code_version() -> dict:
+    """The git commit of the package and whether its files differ from it (best effort)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "dsc_grasp_ros", "models"], cwd=root, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return {"commit": head or None, "modified_files": len(dirty.splitlines()) if dirty else 0}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "modified_files": None}

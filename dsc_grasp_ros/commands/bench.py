@@ -91,6 +91,9 @@ def register(sub):
     e = p.add_argument_group("execution")
     e.add_argument("--opening", choices=("predicted", "full"), default="predicted",
                    help="gripper opening: the predicted width + 2 x 1 cm, at most 8 cm (default), or always 8 cm")
+    e.add_argument("--approach", choices=("vertical", "camera"), default="vertical",
+                   help="vertical: execute the grasp straight down with the planned closing axis projected onto the table "
+                   "(default; the same as the plan for the top camera); camera: along the optical axis as planned")
     e.add_argument("--grasp-depth", type=float, default=0.025, metavar="M",
                    help="how far the TCP goes beyond the planned (surface) point, range 0-0.05 m (default: 0.025)")
     e.add_argument("--device", default="cpu", help="device of the networks: cpu (default), cuda or auto")
@@ -149,8 +152,25 @@ def run(args) -> int:
     except (mo.ObjectsNotFound, mo.UnknownObject, PolicyError, ValueError) as e:
         print(f"dsc-grasp bench: error: {e}", file=sys.stderr)
         return 2
-    ex = ExecutionSettings(opening=args.opening, grasp_depth=args.grasp_depth)
-    records, doc, tiles = run_benchmark(policies, objects, args.trials, args.seed, scene, ex, args.objects_root, progress=not args.quiet)
+    ex = ExecutionSettings(opening=args.opening, grasp_depth=args.grasp_depth, approach=args.approach)
+    sink = None
+    if args.out:  # trials are appended as they finish, so an interrupted run keeps what it did
+        from pathlib import Path
+
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        sink = open(Path(args.out) / "trials.jsonl", "w")
+
+    def on_record(rec):
+        if sink is not None:
+            sink.write(json.dumps(rec) + "\n")
+            sink.flush()
+
+    try:
+        records, doc, tiles = run_benchmark(policies, objects, args.trials, args.seed, scene, ex, args.objects_root,
+                                            progress=not args.quiet, on_record=on_record)
+    finally:
+        if sink is not None:
+            sink.close()
     for p in policies:
         p.close()
     if args.out:
