@@ -46,6 +46,13 @@ PREDICTED_JAW_RATIO: float = 0.5
 #: Network input size used by the paper and by all shipped models.
 INPUT_SIZE: int = 224
 
+#: Smallest image side (pixels) the detector accepts. The region of interest is resized to the
+#: INPUT_SIZE network input, so any size "runs", but the network's receptive field spans the whole
+#: input (coordinate attention pools whole rows and columns; measured: every input pixel moves the
+#: centre output) and below 32 px the frame is upsampled more than 7x: the network would see
+#: interpolation, not objects, and return meaningless (e.g. width-0) grasps.
+MIN_IMAGE_SIDE: int = 32
+
 
 def wrap_angle(angle):
     """Wrap a grasp angle (scalar or array, radians) into ``[-pi/2, pi/2)``."""

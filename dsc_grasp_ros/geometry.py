@@ -22,6 +22,8 @@ __all__ = [
     "DEPTH_STATISTICS",
     "robust_depth",
     "grasp_pose",
+    "DISTORTION_MODELS",
+    "undistort_pixel",
     "rotation_to_quaternion",
     "quaternion_to_rotation",
     "quaternion_multiply",
@@ -191,6 +193,38 @@ class Transform:
         return self.apply(position), (-q if q[3] < 0 else q)
 
 
+# --------------------------------------------------------------------------- lens distortion
+#: ``sensor_msgs/CameraInfo.distortion_model`` values :func:`undistort_pixel` handles
+#: (sensor_msgs/distortion_models.hpp): OpenCV's 5/8-coefficient model and the fisheye model.
+DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
+
+
+def undistort_pixel(u: float, v: float, K, D, model: str = "plumb_bob") -> tuple[float, float]:
+    """Pixel of the raw (distorted) image -> the pixel of an ideal pinhole camera with the same K.
+
+    Deprojecting the returned pixel with K gives the true viewing ray of the raw pixel. ``D`` as in
+    ``CameraInfo.d``; all-zero ``D`` returns ``(u, v)`` unchanged. Unknown models raise GeometryError.
+    """
+    d = np.asarray(D, dtype=np.float64).reshape(-1)
+    if d.size == 0 or not np.any(d):
+        return float(u), float(v)
+    if not np.all(np.isfinite(d)):
+        raise GeometryError(f"distortion coefficients are not finite: {d.tolist()}")
+    import cv2
+
+    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+    pts = np.array([[[u, v]]], dtype=np.float64)
+    if model in ("plumb_bob", "rational_polynomial"):
+        out = cv2.undistortPoints(pts, K, d, P=K)
+    elif model == "equidistant":
+        if d.size < 4:
+            raise GeometryError(f"equidistant distortion needs 4 coefficients, got {d.size}")
+        out = cv2.fisheye.undistortPoints(pts, K, d[:4], P=K)
+    else:
+        raise GeometryError(f"distortion model {model!r} is not supported (use one of {DISTORTION_MODELS})")
+    return float(out[0, 0, 0]), float(out[0, 0, 1])
+
+
 # --------------------------------------------------------------------------- grasp -> pose
 DEPTH_STATISTICS = ("median", "min", "mean", "center", "p10", "p25")
 
@@ -269,9 +303,14 @@ def grasp_pose(
     jaw_px: float | None = None,
     statistic: str = "median",
     region_scale: float = 0.5,
+    ray_uv: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Full-image grasp -> ``(position, quaternion, width_m, depth)`` in the camera optical frame."""
+    """Full-image grasp -> ``(position, quaternion, width_m, depth)`` in the camera optical frame.
+
+    The depth is read around ``(u, v)`` in the (raw) depth image; the position is deprojected from
+    ``ray_uv`` when given (the undistorted pixel, :func:`undistort_pixel`), else from ``(u, v)``.
+    """
     jaw = width_px * PREDICTED_JAW_RATIO if jaw_px is None else jaw_px
     z = robust_depth(depth_m, u, v, angle, width_px, jaw, statistic, region_scale)
-    position = cam.deproject(u, v, z)
+    position = cam.deproject(*(ray_uv if ray_uv is not None else (u, v)), z)
     return position, grasp_orientation(angle, cam), grasp_width_m(width_px, angle, z, cam), z

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from .conventions import PREDICTED_JAW_RATIO
-from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose
+from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose, undistort_pixel
 from .model_io import ModelMetadata, load_model
 from .postprocess import decode_grasps
-from .preprocess import ROI, InputError, check_frame, prepare, scale_roi, scene_depth
+from .preprocess import ROI, InputError, check_depth_units, check_frame, prepare, scale_roi, scene_depth
 
 __all__ = ["InferenceEngine", "DetectorConfig", "GraspDetector", "DetectionResult", "MetricGrasp", "resolve_device"]
 
@@ -98,6 +98,8 @@ class DetectionResult:
     rejected: list[str]
     timings: dict[str, float]
     roi: ROI
+    #: one code per ``rejected`` entry: ``no_valid_depth``, ``depth_out_of_range``, ``too_wide``
+    rejected_codes: list[str] = field(default_factory=list)
     _quality: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -118,6 +120,14 @@ class DetectorConfig:
     min_quality: float = 0.2
     depth_statistic: str = "median"
     depth_region_scale: float = 0.5
+    #: Working range (m, along the optical axis): grasps whose depth is outside are rejected.
+    #: Defaults for a RealSense D4xx: min-Z is 0.105 m (D435 at 848x480) to 0.16 m (D415); Intel
+    #: gives 0.3-3 m as the D435's ideal range, and depth error grows with z^2 beyond it.
+    #: D405 users: min_depth 0.07 (its range is 7-50 cm).
+    min_depth: float = 0.1
+    max_depth: float = 3.0
+    #: Widest opening (m) the gripper can make: wider grasps are rejected (Franka/Panda hand: 80 mm).
+    max_gripper_opening: float = 0.08
     fp16: bool | None = None
     #: Region of interest when ``roi`` is empty: ``scale`` = centred, sized from the intrinsics and
     #: the scene's median depth so that a metre spans the model's training ``net_px_per_metre``
@@ -135,7 +145,18 @@ TUNABLE_RANGES = {
     "min_distance_px": (0.0, 200.0),
     "min_quality": (0.0, 1.0),
     "depth_region_scale": (0.05, 2.0),
+    "min_depth": (0.0, 20.0),
+    "max_depth": (0.05, 50.0),
+    "max_gripper_opening": (0.001, 1.0),
 }
+#: Settings validated at construction and changeable by :meth:`GraspDetector.update`.
+RUNTIME_SETTINGS = ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale",
+                    "min_depth", "max_depth", "max_gripper_opening")
+
+
+def _check_depth_range(min_depth: float, max_depth: float) -> None:
+    if not min_depth < max_depth:
+        raise ValueError(f"min_depth={min_depth} must be smaller than max_depth={max_depth}")
 
 
 def validate_setting(name: str, value):
@@ -168,8 +189,9 @@ class GraspDetector:
         cfg = cfg or DetectorConfig()
         for k, v in overrides.items():
             setattr(cfg, k, v)
-        for name in ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale"):
+        for name in RUNTIME_SETTINGS:
             setattr(cfg, name, validate_setting(name, getattr(cfg, name)))
+        _check_depth_range(cfg.min_depth, cfg.max_depth)
         if cfg.roi_mode not in ROI_MODES:
             raise ValueError(f"roi_mode must be one of {ROI_MODES}, got {cfg.roi_mode!r}")
         self.cfg = cfg
@@ -190,6 +212,7 @@ class GraspDetector:
     def update(self, **settings):
         """Change runtime settings (validated first; nothing changes if any value is invalid)."""
         clean = {k: validate_setting(k, v) for k, v in settings.items()}
+        _check_depth_range(clean.get("min_depth", self.cfg.min_depth), clean.get("max_depth", self.cfg.max_depth))
         for k, v in clean.items():
             setattr(self.cfg, k, v)
         if "roi" in clean:
@@ -220,12 +243,16 @@ class GraspDetector:
             self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, self.meta.px_per_metre, size)
         return self._roi_cache[("scale",) + key]
 
-    def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K) -> DetectionResult:
+    def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K, D=None, distortion_model: str = "plumb_bob") -> DetectionResult:
         """Detect grasps on one aligned frame.
 
         ``rgb``: HxWx3 uint8 RGB (may be ``None`` for a depth-only model); ``depth``: HxW uint16
-        millimetres or float metres, aligned to ``rgb``; ``K``: 3x3 intrinsics. Raises
-        :class:`InputError` naming the problem for frames that cannot be processed.
+        millimetres or float metres, aligned to ``rgb``; ``K``: 3x3 intrinsics; ``D``: distortion
+        coefficients of the raw image (``CameraInfo.d``, model ``distortion_model``): each grasp
+        pixel is undistorted before it is deprojected. Raises :class:`InputError` naming the problem
+        for frames that cannot be processed (too small, depth in the wrong unit, ...). Grasps outside
+        the working range ``min_depth``..``max_depth`` or wider than ``max_gripper_opening`` are
+        rejected (``rejected`` / ``rejected_codes``).
         """
         if depth is None:
             raise InputError("a depth image is required: grasp poses are metric", "missing_image")
@@ -238,6 +265,7 @@ class GraspDetector:
         c = self.cfg
         t0 = time.perf_counter()
         h, w = check_frame(rgb, depth)
+        check_depth_units(depth)
         roi = self.roi_for(h, w, cam, depth)
         x, prep = prepare(rgb, depth, roi, self.modality, self.meta.depth_ref)
         t1 = time.perf_counter()
@@ -248,16 +276,33 @@ class GraspDetector:
             q, cos, sin, wid, c.sigma, c.top_k, c.min_distance_px, c.min_quality, self.meta.width_scale_px, return_maps=True
         )
         t3 = time.perf_counter()
-        grasps, rejected = [], []
+        grasps, rejected, codes = [], [], []
+        distorted = D is not None and np.any(np.asarray(D, dtype=np.float64))
         for g in net_grasps:
             u, v, angle, width_px = roi.grasp_to_full(g.u, g.v, g.angle, g.width_px)
             _, _, _, jaw_px = roi.grasp_to_full(g.u, g.v, g.angle + math.pi / 2, g.width_px * PREDICTED_JAW_RATIO)
             try:
-                pos, quat, width_m, z = grasp_pose(u, v, angle, width_px, prep.depth_full, cam, jaw_px, c.depth_statistic, c.depth_region_scale)
+                ray = undistort_pixel(u, v, cam.K, D, distortion_model) if distorted else None
+            except GeometryError as e:
+                raise InputError(str(e), "bad_camera_info") from e
+            try:
+                pos, quat, width_m, z = grasp_pose(u, v, angle, width_px, prep.depth_full, cam, jaw_px, c.depth_statistic,
+                                                   c.depth_region_scale, ray)
             except GeometryError as e:
                 rejected.append(str(e))
+                codes.append("no_valid_depth")
+                continue
+            if not c.min_depth <= z <= c.max_depth:
+                rejected.append(f"grasp at (u={u:.1f}, v={v:.1f}) has depth {z:.3f} m, outside the working range "
+                                f"[{c.min_depth}, {c.max_depth}] m (min_depth/max_depth)")
+                codes.append("depth_out_of_range")
+                continue
+            if width_m > c.max_gripper_opening:
+                rejected.append(f"grasp at (u={u:.1f}, v={v:.1f}) needs a {width_m * 1000:.0f} mm opening, wider than the "
+                                f"gripper's {c.max_gripper_opening * 1000:.0f} mm (max_gripper_opening)")
+                codes.append("too_wide")
                 continue
             grasps.append(MetricGrasp(u, v, angle, width_px, g.quality, jaw_px, pos, quat, width_m, z))
         t4 = time.perf_counter()
         timings = {"preprocess": t1 - t0, "network": t2 - t1, "postprocess": t3 - t2, "geometry": t4 - t3}
-        return DetectionResult(grasps, rejected, timings, roi, qmap)
+        return DetectionResult(grasps, rejected, timings, roi, codes, qmap)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .conventions import INPUT_SIZE
+from .conventions import INPUT_SIZE, MIN_IMAGE_SIDE
 from .network import CHANNEL_ORDER
 
 __all__ = [
@@ -407,8 +407,12 @@ def _resize_depth(depth_m: np.ndarray, invalid: np.ndarray, roi: ROI) -> tuple[n
     return d, inv_net
 
 
-def check_frame(rgb: np.ndarray | None, depth: np.ndarray | None) -> tuple[int, int]:
-    """Validate shapes/dtypes of a frame; returns ``(height, width)``."""
+def check_frame(rgb: np.ndarray | None, depth: np.ndarray | None, min_side: int = MIN_IMAGE_SIDE) -> tuple[int, int]:
+    """Validate shapes/dtypes of a frame; returns ``(height, width)``.
+
+    A frame with a side shorter than ``min_side`` pixels (default
+    :data:`~dsc_grasp_ros.conventions.MIN_IMAGE_SIDE`) is an :class:`InputError` (``image_too_small``).
+    """
     shape = None
     if rgb is not None:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -424,7 +428,58 @@ def check_frame(rgb: np.ndarray | None, depth: np.ndarray | None) -> tuple[int, 
         shape = dshape
     if shape is None:
         raise InputError("no image given", "missing_image")
-    return int(shape[0]), int(shape[1])
+    h, w = int(shape[0]), int(shape[1])
+    if min(h, w) < min_side:
+        raise InputError(
+            f"image {w}x{h} is too small: grasp detection needs at least {min_side}x{min_side} pixels "
+            f"(the region of interest is resized to the {INPUT_SIZE}x{INPUT_SIZE} network input)",
+            "image_too_small",
+        )
+    return h, w
+
+
+#: A depth image whose median valid value is beyond this many metres is in another unit: no RGB-D
+#: camera used for grasping measures that far (RealSense D4xx: 10 m at most).
+MAX_PLAUSIBLE_DEPTH_M: float = 50.0
+
+
+def check_depth_units(depth: np.ndarray) -> None:
+    """Reject a depth image that looks like the wrong unit (:class:`InputError` ``depth_wrong_unit``).
+
+    REP 118: ``16UC1`` depth is millimetres, ``32FC1`` metres. Caught: float depth in millimetres
+    (median beyond :data:`MAX_PLAUSIBLE_DEPTH_M`), ``uint16`` depth that is mostly 65535 (saturated,
+    or a "no data" value other than 0), ``uint16`` depth beyond the same limit or below 1 cm
+    (metres or centimetres stored as integers). Checked on every 4th pixel (a few ms at 640x480).
+    """
+    d = np.asarray(depth)
+    if d.ndim == 3:
+        d = d[..., 0]
+    sub = d[::4, ::4]
+    if sub.dtype == np.uint16:
+        valid = sub[sub > 0]
+        if valid.size == 0:
+            return
+        sat = float(np.mean(valid == 65535))
+        if sat > 0.5:
+            raise InputError(
+                f"16UC1 depth looks saturated: {sat:.0%} of the valid pixels are 65535 (= 65.5 m in millimetres): "
+                "wrong unit, or a 'no data' value other than 0", "depth_wrong_unit")
+        med = float(np.median(valid))
+        if med * 1e-3 > MAX_PLAUSIBLE_DEPTH_M:
+            raise InputError(f"16UC1 depth median is {med:.0f} (= {med * 1e-3:.1f} m in millimetres): not millimetres?", "depth_wrong_unit")
+        if med < 10:
+            raise InputError(
+                f"16UC1 depth median is {med:.0f} mm: 16UC1 depth must be millimetres (REP 118); this looks like metres or centimetres",
+                "depth_wrong_unit")
+    elif np.issubdtype(sub.dtype, np.floating):
+        valid = sub[np.isfinite(sub) & (sub > 0)]
+        if valid.size == 0:
+            return
+        med = float(np.median(valid))
+        if med > MAX_PLAUSIBLE_DEPTH_M:
+            raise InputError(
+                f"32FC1 depth median is {med:.1f}: 32FC1 depth must be metres (REP 118); this looks like millimetres",
+                "depth_wrong_unit")
 
 
 def prepare(
@@ -440,7 +495,7 @@ def prepare(
     even for an RGB model), and an all-invalid depth is an :class:`InputError` for depth models.
     ``depth_ref`` is the model's depth reference (:data:`DEPTH_REFERENCES`), passed to :func:`normalise`.
     """
-    check_frame(rgb, depth)
+    check_frame(rgb, depth, min_side=1)  # the detector checks MIN_IMAGE_SIDE; training crops may be small
     d_m = depth_net = invalid_net = None
     if depth is not None:
         d_m, invalid = depth_to_metres(depth)

@@ -227,3 +227,36 @@ def test_parse_image_cdr_rejects_truncated_and_unknown():
         conv.parse_image_cdr(raw[:-10])
     with pytest.raises(ValueError, match="encapsulation"):
         conv.parse_image_cdr(b"\x00\x07" + raw[2:])
+
+
+def test_camera_info_binning_roi_and_checks():
+    """sensor_msgs/CameraInfo: K is for the calibrated resolution; binning divides it, roi shifts it."""
+    K = np.array([[1230.0, 0, 641.0], [0, 1224.0, 476.5], [0, 0, 1]])
+    info = conv.k_to_camera_info(K, 1280, 960)
+    info.binning_x = info.binning_y = 2
+    cam = conv.camera_info_intrinsics(info, 640, 480)
+    np.testing.assert_allclose(cam.K, [[615.0, 0, 320.5], [0, 612.0, 238.25], [0, 0, 1]])
+    assert cam.D is None and cam.binning == (2, 2)
+    with pytest.raises(conv.MessageError, match="binning 2x2") as e:
+        conv.camera_info_intrinsics(info, 1280, 960)
+    assert e.value.reason == "camera_info_size_mismatch"
+    info.binning_x = info.binning_y = 0  # 0 = no binning
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 100, 40, 800, 600
+    cam = conv.camera_info_intrinsics(info, 800, 600)
+    np.testing.assert_allclose(cam.K[:2, 2], [541.0, 436.5])
+    info.binning_x = info.binning_y = 2  # roi in unbinned pixels, then binned
+    cam = conv.camera_info_intrinsics(info, 400, 300)
+    np.testing.assert_allclose(cam.K[:2], [[615.0, 0, 270.5], [0, 612.0, 218.25]])
+    d = conv.k_to_camera_info(K, 1280, 960)
+    d.d = [0.1, 0, 0, 0, 0]
+    assert conv.camera_info_intrinsics(d, 1280, 960).D is not None
+    d.distortion_model = "unknown_model"
+    cam = conv.camera_info_intrinsics(d, 1280, 960)
+    assert cam.D is None and cam.ignored_distortion == "unknown_model"
+    bad = conv.k_to_camera_info(K, 1280, 960)
+    bad.k = [1230.0, 0, 641.0, 0, 1224.0, 476.5, 0, 0, 2.0]
+    with pytest.raises(conv.MessageError, match="last row"):
+        conv.camera_info_intrinsics(bad, 1280, 960)
+    bad.k = [1230.0, 0, -5.0, 0, 1224.0, 476.5, 0, 0, 1.0]
+    with pytest.raises(conv.MessageError, match="principal point"):
+        conv.camera_info_intrinsics(bad, 1280, 960)

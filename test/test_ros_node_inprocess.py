@@ -101,3 +101,100 @@ def test_truncated_serialized_image_is_skipped_not_raised(node, scene, cut):
         node._active = False
     assert node._counters["truncated_message"] == 2, dict(node._counters)
     assert "truncated" in node.warnings[0][1] or "cannot be deserialized" in node.warnings[0][1], node.warnings
+
+
+# ---------------------------------------------------------------- item 4: plausibility limits, depth units
+def test_flat_depth_at_10_m_is_rejected_and_counted(node, scene):
+    pub, counters, text = _run(node, *_pair(scene.rgb, np.full((480, 640), 10000, np.uint16), scene.K))
+    assert pub == [], pub
+    assert counters.get("grasps_out_of_limits") == 1 and counters.get("rejected_depth_out_of_range", 0) >= 1, counters
+    assert "working range" in text and "10.000 m" in text, text
+
+
+def test_saturated_16uc1_is_skipped_as_a_wrong_unit(node, scene):
+    pub, counters, text = _run(node, *_pair(scene.rgb, np.full((480, 640), 65535, np.uint16), scene.K))
+    assert pub == [] and counters.get("depth_wrong_unit") == 1, counters
+    assert "saturated" in text and "65535" in text, text
+
+
+def test_32fc1_in_millimetres_is_skipped_as_a_wrong_unit(node, scene):
+    mm = (scene.depth * 1000.0).astype(np.float32)
+    pub, counters, text = _run(node, *_pair(scene.rgb, mm, scene.K, depth_encoding="32FC1"))
+    assert pub == [] and counters.get("depth_wrong_unit") == 1, counters
+    assert "millimetres" in text, text
+
+
+def test_max_gripper_opening_is_a_runtime_parameter(node, scene):
+    assert node.set_parameters([Parameter("max_gripper_opening", value=0.005)])[0].successful
+    try:
+        pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K))
+    finally:
+        assert node.set_parameters([Parameter("max_gripper_opening", value=0.08)])[0].successful
+    assert pub == [] and counters.get("rejected_too_wide", 0) >= 1, counters
+    assert "max_gripper_opening" in text
+    r = node.set_parameters([Parameter("min_depth", value=5.0)])[0]
+    assert not r.successful and "max_depth" in r.reason
+
+
+# ---------------------------------------------------------------- item 6: empty frame_id, tiny images
+def test_empty_frame_id_is_skipped(node, scene):
+    pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K, frame_id=""))
+    assert pub == [] and counters.get("empty_frame_id") == 1, counters
+    assert "empty header.frame_id" in text
+
+
+def test_1x1_image_is_skipped(node):
+    K = np.array([[600.0, 0, 0.0], [0, 600.0, 0.0], [0, 0, 1]])
+    pub, counters, text = _run(node, *_pair(np.zeros((1, 1, 3), np.uint8), np.full((1, 1), 600, np.uint16), K))
+    assert pub == [] and counters.get("image_too_small") == 1, counters
+    assert "too small" in text
+
+
+# ---------------------------------------------------------------- item 5: CameraInfo binning, ROI, distortion, K checks
+def _grasp_rows(node, scene, info):
+    pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K, info=info))
+    assert len(pub) == 1, (counters, text)
+    return np.asarray(pub[0][1])
+
+
+def test_binning_2x2_camera_info_gives_the_same_pose(node, scene):
+    ref = _grasp_rows(node, scene, conv.k_to_camera_info(scene.K, 640, 480))
+    K_full = scene.K.copy()
+    K_full[:2] *= 2  # calibrated at 1280x960; the driver bins 2x2 -> 640x480 images
+    K_full[0, 2], K_full[1, 2] = 2 * scene.K[0, 2], 2 * scene.K[1, 2]
+    info = conv.k_to_camera_info(K_full, 1280, 960)
+    info.binning_x = info.binning_y = 2
+    np.testing.assert_allclose(_grasp_rows(node, scene, info)[:, :3], ref[:, :3], atol=1e-6)
+
+
+def test_roi_camera_info_gives_the_same_pose(node, scene):
+    ref = _grasp_rows(node, scene, conv.k_to_camera_info(scene.K, 640, 480))
+    K_full = scene.K.copy()
+    K_full[0, 2] += 300
+    K_full[1, 2] += 200  # a 640x480 window at (300, 200) of a 1280x960 sensor
+    info = conv.k_to_camera_info(K_full, 1280, 960)
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 300, 200, 640, 480
+    np.testing.assert_allclose(_grasp_rows(node, scene, info)[:, :3], ref[:, :3], atol=1e-6)
+
+
+def test_distortion_moves_the_pose_onto_the_undistorted_ray(node, scene):
+    import cv2
+
+    info = conv.k_to_camera_info(scene.K, 640, 480)
+    info.d = [0.12, -0.25, 0.001, -0.002, 0.05]
+    rows = _grasp_rows(node, scene, info)
+    for x, y, z, *_, u, v in rows:
+        ray = cv2.undistortPoints(np.array([[[u, v]]]), scene.K, np.array(info.d))[0, 0]
+        np.testing.assert_allclose([x / z, y / z], ray, atol=1e-5)
+
+
+@pytest.mark.parametrize("what", ["k22", "principal_point"])
+def test_bad_k_is_skipped(node, scene, what):
+    K = scene.K.copy()
+    if what == "k22":
+        K[2, 2] = 0.0
+    else:
+        K[0, 2] = 900.0
+    pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K, info=conv.k_to_camera_info(K, 640, 480)))
+    assert pub == [] and counters.get("bad_camera_info") == 1, counters
+    assert ("last row" in text) if what == "k22" else ("principal point" in text), text

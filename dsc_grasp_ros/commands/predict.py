@@ -44,6 +44,10 @@ def register(sub):
     p.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing of the maps in network pixels (default: 2)")
     p.add_argument("--roi", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="region of interest (default: centred square)")
     p.add_argument("--depth-statistic", default="median", help="depth over the jaw region: median, min, mean, center, p10, p25")
+    p.add_argument("--min-depth", type=float, default=0.1, help="reject grasps nearer than this, metres (default: %(default)s, RealSense D4xx min-Z)")
+    p.add_argument("--max-depth", type=float, default=3.0, help="reject grasps farther than this, metres (default: %(default)s)")
+    p.add_argument("--max-opening", type=float, default=0.08,
+                   help="reject grasps wider than the gripper's largest opening, metres (default: %(default)s, Franka/Panda hand)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--out", help="write an annotated PNG: rectangles over the image, quality map beside it")
     p.set_defaults(func=run)
@@ -64,6 +68,7 @@ def run(args) -> int:
         cfg = DetectorConfig(
             model_path=args.model, device=args.device, roi=args.roi, sigma=args.sigma, top_k=args.top_k,
             min_distance_px=args.min_distance, min_quality=args.min_quality, depth_statistic=args.depth_statistic,
+            min_depth=args.min_depth, max_depth=args.max_depth, max_gripper_opening=args.max_opening,
         )
         det = GraspDetector(cfg)
         res = det.detect(rgb, depth, K)

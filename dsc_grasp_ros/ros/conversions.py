@@ -143,6 +143,76 @@ def check_camera_info_size(info, width: int, height: int) -> None:
         )
 
 
+class CameraModel:
+    """What the node uses of a ``sensor_msgs/CameraInfo``, for the images as published.
+
+    ``K``: intrinsics of the published image (binning and ROI applied); ``D``/``distortion_model``:
+    the raw image's lens distortion (``D`` is None when all zero or of a model the core cannot
+    undistort; ``ignored_distortion`` then names the model); ``binning``, ``roi``: what was applied.
+    """
+
+    __slots__ = ("K", "D", "distortion_model", "ignored_distortion", "binning", "roi")
+
+    def __init__(self, K, D, distortion_model, ignored_distortion, binning, roi):
+        self.K, self.D, self.distortion_model = K, D, distortion_model
+        self.ignored_distortion, self.binning, self.roi = ignored_distortion, binning, roi
+
+
+def camera_info_intrinsics(info, width: int, height: int) -> CameraModel:
+    """``sensor_msgs/CameraInfo`` + the published image size -> :class:`CameraModel`.
+
+    Follows the message definition (sensor_msgs/msg/CameraInfo.msg, Jazzy): ``K`` is given for the
+    calibrated (full) resolution ``width`` x ``height``; ``roi`` is a window of that full resolution
+    in unbinned pixels (all zero = the full image); ``binning_x/y`` (0 = 1) divide the output
+    resolution, so the published image is ``roi.width / binning_x`` x ``roi.height / binning_y``.
+    The published image's intrinsics are therefore ``fx / bx``, ``fy / by``,
+    ``(cx - roi.x_offset) / bx``, ``(cy - roi.y_offset) / by`` (as image_geometry's
+    PinholeCameraModel computes them). Rejects (``bad_camera_info``) non-finite or all-zero K,
+    non-positive focal lengths, a last row other than ``[0, 0, 1]`` and a principal point outside
+    the calibrated image; a size that does not fit the images is ``camera_info_size_mismatch``.
+    """
+    from ..geometry import DISTORTION_MODELS
+
+    k = camera_info_to_k(info)
+    if not np.allclose(k[2], [0.0, 0.0, 1.0], atol=1e-9):
+        raise MessageError("bad_camera_info", f"CameraInfo K's last row must be [0, 0, 1], got {k[2].tolist()}")
+    bx, by = int(info.binning_x) or 1, int(info.binning_y) or 1
+    roi = info.roi
+    full_w, full_h = int(info.width), int(info.height)
+    if not (roi.x_offset or roi.y_offset or roi.width or roi.height):
+        rx, ry, rw, rh = 0, 0, full_w or width * bx, full_h or height * by
+    else:
+        rx, ry, rw, rh = int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)
+        if full_w and full_h and (rx + rw > full_w or ry + rh > full_h or rw == 0 or rh == 0):
+            raise MessageError("bad_camera_info", f"CameraInfo roi {rx},{ry} {rw}x{rh} is not inside the calibrated {full_w}x{full_h} image")
+    exp_w, exp_h = rw // bx, rh // by
+    if (exp_w, exp_h) != (width, height):
+        how = f" (roi {rw}x{rh} at {rx},{ry}, binning {bx}x{by})" if (bx, by) != (1, 1) or (rw, rh) != (full_w, full_h) else ""
+        raise MessageError(
+            "camera_info_size_mismatch",
+            f"CameraInfo is {full_w}x{full_h}{how}, i.e. {exp_w}x{exp_h} images, but the images are {width}x{height}",
+        )
+    cx, cy = k[0, 2], k[1, 2]
+    lim_w, lim_h = full_w or width * bx, full_h or height * by
+    if not (0 <= cx < lim_w and 0 <= cy < lim_h):
+        raise MessageError("bad_camera_info", f"CameraInfo principal point ({cx:.1f}, {cy:.1f}) lies outside the {lim_w}x{lim_h} image")
+    K = k.copy()
+    K[0, 0], K[1, 1] = k[0, 0] / bx, k[1, 1] / by
+    K[0, 1] = k[0, 1] / bx
+    K[0, 2], K[1, 2] = (cx - rx) / bx, (cy - ry) / by
+    d = np.asarray(info.d, dtype=np.float64).reshape(-1)
+    model = str(info.distortion_model or "")
+    D, ignored = None, ""
+    if d.size and np.any(d):
+        if not np.all(np.isfinite(d)):
+            raise MessageError("bad_camera_info", f"CameraInfo D has non-finite values: {d.tolist()}")
+        if model in DISTORTION_MODELS:
+            D = d
+        else:
+            ignored = model or "(empty)"
+    return CameraModel(K, D, model, ignored, (bx, by), (rx, ry, rw, rh))
+
+
 def array_to_image(arr: np.ndarray, encoding: str, header=None, msg=None):
     """``H x W (x C)`` array -> ``sensor_msgs/Image`` (little-endian, no padding)."""
     from sensor_msgs.msg import Image

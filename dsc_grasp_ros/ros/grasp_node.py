@@ -73,10 +73,13 @@ SKIP_REASONS = (
     "bad_camera_info",
     "camera_info_size_mismatch",
     "all_invalid_depth",
+    "depth_wrong_unit",
+    "image_too_small",
     "bad_roi",
     "bad_image",
     "missing_image",
     "no_valid_depth_at_grasp",
+    "grasps_out_of_limits",
     "non_finite_pose",
     "tf_unavailable",
     "invalid_input",
@@ -205,6 +208,11 @@ class GraspNode(LifecycleNode):
                 return SetParametersResult(successful=False, reason=reason)
             if p.name in P.DETECTOR_RUNTIME:
                 detector_changes[p.name] = (list(value) or None) if p.name == "roi" else value
+        if "min_depth" in detector_changes or "max_depth" in detector_changes:
+            lo = detector_changes.get("min_depth", self._p("min_depth"))
+            hi = detector_changes.get("max_depth", self._p("max_depth"))
+            if not lo < hi:
+                return SetParametersResult(successful=False, reason=f"min_depth={lo} must be smaller than max_depth={hi}")
         if detector_changes and self._detector is not None:
             try:
                 with self._det_lock:
@@ -265,6 +273,9 @@ class GraspNode(LifecycleNode):
             min_quality=self._p("min_quality"),
             depth_statistic=self._p("depth_statistic"),
             depth_region_scale=self._p("depth_region_scale"),
+            min_depth=self._p("min_depth"),
+            max_depth=self._p("max_depth"),
+            max_gripper_opening=self._p("max_gripper_opening"),
         )
         t0 = time.perf_counter()
         try:
@@ -366,6 +377,7 @@ class GraspNode(LifecycleNode):
 
             torch.cuda.empty_cache()
         self._info = None
+        self._last_warn.pop("distortion", None)  # tell again after the next configure
         self._configured = False
 
     # ------------------------------------------------------------------ callbacks (executor)
@@ -441,6 +453,14 @@ class GraspNode(LifecycleNode):
         image_header = conv.header_msg(color.header)
         stamp = image_header.stamp
         cam_frame = image_header.frame_id
+        if not cam_frame:
+            self._skip(
+                "empty_frame_id",
+                "the color image has an empty header.frame_id: the grasp pose would have no frame "
+                "(set the camera driver's frame id, e.g. camera_color_optical_frame)",
+                error=True,
+            )
+            return
         if depth_msg.header.frame_id != cam_frame:
             self._skip(
                 "frame_id_mismatch",
@@ -458,8 +478,7 @@ class GraspNode(LifecycleNode):
                     f"color ({color.width}x{color.height}) and depth ({depth_msg.width}x{depth_msg.height}) sizes differ: "
                     "subscribe to the depth aligned to color",
                 )
-            K = conv.camera_info_to_k(info)
-            conv.check_camera_info_size(info, color.width, color.height)
+            cam = conv.camera_info_intrinsics(info, color.width, color.height)
         except conv.MessageError as e:
             self._skip(e.reason, str(e))
             return
@@ -472,7 +491,7 @@ class GraspNode(LifecycleNode):
             if det is None:
                 return
             try:
-                res = det.detect(None if det.modality == "d" else rgb, depth, K)
+                res = det.detect(None if det.modality == "d" else rgb, depth, cam.K, cam.D, cam.distortion_model)
             except InputError as e:
                 self._skip(e.code, str(e))
                 return
@@ -487,10 +506,23 @@ class GraspNode(LifecycleNode):
             return
         t_tf = time.perf_counter()
 
+        if cam.D is not None and "distortion" not in self._last_warn:
+            self._last_warn["distortion"] = time.monotonic()  # once per configure
+            self.get_logger().info(f"CameraInfo has non-zero {cam.distortion_model} distortion: grasp pixels are undistorted before deprojection")
+        elif cam.ignored_distortion and "distortion" not in self._last_warn:
+            self._last_warn["distortion"] = time.monotonic()
+            self.get_logger().warning(f"CameraInfo distortion model {cam.ignored_distortion!r} is not supported: its non-zero D is ignored "
+                                      "(poses off-centre may be wrong; publish rectified images or plumb_bob/equidistant)")
         if res.rejected:
             self._counters["rejected_candidates"] += len(res.rejected)
+            for code in res.rejected_codes:
+                self._counters[f"rejected_{code}"] += 1
             if not res.grasps:
-                self._skip("no_valid_depth_at_grasp", f"all {len(res.rejected)} candidates rejected: {res.rejected[0]}")
+                limits = [r for r, c in zip(res.rejected, res.rejected_codes) if c != "no_valid_depth"]
+                if limits:
+                    self._skip("grasps_out_of_limits", f"all {len(res.rejected)} candidates rejected: {limits[0]}")
+                else:
+                    self._skip("no_valid_depth_at_grasp", f"all {len(res.rejected)} candidates rejected: {res.rejected[0]}")
                 return
             self._warn("rejected_candidates", f"{len(res.rejected)} grasp candidates dropped: {res.rejected[0]}")
 

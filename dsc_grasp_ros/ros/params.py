@@ -70,6 +70,13 @@ PARAMS: tuple[ParamSpec, ...] = (
               choices=DEPTH_STATISTICS),
     ParamSpec("depth_region_scale", 0.5, "Size of the depth window at the grasp relative to the grasp rectangle.", RUNTIME,
               range=(*TUNABLE_RANGES["depth_region_scale"], 0.0)),
+    # ---- plausibility limits (runtime): a grasp outside them is rejected and counted
+    ParamSpec("min_depth", 0.1, "Nearest grasp depth (m) published; nearer candidates are rejected (D4xx min-Z 0.105-0.16 m; D405: 0.07).",
+              RUNTIME, range=(*TUNABLE_RANGES["min_depth"], 0.0), additional_constraints="smaller than max_depth"),
+    ParamSpec("max_depth", 3.0, "Farthest grasp depth (m) published; farther candidates are rejected (D435 ideal range ends at 3 m).",
+              RUNTIME, range=(*TUNABLE_RANGES["max_depth"], 0.0), additional_constraints="larger than min_depth"),
+    ParamSpec("max_gripper_opening", 0.08, "Widest opening (m) the gripper can make; wider grasps are rejected (Franka/Panda hand: 0.08).",
+              RUNTIME, range=(*TUNABLE_RANGES["max_gripper_opening"], 0.0)),
     # ---- outputs
     ParamSpec("publish_markers", True, "Publish ~/markers (gripper glyphs coloured by quality).", RUNTIME),
     ParamSpec("diagnostics_period", 5.0, "Period (s) of the summary log line and the /diagnostics status.", RECONFIGURE, range=(0.1, 3600.0, 0.0)),
@@ -77,7 +84,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 BY_NAME = {p.name: p for p in PARAMS}
-DETECTOR_RUNTIME = ("roi", "sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "depth_region_scale")
+DETECTOR_RUNTIME = ("roi", "sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "depth_region_scale",
+                    "min_depth", "max_depth", "max_gripper_opening")
 
 
 def defaults() -> dict[str, Any]:
