@@ -335,7 +335,8 @@ def load_peer(name: str, path=None, device="cpu") -> Peer:
     if not p.is_file():
         raise PeerError(
             f"weights of peer {name} not found: looked for {p}; pass the file or its folder "
-            f"(--peers-dir DIR on the command line, path= in Python; the default is <project root>/../shared/peers)"
+            f"(dsc-grasp bench: {name}=PATH; scripts/eval_peers.py and benchmark_networks.py: --peers-dir DIR; "
+            f"Python: load_peer({name!r}, path)); the default is <project root>/../shared/peers"
         )
     try:
         sd = torch.load(p, map_location="cpu", weights_only=True)
