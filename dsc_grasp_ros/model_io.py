@@ -21,7 +21,8 @@ from .conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from .network import CHANNEL_ORDER, LEGACY_UPSAMPLE_ORDER, UPSAMPLE_ORDERS, DSCGraspNet, DSCGraspNetConfig, MODALITY_CHANNELS
 from .preprocess import DEFAULT_NET_PX_PER_METRE, NORMALISATION, InputError, depth_reference_of
 
-__all__ = ["ModelError", "ModelMetadata", "save_model", "load_model", "load_metadata", "network_config", "default_model_path", "models_dir", "DEFAULT_MODEL"]
+__all__ = ["ModelError", "ModelMetadata", "save_model", "load_model", "load_metadata", "load_checkpoint", "network_config", "default_model_path",
+           "models_dir", "DEFAULT_MODEL"]
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "dsc_graspnet_rgbd.pt"
@@ -147,6 +148,56 @@ def load_metadata(path) -> ModelMetadata:
         return ModelMetadata(**{k: v for k, v in raw.items() if k in known})
     except TypeError as e:
         raise ModelError(f"model metadata {meta_path} lacks a required field: {e}") from e
+
+
+def _numpy_array_globals() -> list:
+    """What pickling a plain numpy array refers to (array reconstruction, dtypes; no code)."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Load a training checkpoint (``RUN/checkpoints/best.pt`` or ``last.pt``) safely.
+
+    Always ``torch.load(weights_only=True)``: tensors and plain Python data only, so a crafted file
+    cannot run code while it is read. Checkpoints written before the RNG state was stored as tensors
+    hold a numpy array (``np.random.get_state()``); for those, numpy's array reconstruction alone is
+    allowlisted. Anything else is refused with a :class:`ModelError` naming the file.
+    """
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} not found")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as first:
+        if "numpy" not in str(first):
+            raise _refused(path, first) from None
+        try:
+            with torch.serialization.safe_globals(_numpy_array_globals()):
+                ck = torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise _refused(path, e) from None
+    except Exception as e:  # noqa: BLE001 - torch raises many types for broken files
+        raise ModelError(f"checkpoint {path} is corrupt or not a torch checkpoint ({type(e).__name__}: {str(e)[:200]})") from e
+    if not isinstance(ck, dict) or "model" not in ck:
+        raise ModelError(f"checkpoint {path} is not a dsc-grasp training checkpoint (no 'model' entry)")
+    return ck
+
+
+def _refused(path: Path, err: Exception) -> ModelError:
+    detail = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), str(err).splitlines()[0][:200])
+    return ModelError(
+        f"checkpoint {path} was not loaded: it holds objects other than tensors and plain data, and unpickling it "
+        f"could run code (torch.load weights_only=True refused it: {detail}). Checkpoints written by 'dsc-grasp train' "
+        "load; do not use files of unknown origin."
+    )
 
 
 def load_model(path=None, modality: str | None = None, device: str | torch.device = "cpu"):

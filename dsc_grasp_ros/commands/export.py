@@ -44,7 +44,7 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
     """Write the run's checkpoint as a model file; returns its path."""
     import torch
 
-    from ..model_io import ModelMetadata, save_model
+    from ..model_io import ModelMetadata, load_checkpoint, save_model
     from ..network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
     from ..training.trainer import training_record
 
@@ -55,7 +55,7 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
         raise FileNotFoundError(f"{run} is not a training run folder (needs config.json and checkpoints/{which}.pt)")
     conf = json.loads(cfg_path.read_text())
     cfg = conf["config"]
-    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(ck_path)
     model = dsc_graspnet(cfg["modality"], upsample_order=cfg.get("upsample_order", LEGACY_UPSAMPLE_ORDER))  # runs before the option: eq5
     model.load_state_dict(ck["model"])
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}

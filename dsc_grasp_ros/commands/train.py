@@ -105,9 +105,11 @@ def run(args) -> int:
         print("error: --input-size must be a multiple of 8 and at least 16", file=sys.stderr)
         return 2
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
+    from ..model_io import ModelError
+
     try:
         summary = train(cfg)
-    except (FileNotFoundError, FileExistsError, DatasetFormatError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, DatasetFormatError, ValueError, ModelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if summary is None:  # a non-zero DDP rank

@@ -243,7 +243,11 @@ def precise_bn(model: torch.nn.Module, loader, n_batches: int, device, amp: bool
 
 
 def _rng_state() -> dict:
-    s = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """RNG states as tensors and plain data only (the checkpoint loads with weights_only=True)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                   "cached_gaussian": float(cached)}
+    s = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
     if torch.cuda.is_available():
         s["cuda"] = torch.cuda.get_rng_state_all()
     return s
@@ -251,7 +255,10 @@ def _rng_state() -> dict:
 
 def _set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
-    np.random.set_state(s["numpy"])
+    n = s["numpy"]
+    if isinstance(n, dict):
+        n = (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    np.random.set_state(n)  # a tuple with a numpy array in checkpoints of the earlier format
     random.setstate(s["python"])
     if "cuda" in s and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(s["cuda"])
@@ -360,7 +367,9 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.resume:
         if not last_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint {last_path}")
-        ck = torch.load(last_path, map_location=dev, weights_only=False)
+        from ..model_io import load_checkpoint
+
+        ck = load_checkpoint(last_path, map_location=dev)
         old = ck.get("config", {})
         for key in ("dataset", "modality", "input_size", "loss", "label_mode", "width_scale"):
             if key in old and old[key] != getattr(cfg, key):
@@ -509,10 +518,10 @@ def train(cfg: TrainConfig) -> dict:
 
 def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, hardware, dev, amp) -> dict:
     """Export the best checkpoint as ``OUT/model.pt``, evaluate it per image, write the summary."""
-    from ..model_io import ModelMetadata, save_model
+    from ..model_io import ModelMetadata, load_checkpoint, save_model
 
     model = dsc_graspnet(cfg.modality, upsample_order=cfg.upsample_order)
-    ck = torch.load(out / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
+    ck = load_checkpoint(out / "checkpoints" / "best.pt")
     model.load_state_dict(ck["model"])
     model.to(dev).eval()
     res = evaluate_model(model, test_ds, dev, cfg.width_scale, amp=amp, batch_size=1, progress=cfg.progress)
