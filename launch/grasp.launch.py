@@ -22,13 +22,20 @@ from launch_ros.actions import LifecycleNode
 PARAMETER_ARGS = ("target_frame", "device")
 
 
+def camera_topic_prefix(camera_ns: str) -> str:
+    """``/camera/camera`` style prefix of the camera topics without empty parts: ``camera_namespace:=''``
+    in realsense_grasp.launch.py gives ``//camera``, which would make an invalid remap."""
+    parts = [p for p in camera_ns.split("/") if p]
+    return "/" + "/".join(parts) if parts else ""
+
+
 def _grasp_node(context):
     overrides = {"use_sim_time": LaunchConfiguration("use_sim_time").perform(context).lower() in ("true", "1", "yes")}
     for name in PARAMETER_ARGS:
         value = LaunchConfiguration(name).perform(context)
         if value:
             overrides[name] = value
-    camera_ns = LaunchConfiguration("camera_ns").perform(context).rstrip("/")
+    camera_ns = camera_topic_prefix(LaunchConfiguration("camera_ns").perform(context))
     return [
         LifecycleNode(
             package="dsc_grasp_ros",

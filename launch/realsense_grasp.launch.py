@@ -2,25 +2,49 @@
 
     ros2 launch dsc_grasp_ros realsense_grasp.launch.py rviz:=true target_frame:=panda_link0
 
-Starts realsense2_camera's ``rs_launch.py`` with aligned depth and a 640x480x30 color and depth
-profile, then this package's ``grasp.launch.py`` remapped to the camera's topics. For the grasps
-to be in the robot frame, publish the camera's hand-eye calibration on /tf (tf2) or set
+Starts realsense2_camera's ``rs_launch.py`` (4.55+) with aligned depth and a 640x480x30 color and
+depth profile, then this package's ``grasp.launch.py`` remapped to the camera's topics. For the
+grasps to be in the robot frame, publish the camera's hand-eye calibration on /tf (tf2) or set
 ``static_camera_transform`` in the params file.
+
+The Fast DDS profile (32 MB shared-memory segments, config/fastdds_large_images.xml) is set
+*before* the camera is included: a process reads it when it starts, and without it the camera's
+900 KB images fall back to UDP and most color/depth pairs are lost.
+
+The colour profile is given twice: ``rgb_camera.color_profile`` (D415/D435/D455) and
+``depth_module.color_profile`` (D405, whose colour stream belongs to the depth module); the
+camera ignores the one it does not have.
+
+rviz (``rviz:=true``): config/grasp.rviz shows ``/grasp_node/*`` and the camera's
+``/camera/camera/color/image_raw``; the fixed frame is ``target_frame`` when given (``-f``), else
+the config's ``camera_color_optical_frame``. With another namespace or camera name, change the
+topics in rviz (docs/ros.md).
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+
+def _rviz(context):
+    share = get_package_share_directory("dsc_grasp_ros")
+    args = ["-d", os.path.join(share, "config", "grasp.rviz")]
+    target = LaunchConfiguration("target_frame").perform(context)
+    if target:
+        args += ["-f", target]  # rviz2 --fixed-frame: the config's frame is the camera's
+    return [Node(package="rviz2", executable="rviz2", name="rviz2", arguments=args, output="screen")]
 
 
 def generate_launch_description():
     share = get_package_share_directory("dsc_grasp_ros")
+    fastdds_xml = os.path.join(share, "config", "fastdds_large_images.xml")
+    use_fastdds_profile = IfCondition(LaunchConfiguration("fastdds_profile"))
     rs_launch = os.path.join(get_package_share_directory("realsense2_camera"), "launch", "rs_launch.py")
 
     camera_name = LaunchConfiguration("camera_name")
@@ -34,6 +58,12 @@ def generate_launch_description():
             DeclareLaunchArgument("target_frame", default_value="", description="empty = the params file's"),
             DeclareLaunchArgument("device", default_value=""),
             DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2 with config/grasp.rviz"),
+            DeclareLaunchArgument("fastdds_profile", default_value="true",
+                                  description="Use the shipped Fast DDS profile (32 MB shared memory) for the camera and the node"),
+            # before the camera include: the camera process takes its environment when it starts
+            SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", fastdds_xml, condition=use_fastdds_profile),
+            SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", fastdds_xml, condition=use_fastdds_profile),
+            SetEnvironmentVariable("RMW_FASTRTPS_USE_QOS_FROM_XML", "0", condition=use_fastdds_profile),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(rs_launch),
                 launch_arguments={
@@ -42,6 +72,7 @@ def generate_launch_description():
                     "align_depth.enable": "true",
                     "enable_sync": "true",
                     "rgb_camera.color_profile": "640,480,30",
+                    "depth_module.color_profile": "640,480,30",  # D405: colour comes from the depth module
                     "depth_module.depth_profile": "640,480,30",
                     "pointcloud.enable": "false",
                 }.items(),
@@ -53,15 +84,9 @@ def generate_launch_description():
                     "params_file": LaunchConfiguration("params_file"),
                     "target_frame": LaunchConfiguration("target_frame"),
                     "device": LaunchConfiguration("device"),
+                    "fastdds_profile": LaunchConfiguration("fastdds_profile"),
                 }.items(),
             ),
-            Node(
-                package="rviz2",
-                executable="rviz2",
-                name="rviz2",
-                arguments=["-d", PathJoinSubstitution([share, "config", "grasp.rviz"])],
-                condition=IfCondition(LaunchConfiguration("rviz")),
-                output="screen",
-            ),
+            GroupAction([OpaqueFunction(function=_rviz)], condition=IfCondition(LaunchConfiguration("rviz"))),
         ]
     )

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 NODE_INPUTS = {"color/image_raw", "depth/image_raw", "color/camera_info"}
 #: realsense2_camera 4.5x rs_launch.py arguments this package passes.
-RS_LAUNCH_ARGS = {"camera_name", "camera_namespace", "align_depth.enable", "enable_sync", "rgb_camera.color_profile",
+RS_LAUNCH_ARGS = {"camera_name", "camera_namespace", "align_depth.enable", "enable_sync", "rgb_camera.color_profile", "depth_module.color_profile",
                   "depth_module.depth_profile", "pointcloud.enable"}
 
 
@@ -129,3 +129,53 @@ def test_grasp_launch_defaults_to_realsense_topics():
     assert "OpaqueFunction(function=_grasp_node)" in src
     assert '"/aligned_depth_to_color/image_raw"' in src
     assert "fastdds_large_images.xml" in src
+
+
+def _launch_actions(path):
+    """The actions listed in ``LaunchDescription([...])`` of ``generate_launch_description``, in order."""
+    tree = ast.parse(path.read_text())
+    gen = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description")
+    ld = next(n for n in ast.walk(gen) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "LaunchDescription")
+    return ld.args[0].elts
+
+
+def test_realsense_launch_sets_the_fast_dds_profile_before_the_camera_starts():
+    """The camera process inherits the environment when it is launched: the shared-memory profile
+    (32 MB segments, 640x480 images over SHM) must be set before the RealSense include, not only in
+    grasp.launch.py, which is included after it (issue 11, item 8)."""
+    actions = _launch_actions(ROOT / "launch" / "realsense_grasp.launch.py")
+    names = [getattr(a.func, "id", "") if isinstance(a, ast.Call) else "" for a in actions]
+    rs = next(i for i, a in enumerate(actions) if names[i] == "IncludeLaunchDescription" and "rs_launch" in ast.unparse(a))
+    env_before = {_const_strings(a.args[:1])[0]: a for a in actions[:rs] if getattr(a.func, "id", "") == "SetEnvironmentVariable"}
+    for var in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML"):
+        assert var in env_before, f"{var} is not set before the RealSense include (actions: {names})"
+    tree = ast.parse((ROOT / "launch" / "realsense_grasp.launch.py").read_text())
+    assigned = {t.id: ast.unparse(n.value) for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    for var in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
+        value = env_before[var].args[1]
+        text = assigned.get(value.id, "") if isinstance(value, ast.Name) else ast.unparse(value)
+        assert "fastdds_large_images.xml" in text, ast.unparse(env_before[var])
+    # the same profile file the node's launch file uses, and it is installed
+    assert "fastdds_large_images.xml" in (ROOT / "launch" / "grasp.launch.py").read_text()
+    assert (ROOT / "config" / "fastdds_large_images.xml").is_file()
+
+
+def test_realsense_launch_gives_d405_its_colour_profile():
+    """A D405 has no RGB module: its colour stream is configured by depth_module.color_profile."""
+    src = (ROOT / "launch" / "realsense_grasp.launch.py").read_text()
+    assert '"depth_module.color_profile"' in src and '"rgb_camera.color_profile"' in src
+
+
+def test_camera_namespace_is_normalised_into_valid_topics():
+    """camera_namespace:='' gave '//camera/color/image_raw' (an invalid remap); the launch joins the
+    namespace parts without empty ones."""
+    src = (ROOT / "launch" / "grasp.launch.py").read_text()
+    tree = ast.parse(src)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "camera_topic_prefix")
+    ns = {}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), "grasp.launch.py", "exec"), ns)  # noqa: S102 - our own file
+    f = ns["camera_topic_prefix"]
+    assert f("//camera") == "/camera"
+    assert f("/camera/camera/") == "/camera/camera"
+    assert f("/") == ""
+    assert f("cam1//camera") == "/cam1/camera"
