@@ -28,6 +28,10 @@ Policies (--policies, comma-separated):
   PATH.pt              any DSC-GraspNet model file (named after the file)
   grconvnet3, ggcnn2   the peers with the weights in ../shared/peers; NAME=PATH for other weights
   all                  oracle + the three shipped models + both peers (the default)
+  dsc_rgbd@node (dsc_d@node, dsc_rgb@node; =PATH for another model file)
+                       through the real grasp_node: the simulator publishes colour, aligned
+                       depth, camera_info and /tf (camera in panda_link0) over ROS 2, the node
+                       (target_frame panda_link0, its tf2 path) answers, its ~/grasp is executed
 
 Output (--out): trials.jsonl (one line per trial), summary.json, grid_<policy>.png (camera crop
 of every trial with the executed grasp, green = success, red = failure class), success.png (bar
@@ -38,6 +42,7 @@ examples:
   dsc-grasp bench --out runs/bench                           # paper-size: 10 objects x 20 trials, all policies
   dsc-grasp bench --objects banana,pear --trials 2 --policies oracle,dsc_rgbd --out /tmp/b
   dsc-grasp bench --camera oblique --table-texture checker --out runs/bench_checker --json
+  dsc-grasp bench --objects banana,pear --trials 2 --policies dsc_rgbd,dsc_rgbd@node   # in-process vs the node
 """
 
 
@@ -130,6 +135,12 @@ def build_policies(spec: str, device: str = "cpu") -> list:
             out.append(ModelPolicy(path, modality=mod, name=name, device=device))
         elif it.endswith(".pt"):
             out.append(ModelPolicy(it, name=Path(it).stem, device=device))
+        # --- through-the-node mode (hook added by H3): the real grasp_node over DDS, tf2 path;
+        # ROS is imported only for this mode (dsc_grasp_ros/ros/bench_driver.py)
+        elif name.endswith("@node") and name[: -len("@node")] in SHIPPED:
+            from ..ros.bench_driver import NodePolicy
+
+            out.append(NodePolicy(name=name, model_path=path or None, modality=SHIPPED[name[: -len("@node")]], device=device))
         else:
             raise PolicyError(f"unknown policy {it!r}: use {', '.join(ALL)}, all, dsc_MOD=PATH, NAME=PATH for a peer, or a .pt model file")
     return out

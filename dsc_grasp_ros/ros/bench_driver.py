@@ -44,8 +44,9 @@ CAMERA_NS = "/bench_camera"
 NO_GRASP_REASONS = ("no_valid_depth_at_grasp", "grasps_out_of_limits")
 
 
-class NodeNotAnswering(RuntimeError):
-    """grasp_node did not start, died, or did not answer a frame in time."""
+class NodeNotAnswering(PolicyError, RuntimeError):
+    """grasp_node did not start, died, or did not answer a frame in time (a PolicyError, so that
+    ``dsc-grasp bench`` reports a node that cannot start like any policy that cannot be built)."""
 
 
 class NodePolicy(Policy):
