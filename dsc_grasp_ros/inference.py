@@ -10,13 +10,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
+from .backends import BACKENDS, DEFAULT_THREADS, CudaGraphRunner, compile_cpu, configure_threads, example_input, prepare_fast_model
 from .conventions import PREDICTED_JAW_RATIO
 from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose, undistort_pixel
 from .model_io import ModelMetadata, load_model
@@ -24,6 +27,8 @@ from .postprocess import decode_grasps
 from .preprocess import ROI, InputError, check_depth_units, check_frame, prepare, scale_roi, scene_depth
 
 __all__ = ["InferenceEngine", "DetectorConfig", "GraspDetector", "DetectionResult", "MetricGrasp", "resolve_device"]
+
+log = logging.getLogger("dsc_grasp_ros.inference")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -37,34 +42,122 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 class InferenceEngine:
-    """Runs the network: CUDA with fp16 and channels_last when present, CPU fp32 otherwise."""
+    """Runs the network on one device with the backend chosen at load.
 
-    def __init__(self, model: torch.nn.Module, device: str = "auto", fp16: bool | None = None):
+    ``backend`` (:data:`~dsc_grasp_ros.backends.BACKENDS`):
+
+    * CPU, ``auto``/``compiled``: an inference copy with BatchNorm folded and the four heads merged
+      (:func:`~dsc_grasp_ros.backends.prepare_fast_model`), ``torch.compile``-d for the first input
+      shape (at :meth:`warmup`), with Inductor's caches on disk (:func:`~dsc_grasp_ros.backends.compile_cache_dir`,
+      ``compile_cache`` overrides) so that a restart loads instead of compiling. When compiling
+      fails or disagrees with eager, the folded copy runs eagerly and ``backend_info["reason"]``
+      (also logged) says why. ``eager``: the folded copy, never compiled.
+    * CUDA: the folded copy in fp16 (``fp16``) and channels_last; ``auto``/``compiled`` replay a
+      captured CUDA graph per input shape (one pinned host->device copy per frame), ``eager`` runs
+      it directly. The CUDA-graph path was written without a GPU and is NOT MEASURED yet.
+
+    ``threads`` (CPU): torch intra-op threads (``None``/0 = torch's default, the core count);
+    inter-op threads are set to 1 (the network has no parallel branches worth a second pool).
+    ``engine.backend`` is what actually runs: ``eager``, ``compiled``, ``cuda`` or ``cuda_graph``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str = "auto",
+        fp16: bool | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
+        compile_cache: str | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.device = resolve_device(device)
+        self.requested_backend = backend
+        self.compile_cache = compile_cache
+        self.threads = configure_threads(threads) if self.device.type == "cpu" else {}
         self.fp16 = (self.device.type == "cuda") if fp16 is None else bool(fp16 and self.device.type == "cuda")
-        self.model = model.to(self.device).eval()
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
-            if self.fp16:
-                self.model = self.model.half()
         self.dtype = torch.float16 if self.fp16 else torch.float32
+        self.source_model = model.eval()
+        fast = prepare_fast_model(model.eval()).to(self.device).eval()
+        if self.device.type == "cuda":
+            fast = fast.to(memory_format=torch.channels_last)
+            if self.fp16:
+                fast = fast.half()
+        self._model = fast
+        self._compiled = None  # CPU: the torch.compile-d model once prepare() built it ...
+        self._compiled_shape = None  # ... for inputs of this shape (others run the eager copy)
+        self._graphs: dict[tuple, CudaGraphRunner] = {}
+        self.backend = "cuda" if self.device.type == "cuda" else "eager"
+        self.backend_info: dict = {"requested": backend, "reason": ""}
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The module that runs (before compiling). Assigning one replaces it and runs it eagerly."""
+        return self._model
+
+    @model.setter
+    def model(self, module: torch.nn.Module):
+        self._model = module
+        self._compiled = self._compiled_shape = None
+        self._graphs.clear()
+        self.requested_backend = "eager"
+        self.backend = "cuda" if self.device.type == "cuda" else "eager"
+
+    def _fallback(self, reason: str):
+        self.backend_info["reason"] = reason
+        level = logging.WARNING if self.requested_backend == "compiled" else logging.INFO
+        log.log(level, "falling back to %s: %s", self.backend, reason)
+
+    def prepare(self, shape: tuple):
+        """Build the fast path for inputs of ``shape`` (N, C, H, W): compile (CPU) or capture (CUDA)."""
+        if self.requested_backend == "eager":
+            return
+        shape = tuple(int(s) for s in shape)
+        if self.device.type == "cpu":
+            if self._compiled is not None:
+                return
+            example = example_input(shape)
+            compiled, info = compile_cpu(self._model, example, self.compile_cache)
+            self.backend_info.update(info)
+            if compiled is None:
+                self._fallback(info["reason"])
+            else:
+                self._compiled, self._compiled_shape = compiled, shape
+                self.backend = "compiled"
+                log.info("compiled backend ready in %.1f s (cache %s)", info["compile_s"], info["cache_dir"])
+        elif shape not in self._graphs:
+            try:  # GPU path: NOT MEASURED (written without a GPU); any failure keeps the plain CUDA path
+                self._graphs[shape] = CudaGraphRunner(self._model, shape, self.device, self.dtype)
+                self.backend = "cuda_graph"
+            except Exception as e:  # noqa: BLE001
+                self._fallback(f"CUDA graph capture failed ({type(e).__name__}: {str(e)[:200]})")
 
     @torch.inference_mode()
     def __call__(self, x: np.ndarray | torch.Tensor):
         t = torch.as_tensor(x)
         if t.dim() == 3:
             t = t.unsqueeze(0)
-        t = t.to(self.device, non_blocking=True).to(self.dtype)
-        if self.device.type == "cuda":
-            t = t.contiguous(memory_format=torch.channels_last)
-        return tuple(o.float() for o in self.model(t))
+        if self.device.type == "cpu":
+            t = t.to(self.dtype)
+            if self._compiled is not None and tuple(t.shape) == self._compiled_shape:
+                return self._compiled(t)
+            return tuple(o.float() for o in self._model(t))
+        runner = self._graphs.get(tuple(t.shape))
+        if runner is not None:
+            return runner(t.float())
+        t = t.to(self.device, non_blocking=True).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        return tuple(o.float() for o in self._model(t))
 
     def synchronize(self):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
     def warmup(self, channels: int, size: tuple[int, int], n: int = 3):
-        x = torch.zeros(1, channels, *size)
+        """Build the fast path for ``1 x channels x size`` inputs, then run ``n`` frames."""
+        shape = (1, channels, *size)
+        self.prepare(shape)
+        x = torch.zeros(shape)
         for _ in range(n):
             self(x)
         self.synchronize()
@@ -129,6 +222,14 @@ class DetectorConfig:
     #: Widest opening (m) the gripper can make: wider grasps are rejected (Franka/Panda hand: 80 mm).
     max_gripper_opening: float = 0.08
     fp16: bool | None = None
+    #: Network backend (:class:`InferenceEngine`): ``auto`` = compiled on CPU (eager if compiling
+    #: fails) / CUDA graphs on a GPU, ``eager``, ``compiled``. ``$DSC_GRASP_BACKEND`` sets the default.
+    backend: str = field(default_factory=lambda: os.environ.get("DSC_GRASP_BACKEND", "auto"))
+    #: CPU threads of the network (torch intra-op); 0 = torch's default (all cores). See the README's
+    #: performance section for why 1 is the default on a busy robot PC.
+    threads: int = DEFAULT_THREADS
+    #: Folder of the compile cache (``None``: ``$TORCHINDUCTOR_CACHE_DIR`` or ``~/.cache/dsc_grasp_ros``).
+    compile_cache: str | None = None
     #: Region of interest when ``roi`` is empty: ``scale`` = centred, sized from the intrinsics and
     #: the scene's median depth so that a metre spans the model's training ``net_px_per_metre``
     #: (clamped to the image); ``square`` = the largest centred square (the first releases).
@@ -197,7 +298,7 @@ class GraspDetector:
         self.cfg = cfg
         model, self.meta = load_model(cfg.model_path, cfg.modality, "cpu")
         self.meta: ModelMetadata
-        self.engine = InferenceEngine(model, cfg.device, cfg.fp16)
+        self.engine = InferenceEngine(model, cfg.device, cfg.fp16, cfg.backend, cfg.threads, cfg.compile_cache)
         self._roi_cache: dict[tuple, ROI] = {}
         self.engine.warmup(self.meta.in_channels, (self.meta.input_size, self.meta.input_size))
 

@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+# The compiled network backend (the detector's default) pays a cold torch.compile of 1-4 min per
+# process on CI's 2 cores: detector and node tests (and the nodes they launch) run eager unless a test
+# asks otherwise; test_backends.py covers folding, compile parity and the fallback.
+os.environ.setdefault("DSC_GRASP_BACKEND", "eager")
 
 
 @pytest.fixture

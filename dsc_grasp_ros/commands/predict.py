@@ -38,6 +38,11 @@ def register(sub):
     p.add_argument("--cy", type=float, help="principal point y in pixels (default: image centre)")
     p.add_argument("--model", help="model file (.pt with .json beside it); default: the shipped RGB-D model")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--backend", default="eager", choices=["auto", "eager", "compiled"],
+                   help="network backend: eager (default: best for one image), compiled = BatchNorm folded + torch.compile "
+                        "(the first run compiles for about a minute, later runs load the on-disk cache; pays off on streams), "
+                        "auto = compiled on CPU / CUDA graphs on a GPU (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads of the network, 0 = all cores (default: %(default)s)")
     p.add_argument("--top-k", type=int, default=5, help="number of distinct grasps to report, 1-100 (default: 5)")
     p.add_argument("--min-quality", type=float, default=0.0, help="drop grasps below this quality, 0-1 (default: 0)")
     p.add_argument("--min-distance", type=float, default=10.0, help="minimum distance between grasps in network pixels (default: 10)")
@@ -69,6 +74,7 @@ def run(args) -> int:
             model_path=args.model, device=args.device, roi=args.roi, sigma=args.sigma, top_k=args.top_k,
             min_distance_px=args.min_distance, min_quality=args.min_quality, depth_statistic=args.depth_statistic,
             min_depth=args.min_depth, max_depth=args.max_depth, max_gripper_opening=args.max_opening,
+            backend=args.backend, threads=args.threads,
         )
         det = GraspDetector(cfg)
         res = det.detect(rgb, depth, K)
@@ -77,7 +83,8 @@ def run(args) -> int:
         return 1
     model_path = str(args.model or __import__("dsc_grasp_ros.model_io", fromlist=["x"]).default_model_path())
     model_info = {"path": model_path, "modality": det.meta.modality, "description": det.meta.description,
-                  "training": det.meta.training, "metrics": det.meta.metrics, "device": str(det.device)}
+                  "training": det.meta.training, "metrics": det.meta.metrics, "device": str(det.device),
+                  "backend": det.engine.backend}
     if args.out:
         from ..imageio import write_rgb
         from ..visualize import draw_grasps

@@ -1,0 +1,255 @@
+"""Fast inference paths for DSC-GraspNet (no ROS imports).
+
+``prepare_fast_model`` turns a trained :class:`~dsc_grasp_ros.network.DSCGraspNet` into an
+inference-only copy: every BatchNorm folded into the convolution before it and the four 3x3 heads
+merged into one convolution with four outputs (dropout is the identity at inference). The copy
+computes the same maps as the eval-mode network (parity tested, ~1e-6).
+
+CPU: :func:`compile_cpu` runs ``torch.compile`` (Inductor) on that copy, with its on-disk caches
+(FX graph + AOTAutograd) in a user cache folder (:func:`compile_cache_dir`), so that a restarted
+node loads compiled kernels instead of compiling again; when compiling fails, or the compiled
+model disagrees with eager, it says why and the caller keeps eager.
+
+CUDA: :class:`CudaGraphRunner` runs the fp16 channels_last copy as a captured CUDA graph: one
+pinned host->device copy of the fp32 input per frame, the fp16 conversion, network and fp32
+conversion of the outputs replayed as one graph; outputs stay on the GPU for post-processing.
+**Not measured in the session that wrote it (no GPU was available)**; guarded: any failure to
+capture falls back to the plain CUDA path.
+
+Threads: :func:`configure_threads` sets intra-op (and, once per process, inter-op) threads.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_THREADS",
+    "THREADS_RANGE",
+    "FastGraspNet",
+    "fold_batchnorm",
+    "prepare_fast_model",
+    "compile_cache_dir",
+    "compile_cpu",
+    "configure_threads",
+    "CudaGraphRunner",
+    "max_abs_diff",
+    "example_input",
+]
+
+log = logging.getLogger("dsc_grasp_ros.backends")
+
+#: ``auto``: compiled on CPU (eager when compiling fails), CUDA graphs on a GPU;
+#: ``eager``: the plain module (BatchNorm folded on CPU); ``compiled``: as auto, but say loudly when it falls back.
+BACKENDS = ("auto", "eager", "compiled")
+#: Default CPU threads of the network (see the README's performance section: measured 1 vs 2).
+DEFAULT_THREADS = 1
+THREADS_RANGE = (0, 64)
+HEAD_NAMES = ("quality", "cos", "sin", "width")
+
+
+# --------------------------------------------------------------------------- model transforms
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An eval-mode deep copy of ``model`` with each ``Conv2d -> BatchNorm2d`` pair folded.
+
+    Handles the pairs inside ``nn.Sequential`` (every CBM block) and Coordinate Attention's
+    ``conv1``/``bn1``; a BatchNorm that follows no convolution is left as it is.
+    """
+    m = copy.deepcopy(model).eval()
+    for mod in list(m.modules()):
+        if isinstance(mod, nn.Sequential):
+            names = list(mod._modules)
+            for a, b in zip(names, names[1:]):
+                conv, bn = mod._modules[a], mod._modules[b]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    mod._modules[a] = fuse_conv_bn_eval(conv, bn)
+                    mod._modules[b] = nn.Identity()
+        conv1, bn1 = getattr(mod, "conv1", None), getattr(mod, "bn1", None)
+        if isinstance(conv1, nn.Conv2d) and isinstance(bn1, nn.BatchNorm2d):
+            mod.conv1 = fuse_conv_bn_eval(conv1, bn1)
+            mod.bn1 = nn.Identity()
+    return m
+
+
+class FastGraspNet(nn.Module):
+    """Inference-only DSC-GraspNet: BatchNorm folded, the four heads as one 4-output convolution.
+
+    ``forward(x)`` returns ``(quality, cos2θ, sin2θ, width)`` like the source network (views of one
+    ``N x 4 x H x W`` tensor).
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = fold_batchnorm(net)
+        convs = [self.net.heads[k][-1] for k in HEAD_NAMES]
+        c0 = convs[0]
+        head = nn.Conv2d(c0.in_channels, len(convs), c0.kernel_size, padding=c0.padding, bias=True)
+        with torch.no_grad():
+            head.weight.copy_(torch.cat([c.weight for c in convs], 0))
+            head.bias.copy_(torch.cat([c.bias if c.bias is not None else torch.zeros(1) for c in convs], 0))
+        self.head = head
+        del self.net.heads
+        self.in_channels = net.in_channels
+        self.cfg = net.cfg
+
+    def forward(self, x: torch.Tensor):
+        p = self.net.forward_up(self.net.forward_features(x))
+        y = self.head(p)
+        return y[:, 0:1], y[:, 1:2], y[:, 2:3], y[:, 3:4]
+
+
+def prepare_fast_model(net: nn.Module) -> nn.Module:
+    """:class:`FastGraspNet` for a DSCGraspNet; other modules only get their BatchNorm folded."""
+    if hasattr(net, "heads") and hasattr(net, "forward_up") and all(k in net.heads for k in HEAD_NAMES):
+        return FastGraspNet(net).eval()
+    return fold_batchnorm(net)
+
+
+def max_abs_diff(a, b) -> float:
+    return max(float((x.float() - y.float()).abs().max()) for x, y in zip(a, b))
+
+
+def example_input(shape: tuple) -> torch.Tensor:
+    """A smooth, in-range network input (a tilted table with a box on it; colour gradient) for
+    parity checks. Random noise is a poor check input: trained models amplify it by orders of
+    magnitude (a 1e-5 change of a noise input changed the shipped RGB-D model's maps by ~24)."""
+    n, c, h, w = shape
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    x = torch.zeros(shape)
+    x[:, 0] = 0.02 * xx - 0.06 * ((xx.abs() < 0.2) & (yy.abs() < 0.3)).float()
+    if c > 1:
+        x[:, 1:] = 0.1 * yy
+    return x
+
+
+# --------------------------------------------------------------------------- CPU: torch.compile
+def compile_cache_dir(path: str | os.PathLike | None = None) -> Path:
+    """Folder of the compile caches: ``path``, else ``$TORCHINDUCTOR_CACHE_DIR``, else
+    ``$DSC_GRASP_CACHE_DIR/torchinductor``, else ``$XDG_CACHE_HOME`` (``~/.cache``)
+    ``/dsc_grasp_ros/torchinductor``. (Inductor's own default is under ``/tmp``, which a reboot of
+    the robot PC clears.)"""
+    if path:
+        return Path(path).expanduser()
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    if os.environ.get("DSC_GRASP_CACHE_DIR"):
+        return Path(os.environ["DSC_GRASP_CACHE_DIR"]).expanduser() / "torchinductor"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dsc_grasp_ros" / "torchinductor"
+
+
+def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, tolerance: float = 1e-3):
+    """``torch.compile`` ``model`` for inputs shaped like ``example`` and check it against eager.
+
+    Returns ``(callable, info)``; ``callable`` is ``None`` when compiling failed or disagreed, and
+    ``info["reason"]`` says why. ``info["compile_s"]`` is the time of the first (compiling or
+    cache-loading) call. Inductor's cache folder is set to :func:`compile_cache_dir` unless
+    ``TORCHINDUCTOR_CACHE_DIR`` is already set (it is read once per process).
+    """
+    info: dict = {"cache_dir": None, "compile_s": None, "parity": None, "reason": ""}
+    try:
+        cache = compile_cache_dir(cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        if cache_dir or not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
+        info["cache_dir"] = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        import torch._inductor.config as inductor_config
+
+        inductor_config.fx_graph_cache = True  # compiled kernels keyed by graph + shapes, on disk
+        try:
+            import torch._functorch.config as functorch_config
+
+            functorch_config.enable_autograd_cache = True
+        except (ImportError, AttributeError):  # older torch: FX graph cache only
+            pass
+        compiled = torch.compile(model, dynamic=False, fullgraph=True)
+        t0 = time.perf_counter()
+        with torch.inference_mode():  # the mode the engine runs in (no recompilation on the first frame)
+            out = compiled(example)
+            ref = model(example)
+        info["compile_s"] = round(time.perf_counter() - t0, 2)
+        diff = max_abs_diff(out, ref)
+        info["parity"] = diff
+        scale = max(1.0, max(float(r.abs().max()) for r in ref))
+        if not diff <= tolerance * scale:
+            info["reason"] = f"compiled outputs differ from eager by {diff:.3g} (> {tolerance} x {scale:.3g})"
+            return None, info
+        return compiled, info
+    except Exception as e:  # noqa: BLE001 - no compiler, unsupported op, cache folder not writable, ...
+        info["reason"] = f"torch.compile failed ({type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''})"
+        return None, info
+
+
+# --------------------------------------------------------------------------- threads
+_INTEROP_SET = False
+
+
+def configure_threads(threads: int | None = None, interop_threads: int = 1) -> dict:
+    """Set torch's intra-op threads (``None``/0: leave as is) and, once per process, inter-op threads.
+
+    Returns the threads in effect. OpenMP environment settings (``OMP_WAIT_POLICY``) only act
+    before torch starts its thread pool; see the README's performance section for what helped.
+    """
+    global _INTEROP_SET
+    if threads is not None and threads != 0:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise ValueError(f"threads must be a positive integer (0 or None: keep torch's default), got {threads!r}")
+        torch.set_num_threads(threads)
+    if interop_threads and not _INTEROP_SET:
+        try:
+            torch.set_num_interop_threads(interop_threads)
+        except RuntimeError:  # already set, or inter-op work already ran in this process
+            pass
+        _INTEROP_SET = True
+    return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
+
+
+# --------------------------------------------------------------------------- CUDA graphs
+class CudaGraphRunner:
+    """A captured CUDA graph of ``model`` (fp16/fp32, channels_last) for one input shape.
+
+    Per frame: the fp32 host input is copied into a pinned buffer, then one asynchronous
+    host->device copy; the dtype/layout conversion, the network and the fp32 conversion of the four
+    outputs are one graph replay. Outputs are cloned so they stay valid after the next frame.
+
+    NOT MEASURED: written in a session without a GPU; the engine falls back to the plain CUDA path
+    when capture fails.
+    """
+
+    def __init__(self, model: nn.Module, shape: tuple, device: torch.device, dtype: torch.dtype, warmup: int = 3):
+        self.shape = tuple(shape)
+        self.device = device
+        self.host = torch.empty(self.shape, dtype=torch.float32).pin_memory()
+        self.static_in = torch.zeros(self.shape, dtype=torch.float32, device=device)
+
+        def step():
+            x = self.static_in.to(dtype).contiguous(memory_format=torch.channels_last)
+            return tuple(o.float() for o in model(x))
+
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream), torch.inference_mode():
+            for _ in range(warmup):  # cuDNN autotuning and allocations happen outside the capture
+                step()
+        torch.cuda.current_stream(device).wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph), torch.inference_mode():
+            self.static_out = step()
+
+    def __call__(self, x: torch.Tensor):
+        if x.device.type == "cpu":
+            self.host.copy_(x)
+            self.static_in.copy_(self.host, non_blocking=True)
+        else:
+            self.static_in.copy_(x)
+        self.graph.replay()
+        return tuple(o.clone() for o in self.static_out)
