@@ -44,7 +44,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 class InferenceEngine:
     """Runs the network on one device with the backend chosen at load.
 
-    ``backend`` (:data:`~dsc_grasp_ros.backends.BACKENDS`):
+    ``backend`` (:data:`~dsc_grasp_ros.backends.BACKENDS`; ``auto`` takes ``$DSC_GRASP_BACKEND`` when set):
 
     * CPU, ``auto``/``compiled``: an inference copy with BatchNorm folded and the four heads merged
       (:func:`~dsc_grasp_ros.backends.prepare_fast_model`), ``torch.compile``-d for the first input
@@ -72,6 +72,10 @@ class InferenceEngine:
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "auto" and os.environ.get("DSC_GRASP_BACKEND"):  # a deployment's (or the test suite's) choice
+            backend = os.environ["DSC_GRASP_BACKEND"]
+            if backend not in BACKENDS:
+                raise ValueError(f"$DSC_GRASP_BACKEND must be one of {BACKENDS}, got {backend!r}")
         self.device = resolve_device(device)
         self.requested_backend = backend
         self.compile_cache = compile_cache
@@ -222,9 +226,9 @@ class DetectorConfig:
     #: Widest opening (m) the gripper can make: wider grasps are rejected (Franka/Panda hand: 80 mm).
     max_gripper_opening: float = 0.08
     fp16: bool | None = None
-    #: Network backend (:class:`InferenceEngine`): ``auto`` = compiled on CPU (eager if compiling
-    #: fails) / CUDA graphs on a GPU, ``eager``, ``compiled``. ``$DSC_GRASP_BACKEND`` sets the default.
-    backend: str = field(default_factory=lambda: os.environ.get("DSC_GRASP_BACKEND", "auto"))
+    #: Network backend (:class:`InferenceEngine`): ``auto`` = ``$DSC_GRASP_BACKEND`` when set, else
+    #: compiled on CPU (eager if compiling fails) / CUDA graphs on a GPU; ``eager``; ``compiled``.
+    backend: str = "auto"
     #: CPU threads of the network (torch intra-op); 0 = torch's default (all cores). See the README's
     #: performance section for why 1 is the default on a busy robot PC.
     threads: int = DEFAULT_THREADS

@@ -106,7 +106,7 @@ def test_compiled_model_that_disagrees_is_not_used(monkeypatch):
         return lambda x: tuple(o + 1.0 for o in model(x))  # "compiles" to something wrong
 
     monkeypatch.setattr(torch, "compile", wrong_compile)
-    eng = InferenceEngine(tiny_net(), "cpu", backend="auto", threads=0)
+    eng = InferenceEngine(tiny_net(), "cpu", backend="compiled", threads=0)
     eng.warmup(4, (32, 32), n=1)
     assert eng.backend == "eager" and "differ from eager" in eng.backend_info["reason"]
 

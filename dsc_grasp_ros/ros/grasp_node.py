@@ -266,6 +266,8 @@ class GraspNode(LifecycleNode):
             model_path=self._p("model_path") or None,
             device=self._p("device"),
             modality=self._p("modality") or None,
+            backend=self._p("backend"),
+            threads=self._p("threads"),
             roi=self._p("roi") or None,
             sigma=self._p("sigma"),
             top_k=self._p("top_k"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..geometry import DEPTH_STATISTICS
+from ..backends import BACKENDS, DEFAULT_THREADS, THREADS_RANGE
 from ..inference import TUNABLE_RANGES
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
@@ -43,6 +44,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               additional_constraints="auto | cpu | cuda | cuda:N"),
     ParamSpec("modality", "", "Network input: empty = the model's own; rgbd, d or rgb (must match the model).", RECONFIGURE,
               choices=("", "rgbd", "d", "rgb")),
+    ParamSpec("backend", "auto", "Network backend: auto (CPU: BatchNorm-folded model compiled with torch.compile, cached on disk "
+              "under ~/.cache/dsc_grasp_ros so a restart skips the compile; eager when compiling fails; GPU: CUDA graphs), "
+              "eager, or compiled.", RECONFIGURE, choices=BACKENDS),
+    ParamSpec("threads", DEFAULT_THREADS, "CPU threads of the network (torch intra-op threads); 0 = all cores. "
+              "1 keeps latency steady when the robot PC's other processes (camera driver, MoveIt, rviz) load the CPU: "
+              "README, Performance.", RECONFIGURE, range=(*THREADS_RANGE, 1)),
     # ---- frames
     ParamSpec("target_frame", "", "Frame the grasps are published in (the robot base, e.g. panda_link0); empty = the camera's optical frame.", RECONFIGURE),
     ParamSpec("static_camera_transform", [], "Fixed pose of the camera optical frame in target_frame as [x, y, z, qx, qy, qz, qw] "
