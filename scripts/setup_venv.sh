@@ -15,5 +15,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$want" > "$stamp"
 fi
-# tf2_msgs is not on PyPI: generate it with the pinned rosidl wheels (cached; ~8 s the first time)
+# tf2_msgs is not on PyPI: generate it with the pinned rosidl wheels (cached; ~10 s of CPU the first time)
 ./scripts/build_tf2_msgs.sh .venv
