@@ -218,7 +218,7 @@ class DetectorConfig:
     depth_statistic: str = "median"
     depth_region_scale: float = 0.5
     #: Working range (m, along the optical axis): grasps whose depth is outside are rejected.
-    #: Defaults for a RealSense D4xx: min-Z is 0.105 m (D435 at 848x480) to 0.16 m (D415); Intel
+    #: Defaults for a RealSense D4xx: min-Z is about 0.11 m (D435) to 0.16 m (D415); Intel
     #: gives 0.3-3 m as the D435's ideal range, and depth error grows with z^2 beyond it.
     #: D405 users: min_depth 0.07 (its range is 7-50 cm).
     min_depth: float = 0.1

@@ -22,7 +22,7 @@ from .network import CHANNEL_ORDER, LEGACY_UPSAMPLE_ORDER, UPSAMPLE_ORDERS, DSCG
 from .preprocess import DEFAULT_NET_PX_PER_METRE, NORMALISATION, InputError, depth_reference_of
 
 __all__ = ["ModelError", "ModelMetadata", "save_model", "load_model", "load_metadata", "load_checkpoint", "network_config", "default_model_path",
-           "models_dir", "DEFAULT_MODEL"]
+           "models_dir", "portable_path", "DEFAULT_MODEL"]
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "dsc_graspnet_rgbd.pt"
@@ -148,6 +148,22 @@ def load_metadata(path) -> ModelMetadata:
         return ModelMetadata(**{k: v for k, v in raw.items() if k in known})
     except TypeError as e:
         raise ModelError(f"model metadata {meta_path} lacks a required field: {e}") from e
+
+
+def portable_path(path) -> str | None:
+    """A path as model metadata records it: relative to the project root when inside it or beside it
+    (``data/x``, ``../simdata/train``), else only its last component (the dataset folder's name), so
+    that a model card never carries a path of one machine."""
+    if path is None:
+        return None
+    p = Path(path).expanduser().resolve()
+    root = Path(__file__).resolve().parents[1]
+    for base, prefix in ((root, ""), (root.parent, "../")):
+        try:
+            return prefix + p.relative_to(base).as_posix()
+        except ValueError:
+            pass
+    return p.name
 
 
 def _numpy_array_globals() -> list:

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from dsc_grasp_ros.model_io import portable_path  # noqa: E402
 
 
 def evaluate(model: Path, dataset: str, path: Path, depth: str | None) -> dict:
@@ -43,7 +45,7 @@ def main() -> int:
         meta_path = model.with_suffix(".json")
         meta = json.loads(meta_path.read_text())
         m = meta.setdefault("metrics", {})
-        m["heldout_objects"] = {**evaluate(model, "jacquard-format", args.heldout, args.depth), "path": str(args.heldout)}
+        m["heldout_objects"] = {**evaluate(model, "jacquard-format", args.heldout, args.depth), "path": portable_path(args.heldout)}
         real = {}
         if (args.shared / "cornell").is_dir():
             real["cornell_samples"] = evaluate(model, "cornell", args.shared / "cornell", None)

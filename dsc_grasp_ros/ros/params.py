@@ -78,7 +78,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("depth_region_scale", 0.5, "Size of the depth window at the grasp relative to the grasp rectangle.", RUNTIME,
               range=(*TUNABLE_RANGES["depth_region_scale"], 0.0)),
     # ---- plausibility limits (runtime): a grasp outside them is rejected and counted
-    ParamSpec("min_depth", 0.1, "Nearest grasp depth (m) published; nearer candidates are rejected (D4xx min-Z 0.105-0.16 m; D405: 0.07).",
+    ParamSpec("min_depth", 0.1, "Nearest grasp depth (m) published; nearer candidates are rejected (D4xx min-Z about 0.11-0.16 m; D405: 0.07).",
               RUNTIME, range=(*TUNABLE_RANGES["min_depth"], 0.0), additional_constraints="smaller than max_depth"),
     ParamSpec("max_depth", 3.0, "Farthest grasp depth (m) published; farther candidates are rejected (D435 ideal range ends at 3 m).",
               RUNTIME, range=(*TUNABLE_RANGES["max_depth"], 0.0), additional_constraints="larger than min_depth"),

@@ -96,9 +96,11 @@ class TrainConfig:
 # --------------------------------------------------------------------------- helpers
 def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
     """The ``training`` metadata of a model file, shared by a run's model.json and ``export``."""
+    from ..model_io import portable_path
+
     return {
         "dataset": cfg["dataset"],
-        "path": str(Path(cfg["path"]).resolve()),
+        "path": portable_path(cfg["path"]),  # relative to the project, else the dataset folder's name
         "split": split.get("kind", cfg["split"]),
         "train_items": len(split.get("train", [])),
         "test_items": len(split.get("test", [])),
