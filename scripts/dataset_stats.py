@@ -8,7 +8,7 @@ the real Cornell / Jacquard samples in ``../shared/data``. Per image, in the net
   depth;
 * **object size** (network pixels): longest side of the minimum-area rectangle around each object
   blob; blobs from ``*_mask.png`` where a dataset has masks (Jacquard), else from the depth (more
-  than 6 mm in front of a robustly fitted quadratic surface: Cornell; misses objects thinner than that); blobs under 20 network px are ignored;
+  than 6 mm in front of a robustly fitted quadratic surface: Cornell; misses objects thinner than that); blobs under 20 (mask) or 100 (depth) network px are ignored;
 * **grasp opening** (network pixels): the rectangles' opening, for rectangles centred in the crop;
 * **grasps per image**: all rectangles of the image.
 
@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 NET = 224
-MIN_BLOB = 20  # network pixels
+MIN_BLOB = 20  # network pixels (objects from masks)
+MIN_BLOB_DEPTH = 100  # network pixels (objects from depth: smaller blobs are sensor noise)
 DEPTH_OBJECT_M = 0.006  # without a mask: object = more than this in front of the fitted surface
 
 
@@ -70,14 +71,14 @@ def plane_residual(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return res
 
 
-def object_sizes(mask: np.ndarray) -> list[float]:
-    """Longest side (px) of the minimum-area rectangle of each blob of ``mask`` (>= MIN_BLOB px area)."""
+def object_sizes(mask: np.ndarray, min_area: int = MIN_BLOB) -> list[float]:
+    """Longest side (px) of the minimum-area rectangle of each blob of ``mask`` (>= ``min_area`` px)."""
     import cv2
 
     n, lab, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     out = []
     for k in range(1, n):
-        if st[k, cv2.CC_STAT_AREA] < MIN_BLOB:
+        if st[k, cv2.CC_STAT_AREA] < min_area:
             continue
         ys, xs = np.nonzero(lab == k)
         (_, _), (a, b), _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
@@ -123,7 +124,7 @@ def image_stats(item, crop: str) -> dict:
     elif valid.sum() > 100:
         res = plane_residual(d, valid)
         rec["object_source"] = "depth-plane"
-        rec["object_size_net_px"] = object_sizes(np.nan_to_num(res, nan=0.0) < -DEPTH_OBJECT_M)
+        rec["object_size_net_px"] = object_sizes(np.nan_to_num(res, nan=0.0) < -DEPTH_OBJECT_M, MIN_BLOB_DEPTH)
     else:
         rec["object_source"], rec["object_size_net_px"] = "none", []
     return rec

@@ -262,7 +262,7 @@ def test_dataset_stats_on_known_geometry(tmp_path):
     ramp = (0.5 + 0.001 * vv + 0.0003 * uu).astype(np.float32)
     ramp[90:150, 120:200] -= 0.03
     res = ds.plane_residual(ramp, ramp > 0)
-    sizes = ds.object_sizes(np.nan_to_num(res) < -ds.DEPTH_OBJECT_M)
+    sizes = ds.object_sizes(np.nan_to_num(res) < -ds.DEPTH_OBJECT_M, ds.MIN_BLOB_DEPTH)
     assert len(sizes) == 1 and sizes[0] == pytest.approx(80, abs=2.0)
 
 
