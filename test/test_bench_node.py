@@ -1,8 +1,9 @@
 """The benchmark's through-the-node mode (dsc_grasp_ros/ros/bench_driver.py): the simulator
 publishes colour, aligned depth, camera_info and /tf (camera in panda_link0) over real DDS, the
 REAL grasp_node (a separate process, target_frame panda_link0, its tf2 path) answers, and the
-benchmark executes the PoseStamped it receives. On the same 2 scenes, the in-process policy and
-the node execute the same grasp (within 2 mm and 2 deg). The node is started once per module."""
+benchmark executes the PoseStamped it receives. On the same scenes (2 objects x 2 trials, the CI
+size of issue 8), the in-process policy and the node execute the same grasp (within 2 mm and
+2 deg). The node is started once per module."""
 
 from __future__ import annotations
 
@@ -46,32 +47,44 @@ def _angle_deg(q1, q2) -> float:
     return math.degrees(2 * math.acos(min(1.0, d)))
 
 
-def test_in_process_and_through_the_node_execute_the_same_grasp(node_policy):
-    from dsc_grasp_ros.bench.runner import run_benchmark
+def test_in_process_and_through_the_node_execute_the_same_grasp(node_policy, tmp_path):
+    """The CI-size run of issue 8: 2 objects x 2 trials, oracle + the default model in-process and
+    through the node; the oracle picks every scene, the two modes execute the same grasp, and the
+    trial records (JSONL) have the schema of the in-process ones."""
+    from dsc_grasp_ros.bench import report
+    from dsc_grasp_ros.bench.policies import OraclePolicy
+    from dsc_grasp_ros.bench.runner import OUTCOMES, run_benchmark
 
     root = _objects_root()
-    local = ModelPolicy(name="dsc_rgbd", device="cpu")
-    records, doc, _ = run_benchmark([local, node_policy], OBJECTS, 1, seed=0, objects_root=root, progress=False, tiles=False)
-    by = {(r["object"], r["trial"], r["policy"]): r for r in records}
+    policies = [OraclePolicy(), ModelPolicy(name="dsc_rgbd", device="cpu"), node_policy]
+    records, doc, tiles = run_benchmark(policies, OBJECTS, 2, seed=0, objects_root=root, progress=False)
+    files = report.write_outputs(tmp_path, records, doc, tiles, doc["objects"], 2)
+    back = report.read_jsonl(files["trials"])
+    assert len(back) == 2 * 2 * 3
+    for r in back:
+        assert tuple(r) == report.TRIAL_KEYS and r["outcome"] in OUTCOMES
+    assert doc["policies"]["oracle"]["overall"]["successes"] == 4
+    assert doc["policies_described"][2]["mode"].startswith("through grasp_node")
     log = node_policy.log_path.read_text()
     assert "grasps in frame panda_link0 via tf2" in log and "tf2: tf2_" in log  # the tf path, not static_camera_transform
+    by = {(r["object"], r["trial"], r["policy"]): r for r in back}
     compared = 0
     for obj in OBJECTS:
-        a, b = by[(obj, 0, "dsc_rgbd")], by[(obj, 0, "dsc_rgbd@node")]
-        assert b["error"] is None, b["error"]
-        assert (a["grasp"] is None) == (b["grasp"] is None), (a, b)
-        if a["grasp"] is None:
-            continue
-        pa, pb = np.array(a["grasp"]["position"]), np.array(b["grasp"]["position"])
-        dist = float(np.linalg.norm(pa - pb))
-        ang = _angle_deg(a["grasp"]["quaternion"], b["grasp"]["quaternion"])
-        print(f"{obj}: in-process {pa.round(4).tolist()} vs node {pb.round(4).tolist()}: {dist * 1e3:.2f} mm, {ang:.2f} deg; "
-              f"outcomes {a['outcome']} / {b['outcome']}")
-        assert dist < 0.002 and ang < 2.0
-        assert abs(a["grasp"]["width_m"] - b["grasp"]["width_m"]) < 0.002
-        compared += 1
-    assert compared >= 1, "the model found no grasp in either scene: nothing compared"
-    assert doc["policies_described"][1]["mode"].startswith("through grasp_node")
+        for trial in range(2):
+            a, b = by[(obj, trial, "dsc_rgbd")], by[(obj, trial, "dsc_rgbd@node")]
+            assert b["error"] is None, b["error"]
+            assert (a["grasp"] is None) == (b["grasp"] is None), (a, b)
+            if a["grasp"] is None:
+                continue
+            pa, pb = np.array(a["grasp"]["position"]), np.array(b["grasp"]["position"])
+            dist = float(np.linalg.norm(pa - pb))
+            ang = _angle_deg(a["grasp"]["quaternion"], b["grasp"]["quaternion"])
+            print(f"{obj} #{trial}: in-process {pa.round(4).tolist()} vs node {pb.round(4).tolist()}: {dist * 1e3:.2f} mm, "
+                  f"{ang:.2f} deg; outcomes {a['outcome']} / {b['outcome']}; plan {a['timings']['plan_s']} / {b['timings']['plan_s']} s")
+            assert dist < 0.002 and ang < 2.0
+            assert abs(a["grasp"]["width_m"] - b["grasp"]["width_m"]) < 0.002
+            compared += 1
+    assert compared >= 2, "the model found a grasp in fewer than 2 scenes: too little compared"
 
 
 def test_a_node_that_does_not_answer_is_a_clear_error(node_policy):
