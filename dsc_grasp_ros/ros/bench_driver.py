@@ -15,9 +15,10 @@ the reason is that every candidate was rejected (as the in-process policy return
 naming the reason otherwise; no answer at all raises :class:`NodeNotAnswering` with the tail of
 the node's log.
 
-The node and this driver use their own DDS domain (``domain_id``; default: ``ROS_DOMAIN_ID`` if
-set, else a random one in 100-199) and the shipped Fast DDS profile (640x480 images over shared
-memory), so a benchmark does not talk to a robot on the same network.
+The node and this driver use their own DDS domain (``domain_id``; default: a random one in
+100-199, whatever ``ROS_DOMAIN_ID`` says), discovery limited to this machine unless
+``ROS_AUTOMATIC_DISCOVERY_RANGE`` is set, and the shipped Fast DDS profile (640x480 images over
+shared memory), so a benchmark does not talk to a robot on the same network.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ class NodePolicy(Policy):
         self._ctx = self._node = self._executor = None
 
         env = dict(os.environ)
-        if domain_id is None:
-            domain_id = int(env["ROS_DOMAIN_ID"]) if env.get("ROS_DOMAIN_ID", "").isdigit() else random.Random(os.getpid() ^ time.time_ns()).randint(100, 199)
+        if domain_id is None:  # a private domain: the simulated /tf must never mix with a robot's
+            domain_id = random.Random(os.getpid() ^ time.time_ns()).randint(100, 199)
         self.domain_id = int(domain_id)
         for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
             env.setdefault(k, str(FASTDDS_XML))
