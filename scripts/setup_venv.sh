@@ -16,5 +16,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # tf2_msgs is not on PyPI: generate it with the pinned rosidl wheels (cached; ~10 s of CPU the first time)
-# (not fatal: without it the demo stays in the camera frame and the tf tests skip, saying why)
+# (not fatal: without it the demo stays in the camera frame, the tf tests skip saying why and the
+# demo test fails, as the main job then does not show robot-frame grasps)
 ./scripts/build_tf2_msgs.sh .venv || echo "[setup] WARNING: tf2_msgs could not be built (see above); continuing without it" >&2
