@@ -23,7 +23,6 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from dsc_grasp_ros.preprocess import ROI  # noqa: E402
 from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
 from dsc_grasp_ros.ros.listener import GraspListener  # noqa: E402
@@ -101,8 +100,13 @@ def build_cases(frame):
     add("all-zero CameraInfo", "bad_camera_info", info=zero_info)
     # Depth 0 exactly at every pixel a grasp centre can map to (the network grid), valid elsewhere:
     # the network input is unchanged, but every candidate's depth is missing.
-    roi = ROI.centred_square(h, w, 224)
-    jj, ii = np.meshgrid(np.arange(224), np.arange(224))
+    # the ROI the node's detector picks for this frame (scale ROI from the intrinsics and the scene depth)
+    from dsc_grasp_ros.model_io import default_model_path, load_metadata
+    from dsc_grasp_ros.preprocess import scale_roi, scene_depth
+
+    meta = load_metadata(default_model_path())
+    roi = scale_roi(h, w, K[0, 0], K[1, 1], scene_depth(mm), meta.px_per_metre, meta.input_size)
+    jj, ii = np.meshgrid(np.arange(roi.out_w), np.arange(roi.out_h))
     uv = np.rint(roi.to_full(np.stack([jj.ravel(), ii.ravel()], -1).astype(np.float64))).astype(int)
     holes = mm.copy()
     holes[uv[:, 1], uv[:, 0]] = 0

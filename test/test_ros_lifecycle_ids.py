@@ -1,4 +1,5 @@
-"""Lifecycle transitions requested *by id* in the wrong state, over real DDS (issue 11, item 1).
+"""Lifecycle transitions requested *by id* in the wrong state, over real DDS (issue 11, item 1),
+and truncated serialized images sent to the running node (item 3).
 
 rclpy's ``change_state`` service calls ``trigger_transition_by_id`` without checking that the
 transition exists in the current state, so ``RCLError: Transition is not registered`` escaped
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
@@ -39,7 +41,7 @@ def test_transition_by_id_in_wrong_state_answers_false(tmp_path, monkeypatch):
         monkeypatch.setenv(k, env[k])
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN_ID)
-    params = write_params(tmp_path / "params.yaml", {"device": "cpu", "diagnostics_period": 60.0})
+    params = write_params(tmp_path / "params.yaml", {"device": "cpu", "diagnostics_period": 0.5, "qos_reliability": "reliable"})
     node = start_node(params, env, tmp_path / "node.log")
     from rclpy.executors import SingleThreadedExecutor
 
@@ -60,11 +62,45 @@ def test_transition_by_id_in_wrong_state_answers_false(tmp_path, monkeypatch):
         def state():
             return _call(get, GetState.Request()).current_state.label
 
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (not get.service_is_ready() or state() != "active"):
             assert node.alive(), node.output()
             time.sleep(0.2)
         assert state() == "active", node.output()
+
+        # item 3: truncated serialized Images over DDS (raw CDR bytes) must not stop the node's spin
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.serialization import serialize_message
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import Header
+
+        from dsc_grasp_ros.ros import conversions as conv
+
+        diags = []
+        client_node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+        pub = client_node.create_publisher(Image, "/color/image_raw", 10)
+        raw = serialize_message(conv.array_to_image(np.zeros((48, 64, 3), np.uint8), "rgb8", Header(frame_id="cam")))
+        deadline = time.monotonic() + 10
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for cut in (10, 30, 60, len(raw) - 100):
+            pub.publish(raw[:cut])  # rclpy publishes bytes as an already serialized message
+            time.sleep(0.1)
+
+        def truncated_count():
+            for d in reversed(diags):
+                for st in d.status:
+                    for kv in st.values:
+                        if kv.key == "truncated_message":
+                            return int(kv.value)
+            return 0
+
+        deadline = time.monotonic() + 15
+        while truncated_count() < 4 and time.monotonic() < deadline:
+            assert node.alive(), node.output()
+            time.sleep(0.1)
+        assert truncated_count() == 4, (diags[-1:], node.output())
+        assert node.alive() and state() == "active"
         # wrong state: each answered false, state unchanged, node alive
         for tid in (Transition.TRANSITION_CLEANUP, Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE, 99):
             assert by_id(tid) is False, tid
