@@ -138,8 +138,8 @@ def trial_crop(rgb: np.ndarray, record: dict, centre=None) -> np.ndarray:
     if not record["success"]:
         txt = {"no_grasp": "none", "unreachable": "unreach", "collision_on_descent": "collide", "off_object": "off",
                "empty_or_one_finger": "empty/1f", "dropped": "drop"}.get(record["outcome"], record["outcome"])
-        cv2.putText(tile, txt, (4, TILE - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 2, cv2.LINE_AA)
-        cv2.putText(tile, txt, (4, TILE - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.rectangle(tile, (3, TILE - 17), (TILE - 4, TILE - 4), (150, 20, 20), -1)
+        cv2.putText(tile, txt, (6, TILE - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
     return tile
 
 
