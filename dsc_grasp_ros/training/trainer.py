@@ -69,7 +69,7 @@ class TrainConfig:
     augment: str = "auto"
     zoom_min: float = 0.5
     protocol: str = "paper"
-    depth_ref: str = "mean"
+    depth_ref: str = "plane"
     input_size: int = INPUT_SIZE
     width_scale: float = WIDTH_SCALE_PX
     seed: int = 0
@@ -379,6 +379,10 @@ def train(cfg: TrainConfig) -> dict:
         old_order = old.get("upsample_order", LEGACY_UPSAMPLE_ORDER) if old else cfg.upsample_order
         if old_order != cfg.upsample_order:
             raise ValueError(f"--resume: the run in {out} was trained with --upsample-order {old_order}, not {cfg.upsample_order}")
+        for key, legacy in (("protocol", "square"), ("depth_ref", "mean")):  # runs from before these options
+            was = old.get(key, legacy) if old else getattr(cfg, key)
+            if was != getattr(cfg, key):
+                raise ValueError(f"--resume: the run in {out} was trained with --{key.replace('_', '-')} {was}, not {getattr(cfg, key)}")
         _unwrap(model).load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         scaler.load_state_dict(ck["scaler"])
