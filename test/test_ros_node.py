@@ -97,7 +97,18 @@ def test_replay_grasps_in_base_frame(ros_context, scene_bag, tmp_path):
         rp = replay(bag_path, env, tmp_path / "replay30.log", "--hz", "30", "--tail", "1.0")
         assert rp.wait(60) == 0, rp.output()
         assert lis.wait_for(lambda rx: len(rx.diagnostics) > 0, 10)
-        time.sleep(1.5)  # the frame in flight finishes; a fresh summary arrives
+        # the frame in flight finishes and a fresh summary accounts for every received frame (on a loaded
+        # CPU one frame can take longer than a fixed pause)
+        def settled(d):
+            acc = int(d.get("processed", 0)) + int(d.get("dropped_stale", 0))
+            acc += sum(int(d.get(k, 0)) for k in ("missing_camera_info", "no_valid_depth_at_grasp"))
+            return d and acc >= int(d.get("received", 0))
+
+        deadline = time.monotonic() + 20
+        time.sleep(1.0)
+        while not settled(lis.latest_diagnostics()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.6)  # one more summary period: the last grasp message has arrived too
         diag = lis.latest_diagnostics()
         received, processed, dropped = int(diag["received"]), int(diag["processed"]), int(diag["dropped_stale"])
         skipped = {k: int(diag.get(k, 0)) for k in ("missing_camera_info", "no_valid_depth_at_grasp")}

@@ -301,7 +301,11 @@ class GraspNode(LifecycleNode):
             "markers": self.create_lifecycle_publisher(MarkerArray, "~/markers", 10),
             "debug": self.create_lifecycle_publisher(Image, "~/debug_image", 1),
         }
-        self._timer = self.create_timer(float(self._p("diagnostics_period")), self._summary)
+        # steady clock: the summary and /diagnostics keep coming while /clock stands still (use_sim_time
+        # with a paused or finished bag); the rates they report are wall-clock rates anyway
+        from rclpy.clock import Clock, ClockType
+
+        self._timer = self.create_timer(float(self._p("diagnostics_period")), self._summary, clock=Clock(clock_type=ClockType.STEADY_TIME))
         from rclpy.logging import LoggingSeverity
 
         self._debug_timings = self.get_logger().get_effective_level() <= LoggingSeverity.DEBUG
