@@ -80,6 +80,8 @@ def test_32fc1_in_millimetres_is_a_wrong_unit(det, K640):
     with pytest.raises(InputError, match="millimetres") as e:
         det.detect(rgb, depth * 1000.0, K640)  # 32FC1 sent in millimetres: 550-600 "m"
     assert e.value.code == "depth_wrong_unit"
+    with pytest.raises(InputError, match="1101.0: 32FC1 depth must be metres"):
+        det.detect(rgb, np.full((480, 640), 1101.0, np.float32), K640)  # the z = 1101 m
     with pytest.raises(InputError, match="metres or centimetres"):
         det.detect(rgb, np.ones((480, 640), np.uint16), K640)  # 16UC1 holding metres
 
