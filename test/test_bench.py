@@ -168,3 +168,34 @@ def test_bad_input_errors(tmp_path, capsys):
     torch.save({"conv.weight": torch.zeros(3, 3)}, bad)
     with pytest.raises(PolicyError, match="ggcnn2"):
         build_policies(f"ggcnn2={bad}")
+
+
+class _Shifted:
+    """The oracle's grasp moved 6 mm along the jaws: a second, different policy."""
+
+    name, modality = "shifted", "truth"
+
+    def plan(self, obs):
+        g = OraclePolicy().plan(obs)
+        from dsc_grasp_ros.geometry import quaternion_to_rotation
+
+        g.position = g.position + quaternion_to_rotation(g.quaternion)[:, 1] * 0.006
+        return g
+
+
+def test_trial_outcome_does_not_depend_on_earlier_trials(world):
+    """The same scene and policy give bit-identical execution whether or not another policy ran
+    on the scene before (PyBullet's restoreState kept contact caches: marginal grasps flipped)."""
+    from dsc_grasp_ros.bench.runner import Executor, run_trial
+
+    ex = Executor(world)
+    runs = []
+    for order in ([_Shifted()], [OraclePolicy(), _Shifted()]):
+        scene = world.build("scissors", 1, 0)
+        try:
+            runs.append([run_trial(world, ex, scene, pol) for pol in order][-1])
+        finally:
+            world.discard(scene)
+    a, b = runs
+    assert a.policy == b.policy == "shifted"
+    assert (a.outcome, a.lift_m, a.executed) == (b.outcome, b.lift_m, b.executed)

@@ -93,13 +93,13 @@ class SceneSettings:
 
 @dataclass
 class SceneState:
-    """One settled scene and its image: shared by every policy (``restoreState``)."""
+    """One settled scene and its image: shared by every policy (see :meth:`BenchWorld.restore`)."""
 
     object_name: str
     trial: int
     seed: int  # the scene's own seed (derived from the run seed, the object and the trial)
     body: int
-    state_id: int
+    rest_pose: tuple  # (COM position, orientation, linear velocity, angular velocity) after settling
     start_com: np.ndarray  # world, after settling
     T_world_link: np.ndarray
     rgb: np.ndarray
@@ -200,8 +200,10 @@ class BenchWorld:
         rgb, depth, seg = render(p, c, self.T_world_cam, self.intr, lighting)
         if s.depth_noise > 0:
             depth = depth + self.depth_noise(rng, depth.shape)
-        state = p.saveState(physicsClientId=c)
-        return SceneState(name, trial, seed, body, state, com, mo.link_pose(p, c, body), rgb, depth.astype(np.float32), seg,
+        pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=c)
+        lin, ang = p.getBaseVelocity(body, physicsClientId=c)
+        rest = (tuple(pos), tuple(orn), tuple(lin), tuple(ang))
+        return SceneState(name, trial, seed, body, rest, com, mo.link_pose(p, c, body), rgb, depth.astype(np.float32), seg,
                           drops, steps, color, lighting)
 
     def depth_noise(self, rng: np.random.Generator, shape) -> np.ndarray:
@@ -216,16 +218,24 @@ class BenchWorld:
         return up[:h, :w]
 
     def restore(self, scene: SceneState) -> None:
-        self.p.restoreState(stateId=scene.state_id, physicsClientId=self.c)
+        """Put the scene back as it was after settling, independent of what ran before.
+
+        The object is removed and loaded afresh at its rest pose and velocity (a new body: no
+        contact manifold or solver warm-start survives from an earlier trial), the arm is
+        teleported to the park pose with zero velocity. ``saveState``/``restoreState`` keep
+        PyBullet's contact caches, which made a marginal grasp's outcome depend on the policies
+        tried before it on the same scene.
+        """
+        p, c = self.p, self.c
+        p.removeBody(scene.body, physicsClientId=c)
+        pos, orn, lin, ang = scene.rest_pose
+        scene.body = mo.load_mesh_object(p, c, scene.object_name, [0, 0, 1.0], [0, 0, 0, 1], root=self.objects_root, rgba=scene.color)
+        p.resetBasePositionAndOrientation(scene.body, list(pos), list(orn), physicsClientId=c)
+        p.resetBaseVelocity(scene.body, list(lin), list(ang), physicsClientId=c)
         self.robot.park()
 
     def discard(self, scene: SceneState) -> None:
-        p, c = self.p, self.c
-        try:
-            p.removeState(scene.state_id, physicsClientId=c)
-        except Exception:  # noqa: BLE001 - older pybullet
-            pass
-        p.removeBody(scene.body, physicsClientId=c)
+        self.p.removeBody(scene.body, physicsClientId=self.c)
 
     def truth(self, scene: SceneState) -> dict:
         """Ground truth for the oracle, in the robot base frame."""
