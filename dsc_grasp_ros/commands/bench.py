@@ -189,6 +189,10 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
+        sc = doc["scene"]
+        print(f"scene: camera {sc['camera']} at {sc['camera_distance']} m, table {'plain' if sc['table_texture'] == 'none' else sc['table_texture']} RGB {tuple(sc['table_color'])}, "
+              f"lighting {sc['lighting']}, objects {sc['object_color']}, depth noise {1000 * sc['depth_noise']:g} mm; "
+              f"{len(doc['objects'])} objects x {doc['trials_per_object']} trials, seed {doc['seed']}\n")
         print(report.format_table(doc["policies"]))
         print(f"\n{len(records)} trials, wall time {doc['wall_time_s']:.1f} s"
               + (f"; outputs in {args.out}" if args.out else ""))
