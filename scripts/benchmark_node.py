@@ -119,7 +119,9 @@ def main(argv=None) -> int:
     ap.add_argument("--hz", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the real-time phase")
     ap.add_argument("--lockstep-frames", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")), help="the node's threads parameter (and OMP_NUM_THREADS)")
+    ap.add_argument("--backend", default="auto", choices=["auto", "eager", "compiled"],
+                    help="the node's backend parameter; compiled/auto compile on the first start (minutes on 2 cores), then load the disk cache")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     args.diagnostics_period = 1.0
@@ -137,9 +139,9 @@ def main(argv=None) -> int:
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     lis = GraspListener("/grasp_node", context=ctx, name="benchmark_listener")
-    result = {"device_param": args.device, "threads": args.threads, "hz": args.hz}
+    result = {"device_param": args.device, "threads": args.threads, "backend_param": args.backend, "hz": args.hz}
     node_cmd = [str(BIN / "grasp_node"), "--ros-args", "--params-file", str(ROOT / "config" / "dsc_grasp.yaml"),
-                "-p", f"device:={args.device}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
+                "-p", f"device:={args.device}", "-p", f"threads:={args.threads}", "-p", f"backend:={args.backend}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
                 "--log-level", "grasp_node:=debug"]
     loops = max(1, int(round(args.seconds * args.hz / args.bag_frames)))
     phases = (("realtime", False, loops), ("lockstep", True, max(1, args.lockstep_frames // args.bag_frames)))
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
             with open("/tmp/benchmark_node.log", "w") as log:
                 node = subprocess.Popen(node_cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
                 try:
-                    if not lis.publishers_ready(120):
+                    if not lis.publishers_ready(600 if args.backend != "eager" else 120):  # a cold compile takes minutes
                         print(open("/tmp/benchmark_node.log").read(), file=sys.stderr)
                         return 1
                     run_phase(lis, env, args.bag, args, lockstep=True, loops=1, warmup=True)  # first frames, discovery

@@ -170,3 +170,20 @@ def test_threads_setting():
             configure_threads(-2)
     finally:
         torch.set_num_threads(before)
+
+
+def test_cuda_graph_path_matches_eager():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the CUDA-graph path (fp16, channels_last, pinned input) is not exercised here")
+    net = randomised(dsc_graspnet("rgbd"))
+    eng = InferenceEngine(net, "cuda", backend="compiled")
+    eng.warmup(4, (224, 224), n=2)
+    assert eng.backend == "cuda_graph", eng.backend_info
+    x = example_input((1, 4, 224, 224))
+    out = eng(x)
+    assert all(o.device.type == "cuda" and o.dtype == torch.float32 for o in out)
+    with torch.no_grad():
+        ref = net(x)
+    assert max_abs_diff([o.cpu() for o in out], ref) < 2e-2  # fp16
+    out2 = eng(2 * x)  # a new frame does not overwrite the previous frame's outputs
+    assert max_abs_diff([o.cpu() for o in out], ref) < 2e-2 and max_abs_diff(out2, out) > 0

@@ -290,6 +290,8 @@ class GraspNode(LifecycleNode):
             self._detector = detector
         self.get_logger().info(
             f"loaded {detector.meta.modality} model {cfg.model_path or '(shipped default)'} on {detector.device} "
+            f"({detector.engine.backend} backend{', ' + str(detector.engine.threads.get('threads')) + ' threads' if detector.engine.threads else ''}"
+            f"{'; ' + detector.engine.backend_info['reason'] if detector.engine.backend_info.get('reason') else ''}) "
             f"in {time.perf_counter() - t0:.2f} s; grasps in frame "
             f"{target or '(camera optical frame)'} via {'static_camera_transform' if self._static_tf else ('tf2' if target else 'identity')}"
         )
