@@ -70,7 +70,7 @@ class Panda:
         self.lower = np.array([info[j][8] for j in ARM_JOINTS])
         self.upper = np.array([info[j][9] for j in ARM_JOINTS])
         for j in (*FINGER_JOINTS, HAND_LINK):
-            p.changeDynamics(self.body, j, lateralFriction=1.0, spinningFriction=0.005, rollingFriction=0.0, physicsClientId=client)
+            p.changeDynamics(self.body, j, lateralFriction=1.0, spinningFriction=0.1, rollingFriction=0.0, physicsClientId=client)
         self.park()
 
     # ----------------------------------------------------------------- frames
