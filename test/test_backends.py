@@ -187,3 +187,16 @@ def test_cuda_graph_path_matches_eager():
     assert max_abs_diff([o.cpu() for o in out], ref) < 2e-2  # fp16
     out2 = eng(2 * x)  # a new frame does not overwrite the previous frame's outputs
     assert max_abs_diff([o.cpu() for o in out], ref) < 2e-2 and max_abs_diff(out2, out) > 0
+
+
+def test_package_sets_passive_openmp_waiting_unless_the_user_did():
+    import subprocess
+    import sys
+
+    code = "import dsc_grasp_ros, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "ACTIVE"
