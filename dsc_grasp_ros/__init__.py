@@ -13,4 +13,9 @@ __version__ = "0.1.0"
 # instead of 0.25 s (README, Performance); PASSIVE waiting removes that collapse. It only acts when
 # set before torch is first imported (this package is imported before torch by the node and the
 # CLI). An OMP_WAIT_POLICY set by the user wins.
+import sys as _sys  # noqa: E402
+
+#: Whether torch's OpenMP threads wait passively: False when the user chose another policy, or when
+#: torch was imported before this package without one (its thread pool then already spins).
+PASSIVE_OPENMP = _os.environ.get("OMP_WAIT_POLICY", "PASSIVE" if "torch" not in _sys.modules else "").upper() == "PASSIVE"
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -51,8 +51,10 @@ log = logging.getLogger("dsc_grasp_ros.backends")
 #: ``auto``: compiled on CPU (eager when compiling fails), CUDA graphs on a GPU;
 #: ``eager``: the plain module (BatchNorm folded on CPU); ``compiled``: as auto, but say loudly when it falls back.
 BACKENDS = ("auto", "eager", "compiled")
-#: Default CPU threads of the network (see the README's performance section: measured 1 vs 2).
-DEFAULT_THREADS = 1
+#: Default CPU threads of the network. With passive OpenMP waiting (set by this package) 2 threads
+#: were as fast as 1 on the loaded 2-core machine and faster with one more core kept busy; with
+#: spinning waits they collapsed (README, Performance: "Threads").
+DEFAULT_THREADS = 2
 THREADS_RANGE = (0, 64)
 HEAD_NAMES = ("quality", "cos", "sin", "width")
 
@@ -204,6 +206,13 @@ def configure_threads(threads: int | None = None, interop_threads: int = 1) -> d
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise ValueError(f"threads must be a positive integer (0 or None: keep torch's default), got {threads!r}")
         torch.set_num_threads(threads)
+    from . import PASSIVE_OPENMP
+
+    if torch.get_num_threads() > 1 and not PASSIVE_OPENMP:
+        log.warning(
+            "%d torch threads with spinning OpenMP waits: on a busy CPU a forward pass can become >10x slower "
+            "(measured 3.4-3.7 s instead of 0.25 s). Set OMP_WAIT_POLICY=PASSIVE before torch is imported, "
+            "or use threads=1.", torch.get_num_threads())
     if interop_threads and not _INTEROP_SET:
         try:
             torch.set_num_interop_threads(interop_threads)

@@ -229,8 +229,8 @@ class DetectorConfig:
     #: Network backend (:class:`InferenceEngine`): ``auto`` = ``$DSC_GRASP_BACKEND`` when set, else
     #: compiled on CPU (eager if compiling fails) / CUDA graphs on a GPU; ``eager``; ``compiled``.
     backend: str = "auto"
-    #: CPU threads of the network (torch intra-op); 0 = torch's default (all cores). See the README's
-    #: performance section for why 1 is the default on a busy robot PC.
+    #: CPU threads of the network (torch intra-op); 0 = torch's default (all cores). The README's
+    #: performance section has the 1 vs 2 thread measurements on a busy machine.
     threads: int = DEFAULT_THREADS
     #: Folder of the compile cache (``None``: ``$TORCHINDUCTOR_CACHE_DIR`` or ``~/.cache/dsc_grasp_ros``).
     compile_cache: str | None = None

@@ -4,7 +4,7 @@
 Every configuration is built first (compiled ones load or fill the on-disk compile cache), then the
 configurations take turns frame by frame (round robin), so a load change on a shared machine hits
 all of them alike. ``--busy N`` starts N extra processes that each keep one core busy
-(``while True: pass``, like a RealSense driver / MoveIt / rviz beside the node) for the timed part,
+(a busy loop, like a RealSense driver / MoveIt / rviz beside the node) for the timed part,
 and stops them afterwards. Prints median / p95 per configuration and ratios to the first one.
 
     .venv/bin/python scripts/benchmark_backends.py                       # csp_first vs eq5, eager vs compiled, 1 and 2 threads
@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import dsc_grasp_ros  # noqa: E402,F401  - first: sets OMP_WAIT_POLICY before torch loads OpenMP
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -76,7 +77,9 @@ def main(argv=None) -> int:
                 print(f"built {name} in {build[name]['build_s']} s {eng.backend_info.get('reason') or ''}", file=sys.stderr)
                 configs.append((name, eng, t, example_input((1, c, args.size, args.size))))
 
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    # each burner spins until this process is gone (so none survives a killed benchmark)
+    burn = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(args.busy)]
     times = {name: [] for name, *_ in configs}
     try:
         time.sleep(0.5 if burners else 0)
@@ -98,7 +101,7 @@ def main(argv=None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
         "load_avg_1min": os.getloadavg()[0],
         "busy_processes": args.busy,
-        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "KMP_BLOCKTIME")},
+        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")},
         "input": f"1x{configs[0][3].shape[1]}x{args.size}x{args.size}",
         "iters": args.iters,
         "results": {

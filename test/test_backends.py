@@ -161,13 +161,19 @@ def test_compile_cache_dir_resolution(monkeypatch, tmp_path):
     assert compile_cache_dir(tmp_path / "explicit") == tmp_path / "explicit"
 
 
-def test_threads_setting():
+def test_threads_setting(monkeypatch, caplog):
+    import dsc_grasp_ros
+
     before = torch.get_num_threads()
     try:
         assert configure_threads(1)["threads"] == 1 == torch.get_num_threads()
         assert configure_threads(0)["threads"] == 1  # 0: leave as is
         with pytest.raises(ValueError, match="threads must be a positive integer"):
             configure_threads(-2)
+        monkeypatch.setattr(dsc_grasp_ros, "PASSIVE_OPENMP", False)  # torch imported first, spinning waits
+        with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.backends"):
+            configure_threads(2)
+        assert any("spinning OpenMP waits" in r.getMessage() for r in caplog.records)
     finally:
         torch.set_num_threads(before)
 

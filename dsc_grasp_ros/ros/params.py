@@ -48,8 +48,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "under ~/.cache/dsc_grasp_ros so a restart skips the compile; eager when compiling fails; GPU: CUDA graphs), "
               "eager, or compiled.", RECONFIGURE, choices=BACKENDS),
     ParamSpec("threads", DEFAULT_THREADS, "CPU threads of the network (torch intra-op threads); 0 = all cores. "
-              "1 keeps latency steady when the robot PC's other processes (camera driver, MoveIt, rviz) load the CPU: "
-              "README, Performance.", RECONFIGURE, range=(*THREADS_RANGE, 1)),
+              "OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE, set by the package), so 2 threads hold up when the "
+              "robot PC's other processes (camera driver, MoveIt, rviz) load the CPU: README, Performance.", RECONFIGURE, range=(*THREADS_RANGE, 1)),
     # ---- frames
     ParamSpec("target_frame", "", "Frame the grasps are published in (the robot base, e.g. panda_link0); empty = the camera's optical frame.", RECONFIGURE),
     ParamSpec("static_camera_transform", [], "Fixed pose of the camera optical frame in target_frame as [x, y, z, qx, qy, qz, qw] "
