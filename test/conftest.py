@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import dsc_grasp_ros  # noqa: F401  - before torch: passive OpenMP waits (the package's default)
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
