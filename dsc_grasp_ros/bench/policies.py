@@ -153,7 +153,13 @@ class ModelPolicy(Policy):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(path=self.path or "(shipped)", sha256=getattr(self.detector.meta, "sha256", None))
+        if self.path is None:
+            from ..model_io import default_model_path
+
+            path = f"(shipped) {default_model_path(self.modality).name}"
+        else:
+            path = self.path
+        d.update(path=path, sha256=getattr(self.detector.meta, "weights_sha256", None) or None)
         return d
 
     def plan(self, obs: Observation) -> PlannedGrasp | None:
