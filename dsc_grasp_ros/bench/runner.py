@@ -297,6 +297,7 @@ def run_benchmark(
     if len(set(names)) != len(names):
         raise ValueError(f"policy names must be unique, got {names}")
     t_start = time.perf_counter()
+    version = _code_version()  # at the start: the code that runs (HEAD may move during a long run)
     world = BenchWorld(scene_settings, objects_root)
     ex = Executor(world, exec_settings)
     records: list[dict] = []
@@ -341,7 +342,7 @@ def run_benchmark(
         "execution": ex.s.as_dict(),
         "policies_described": [p.describe() for p in policies],
         "policies": report.summarize(records, names),
-        "code_version": _code_version(),
+        "code_version": version,
         "wall_time_s": round(wall, 2),
         "scene_build_s": round(t_scenes, 2),
         "scenes": scene_info,
