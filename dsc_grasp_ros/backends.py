@@ -253,11 +253,15 @@ class CudaGraphRunner:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph), torch.inference_mode():
             self.static_out = step()
+        self._copied = torch.cuda.Event()  # the last host->device copy out of the pinned buffer
+        self._copied.record()
 
     def __call__(self, x: torch.Tensor):
         if x.device.type == "cpu":
+            self._copied.synchronize()  # the previous frame's asynchronous copy has left the pinned buffer
             self.host.copy_(x)
             self.static_in.copy_(self.host, non_blocking=True)
+            self._copied.record()
         else:
             self.static_in.copy_(x)
         self.graph.replay()
