@@ -104,6 +104,11 @@ def test_brief_training_reaches_90_percent_on_its_samples(tmp_path):
         dataset="jacquard-format", path=str(root), out=str(tmp_path / "run"), modality="rgbd", input_size=size,
         width_scale=150.0 * size / 224, epochs=20, batch_size=4, split_file=str(split), workers=0,
         progress=False, eval_every=10, seed=0,
+        # The miniature was calibrated with the Eq. (5)-literal order. With the default csp_first
+        # order it fits 3 of the 4 samples (measured with 20, 30, 40 and 60 epochs, seeds 0 and 1,
+        # lr 1e-3 and 3e-3): at 48 px its deepest level is 6x6 and the only full-resolution layer
+        # is the 3x3 head. Open question for the up-sampling-order comparison (README, "The network").
+        upsample_order="eq5",
     ))
     assert summary["count"] == 4
     assert summary["accuracy"] >= 0.9, summary
