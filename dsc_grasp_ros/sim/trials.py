@@ -200,9 +200,8 @@ def label_view(
     """Grasp trials for every object visible in one view -> (Nx5 rectangles, object body per rect, stats)."""
     import cv2
 
-    K = np.asarray(K, dtype=np.float64)
-    f = 0.5 * (K[0, 0] + K[1, 1])
-    h, w = seg.shape
+    view = _View.of(K, T_world_cam, seg)
+    K, f = view.K, view.f
     stats = LabelStats()
     rects, owners = [], []
     bodies = list(scene.bodies)
@@ -245,28 +244,12 @@ def label_view(
             opening, tcp, d = chosen
             stats.trials += 1
             res = run_trial(p, client, g, state_id, obj.body, others, tcp, quat, opening)
-            if not res.success:
-                stats.reject("trial_" + res.reason)
+            rect = _label_of_trial(res, stats, view, u, v, s_w, closing, z, opening, d)
+            if rect is None:
                 continue
-            open_m = min(res.contact_width + LABEL_MARGIN, opening)
-            ends, _ = cam.project(np.stack([s_w - closing * open_m / 2, s_w + closing * open_m / 2]), T_world_cam, K)
-            e = ends[1] - ends[0]
-            rect = [float(u), float(v), float(math.atan2(-e[1], e[0])), float(np.hypot(*e)), grip.JAW_SIZE * f / z]
-            corners = _corners(rect)
-            if corners.min() < 0 or (corners[:, 0] > w - 1).any() or (corners[:, 1] > h - 1).any():
-                stats.reject("outside_image")
-                continue
-            stats.successes += 1
             rects.append(rect)
             owners.append(obj.body)
-            stats.metric.append([round(x, 5) for x in (open_m, grip.JAW_SIZE, d, z, res.contact_width, opening)])
-    p.restoreState(stateId=state_id, physicsClientId=client)
-    arr = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
-    if len(arr):
-        from ..conventions import wrap_angle
-
-        arr[:, 2] = wrap_angle(arr[:, 2])
-    return arr, owners, stats
+    return _labels(p, client, state_id, rects, owners, stats)
 
 
 def _collides_at(p, client, g, position, quat, opening, bodies) -> bool:
@@ -278,6 +261,60 @@ def _corners(rect) -> np.ndarray:
     from ..grasp import rect_corners
 
     return rect_corners(*rect)
+
+
+@dataclass
+class _View:
+    """The camera of one labelled view: turns a grasp at a pixel into an image rectangle."""
+
+    K: np.ndarray
+    T_world_cam: np.ndarray
+    f: float  # mean focal length (px)
+    w: int
+    h: int
+
+    @classmethod
+    def of(cls, K, T_world_cam, seg: np.ndarray) -> "_View":
+        K = np.asarray(K, dtype=np.float64)
+        h, w = seg.shape
+        return cls(K, T_world_cam, 0.5 * (K[0, 0] + K[1, 1]), w, h)
+
+    def rect(self, u, v, s_w, closing, opening: float, z: float) -> list[float]:
+        """``[u, v, angle, opening px, jaw px]``: the jaws' ends ``opening`` apart around ``s_w`` projected; jaw size at depth ``z``."""
+        ends, _ = cam.project(np.stack([s_w - closing * opening / 2, s_w + closing * opening / 2]), self.T_world_cam, self.K)
+        e = ends[1] - ends[0]
+        return [float(u), float(v), float(math.atan2(-e[1], e[0])), float(np.hypot(*e)), grip.JAW_SIZE * self.f / z]
+
+    def inside(self, rect) -> bool:
+        corners = _corners(rect)
+        return not (corners.min() < 0 or (corners[:, 0] > self.w - 1).any() or (corners[:, 1] > self.h - 1).any())
+
+
+def _label_of_trial(res: TrialResult, stats: LabelStats, view: _View, u, v, s_w, closing, z, opening, d) -> list[float] | None:
+    """The rectangle a trial labels (opening = contact width + margin, capped at the trial opening) or None;
+    counts the success (with its metric row) or the reason of the rejection in ``stats``."""
+    if not res.success:
+        stats.reject("trial_" + res.reason)
+        return None
+    open_m = min(res.contact_width + LABEL_MARGIN, opening)
+    rect = view.rect(u, v, s_w, closing, open_m, z)
+    if not view.inside(rect):
+        stats.reject("outside_image")
+        return None
+    stats.successes += 1
+    stats.metric.append([round(x, 5) for x in (open_m, grip.JAW_SIZE, d, z, res.contact_width, opening)])
+    return rect
+
+
+def _labels(p, client, state_id, rects, owners, stats) -> tuple[np.ndarray, list[int], LabelStats]:
+    """Restore the saved state; the rectangles as an Nx5 array with wrapped angles, their owners, the stats."""
+    p.restoreState(stateId=state_id, physicsClientId=client)
+    arr = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
+    if len(arr):
+        from ..conventions import wrap_angle
+
+        arr[:, 2] = wrap_angle(arr[:, 2])
+    return arr, owners, stats
 
 
 # --------------------------------------------------------------------------- v2: cheaper labels
@@ -367,9 +404,8 @@ def label_view_v2(
     import cv2
 
     prm = params or LabelParams()
-    K = np.asarray(K, dtype=np.float64)
-    f = 0.5 * (K[0, 0] + K[1, 1])
-    h, w = seg.shape
+    view = _View.of(K, T_world_cam, seg)
+    K, f = view.K, view.f
     stats = LabelStats()
     rects, owners = [], []
     p.restoreState(stateId=state_id, physicsClientId=client)
@@ -414,10 +450,7 @@ def label_view_v2(
             s_w, z, approach, closing = surface_and_axes(u, v, a_img, depth, K, T_world_cam)
             # early rejection: the smallest rectangle this grasp can give must lie inside the image
             open_min = min(w_est + LABEL_MARGIN, grip.MAX_OPENING)
-            ends, _ = cam.project(np.stack([s_w - closing * open_min / 2, s_w + closing * open_min / 2]), T_world_cam, K)
-            e = ends[1] - ends[0]
-            c0 = _corners([float(u), float(v), float(math.atan2(-e[1], e[0])), float(np.hypot(*e)), grip.JAW_SIZE * f / z])
-            if c0.min() < 0 or (c0[:, 0] > w - 1).any() or (c0[:, 1] > h - 1).any():
+            if not view.inside(view.rect(u, v, s_w, closing, open_min, z)):
                 stats.reject("outside_image")
                 continue
             quat = grip.tcp_orientation(approach, closing)
@@ -447,25 +480,9 @@ def label_view_v2(
             stats.trials += 1
             dirty = True
             res = run_trial(p, client, g, state_id, obj.body, others, tcp, quat, opening, lift=prm.lift, timing=prm.timing, close_speed=prm.close_speed)
-            if not res.success:
-                stats.reject("trial_" + res.reason)
+            rect = _label_of_trial(res, stats, view, u, v, s_w, closing, z, opening, d)
+            if rect is None:
                 continue
-            open_m = min(res.contact_width + LABEL_MARGIN, opening)
-            ends, _ = cam.project(np.stack([s_w - closing * open_m / 2, s_w + closing * open_m / 2]), T_world_cam, K)
-            e = ends[1] - ends[0]
-            rect = [float(u), float(v), float(math.atan2(-e[1], e[0])), float(np.hypot(*e)), grip.JAW_SIZE * f / z]
-            corners = _corners(rect)
-            if corners.min() < 0 or (corners[:, 0] > w - 1).any() or (corners[:, 1] > h - 1).any():
-                stats.reject("outside_image")
-                continue
-            stats.successes += 1
             rects.append(rect)
             owners.append(obj.body)
-            stats.metric.append([round(x, 5) for x in (open_m, grip.JAW_SIZE, d, z, res.contact_width, opening)])
-    p.restoreState(stateId=state_id, physicsClientId=client)
-    arr = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
-    if len(arr):
-        from ..conventions import wrap_angle
-
-        arr[:, 2] = wrap_angle(arr[:, 2])
-    return arr, owners, stats
+    return _labels(p, client, state_id, rects, owners, stats)
