@@ -30,6 +30,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -141,7 +142,6 @@ def _write_view(d: Path, sid: str, n: int, view: dict) -> None:
 def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
     """Generate scene ``seed`` into ``<out>/<scene_id>`` (atomically); returns a log record."""
     from . import camera as cam
-    from . import gripper as grip
     from . import scene as sc_mod
     from .objects import catalogue, parse_object_range
     from .trials import label_view
@@ -157,6 +157,69 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
         raise ValueError(f"unknown preset {cfg.preset!r}: use v1 or v2")
     allowed = parse_object_range(cfg.object_range)
     cat = catalogue()
+
+    def sample(scene):
+        T, intr = sc_mod.sample_camera(rng, scene.centre, scene.support_z, cfg.height_range, cfg.max_tilt_deg, cfg.width, cfg.height)
+        return T, intr, None, sc_mod.sample_lighting(rng)
+
+    def finish(shot: _Shot, scene, meta: dict, mask: np.ndarray) -> dict:
+        return {
+            "rgb": sc_mod.sensor_rgb(shot.rgb, rng),
+            "depth": shot.depth,
+            "stereo": cam.stereo_depth(shot.depth, shot.intr.K, rng, hole_value=cfg.hole_value),
+            "mask": mask,
+            "rects": shot.rects,
+            "meta": meta,
+        }
+
+    views, scene_meta, trials = _scene_views(
+        seed, cfg, rng, tag={},
+        build=lambda p, client, n_obj: sc_mod.build_scene(p, client, rng, allowed, n_obj),
+        sample=sample, label=label_view, label_arg=cfg.candidates,
+        names=lambda objects: {str(i): cat[i].name for i in sorted({o["index"] for o in objects})},
+        finish=finish,
+    )
+    return _write_scene(out, sid, seed, cfg, views, scene_meta, trials, t0)
+
+
+class _Shot(NamedTuple):
+    """One rendered and labelled camera pose."""
+
+    T: np.ndarray
+    intr: object
+    pose_info: dict | None
+    light: dict
+    rgb: np.ndarray
+    depth: np.ndarray
+    seg: np.ndarray
+    rects: np.ndarray
+    owners: list
+    stats: object
+
+
+def _insert_after(d: dict, key: str, fields: dict) -> dict:
+    """``d`` with ``fields`` placed right after ``key`` (the files keep a fixed key order)."""
+    out = {}
+    for k, v in d.items():
+        out[k] = v
+        if k == key:
+            out.update(fields)
+    return out
+
+
+def _scene_views(seed: int, cfg: GenConfig, rng: np.random.Generator, *, tag: dict, build, sample, label, label_arg, names, finish) -> tuple[list, dict, int]:
+    """Build scenes (up to ``cfg.max_attempts`` object sets) and label their views -> (views, scene manifest fields, trials run).
+
+    The preset's steps: ``build(p, client, n_obj) -> scene``; ``sample(scene) -> (T, intr, pose_info, light)``;
+    ``label(p, client, g, state, scene, T, K, depth, seg, rng, label_arg) -> (rects, owners, stats)``;
+    ``names(objects) -> {index: name}``; ``finish(shot, scene, meta, mask) -> view`` (sensor noise, the preset's
+    meta fields). ``tag``: fields after ``seed`` in every view's and the scene's manifest.
+    """
+    from . import camera as cam
+    from . import gripper as grip
+    from . import scene as sc_mod
+
+    sid = scene_id(seed)
     views: list[dict] = []
     trials = 0
     scene_meta: dict = {}
@@ -164,7 +227,7 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
         p, client = sc_mod.connect()
         try:
             n_obj = int(rng.integers(cfg.objects_per_scene[0], cfg.objects_per_scene[1] + 1))
-            scene = sc_mod.build_scene(p, client, rng, allowed, n_obj)
+            scene = build(p, client, n_obj)
             if not scene.objects:
                 continue
             g = grip.create(p, client)
@@ -175,25 +238,25 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
             for n in range(cfg.views):
                 best = None
                 for _ in range(cfg.camera_tries):
-                    T, intr = sc_mod.sample_camera(rng, scene.centre, scene.support_z, cfg.height_range, cfg.max_tilt_deg, cfg.width, cfg.height)
-                    light = sc_mod.sample_lighting(rng)
+                    T, intr, pose_info, light = sample(scene)
                     p.restoreState(stateId=state, physicsClientId=client)
                     rgb, depth, seg = sc_mod.render(p, client, T, intr, light)
-                    rects, owners, stats = label_view(p, client, g, state, scene, T, intr.K, depth, seg, rng, cfg.candidates)
+                    rects, owners, stats = label(p, client, g, state, scene, T, intr.K, depth, seg, rng, label_arg)
                     trials += stats.trials
-                    if best is None or len(rects) > len(best[4]):
-                        best = (T, intr, light, (rgb, depth, seg), rects, owners, stats)
+                    if best is None or len(rects) > len(best.rects):
+                        best = _Shot(T, intr, pose_info, light, rgb, depth, seg, rects, owners, stats)
                     if len(rects) >= cfg.min_grasps:
                         break
-                T, intr, light, (rgb, depth, seg), rects, owners, stats = best
-                if len(rects) < cfg.min_grasps:
+                if len(best.rects) < cfg.min_grasps:
                     continue
+                T, intr, seg, stats = best.T, best.intr, best.seg, best.stats
                 mask = np.isin(seg, list(by_body)).astype(np.uint8) * 255
                 visible = {int(b): int((seg == b).sum()) for b in by_body}
                 meta = {
                     "scene_id": sid,
                     "view": len(views),
                     "seed": int(seed),
+                    **tag,
                     "image_size": [intr.width, intr.height],
                     "K": [_r(row) for row in intr.K],
                     "depth_unit": "m",
@@ -203,129 +266,61 @@ def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
                     "support": scene.support,
                     "support_z": scene.support_z,
                     "objects": [dict(o, visible_pixels=visible[o["body"]]) for o in objects],
-                    "grasp_objects": [by_body[b] for b in owners],
+                    "grasp_objects": [by_body[b] for b in best.owners],
                     "grasps_metric_columns": ["opening_m", "jaw_m", "tcp_offset_m", "surface_depth_m", "contact_width_m", "trial_opening_m"],
                     "grasps_metric": stats.metric,
-                    "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in light.items()},
+                    "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in best.light.items()},
                     "stereo_hole_value": cfg.hole_value,
                     "trials": stats.as_dict(),
                     "gripper": {"max_opening": grip.MAX_OPENING, "jaw_size": grip.JAW_SIZE, "grip_force": grip.GRIP_FORCE},
                 }
-                views.append(
-                    {
-                        "rgb": sc_mod.sensor_rgb(rgb, rng),
-                        "depth": depth,
-                        "stereo": cam.stereo_depth(depth, intr.K, rng, hole_value=cfg.hole_value),
-                        "mask": mask,
-                        "rects": rects,
-                        "meta": meta,
-                    }
-                )
+                views.append(finish(best, scene, meta, mask))
             scene_meta = {
                 "scene_id": sid,
                 "seed": int(seed),
+                **tag,
                 "attempt": attempt,
                 "support": scene.support,
                 "objects": [{"index": o["index"], "name": o["name"], "scale": o["scale"]} for o in objects],
                 "object_indices": sorted({o["index"] for o in objects}),
-                "names": {str(i): cat[i].name for i in sorted({o["index"] for o in objects})},
-            }
-            if views:
-                break
-        finally:
-            sc_mod.disconnect(p, client)
-    return _write_scene(out, sid, seed, cfg, views, scene_meta, trials, t0)
-
-
-def _views_v2(seed: int, cfg: GenConfig, rng: np.random.Generator) -> tuple[list, dict, int]:
-    """Build one v2 scene and label its views -> (views, scene manifest fields, trials run)."""
-    from . import camera as cam
-    from . import gripper as grip
-    from . import scene as sc_mod
-    from . import scene_v2 as v2
-    from .trials import LabelParams, label_view_v2
-
-    sid = scene_id(seed)
-    root = cfg.objects_root
-    allowed = v2.object_selection(cfg.object_range, root)
-    params = LabelParams(candidates=cfg.candidates, max_candidates_per_view=cfg.max_candidates_per_view)
-    views: list[dict] = []
-    trials = 0
-    scene_meta: dict = {}
-    for attempt in range(cfg.max_attempts):
-        p, client = sc_mod.connect()
-        try:
-            n_obj = int(rng.integers(cfg.objects_per_scene[0], cfg.objects_per_scene[1] + 1))
-            scene = v2.build_scene(p, client, rng, allowed, n_obj, root)
-            if not scene.objects:
-                continue
-            g = grip.create(p, client)
-            state = p.saveState(physicsClientId=client)
-            objects = [o.as_dict() for o in scene.objects]
-            by_body = {o.body: o.index for o in scene.objects}
-            views = []
-            for n in range(cfg.views):
-                best = None
-                for _ in range(cfg.camera_tries):
-                    T, intr, pose_info = v2.sample_camera(rng, scene.centre, scene.support_z, cfg.dist_range, cfg.max_tilt_deg, cfg.width, cfg.height)
-                    light = v2.sample_lighting(rng)
-                    p.restoreState(stateId=state, physicsClientId=client)
-                    rgb, depth, seg = sc_mod.render(p, client, T, intr, light)
-                    rects, owners, stats = label_view_v2(p, client, g, state, scene, T, intr.K, depth, seg, rng, params)
-                    trials += stats.trials
-                    if best is None or len(rects) > len(best[5]):
-                        best = (T, intr, pose_info, light, (rgb, depth, seg), rects, owners, stats)
-                    if len(rects) >= cfg.min_grasps:
-                        break
-                T, intr, pose_info, light, (rgb, depth, seg), rects, owners, stats = best
-                if len(rects) < cfg.min_grasps:
-                    continue
-                mask = np.isin(seg, list(by_body)).astype(np.uint8) * 255
-                visible = {int(b): int((seg == b).sum()) for b in by_body}
-                stereo, depth_info = cam.realsense_depth(depth, intr.K, rng, rgb=rgb, seg=seg, shiny=scene.shiny, hole_value=cfg.hole_value)
-                meta = {
-                    "scene_id": sid,
-                    "view": len(views),
-                    "seed": int(seed),
-                    "preset": "v2",
-                    "image_size": [intr.width, intr.height],
-                    "K": [_r(row) for row in intr.K],
-                    "depth_unit": "m",
-                    "T_world_camera": [_r(row) for row in T],
-                    "camera_pose": _r(cam.pose_to_xyzquat(T)),
-                    "camera_frame": "optical (x right, y down, z forward); pose of camera in world",
-                    "camera_distance_m": pose_info["distance_m"],
-                    "camera_tilt_deg": pose_info["tilt_deg"],
-                    "support": scene.support,
-                    "support_z": scene.support_z,
-                    "floor_z": round(scene.floor_z, 4),
-                    "background": scene.background,
-                    "objects": [dict(o, visible_pixels=visible[o["body"]], shiny=o["body"] in scene.shiny, dark=o["body"] in scene.dark) for o in objects],
-                    "grasp_objects": [by_body[b] for b in owners],
-                    "grasps_metric_columns": ["opening_m", "jaw_m", "tcp_offset_m", "surface_depth_m", "contact_width_m", "trial_opening_m"],
-                    "grasps_metric": stats.metric,
-                    "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in light.items()},
-                    "stereo_hole_value": cfg.hole_value,
-                    "stereo_model": depth_info,
-                    "trials": stats.as_dict(),
-                    "gripper": {"max_opening": grip.MAX_OPENING, "jaw_size": grip.JAW_SIZE, "grip_force": grip.GRIP_FORCE},
-                }
-                views.append({"rgb": v2.sensor_rgb(rgb, rng), "depth": depth, "stereo": stereo, "mask": mask, "rects": rects, "meta": meta})
-            scene_meta = {
-                "scene_id": sid,
-                "seed": int(seed),
-                "preset": "v2",
-                "attempt": attempt,
-                "support": scene.support,
-                "objects": [{"index": o["index"], "name": o["name"], "scale": o["scale"]} for o in objects],
-                "object_indices": sorted({o["index"] for o in objects}),
-                "names": {str(o["index"]): o["name"] for o in objects},
+                "names": names(objects),
             }
             if views:
                 break
         finally:
             sc_mod.disconnect(p, client)
     return views, scene_meta, trials
+
+
+def _views_v2(seed: int, cfg: GenConfig, rng: np.random.Generator) -> tuple[list, dict, int]:
+    """Build one v2 scene and label its views -> (views, scene manifest fields, trials run)."""
+    from . import camera as cam
+    from . import scene_v2 as v2
+    from .trials import LabelParams, label_view_v2
+
+    root = cfg.objects_root
+    allowed = v2.object_selection(cfg.object_range, root)
+    params = LabelParams(candidates=cfg.candidates, max_candidates_per_view=cfg.max_candidates_per_view)
+
+    def sample(scene):
+        T, intr, pose_info = v2.sample_camera(rng, scene.centre, scene.support_z, cfg.dist_range, cfg.max_tilt_deg, cfg.width, cfg.height)
+        return T, intr, pose_info, v2.sample_lighting(rng)
+
+    def finish(shot: _Shot, scene, meta: dict, mask: np.ndarray) -> dict:
+        stereo, depth_info = cam.realsense_depth(shot.depth, shot.intr.K, rng, rgb=shot.rgb, seg=shot.seg, shiny=scene.shiny, hole_value=cfg.hole_value)
+        meta["objects"] = [dict(o, shiny=o["body"] in scene.shiny, dark=o["body"] in scene.dark) for o in meta["objects"]]
+        meta = _insert_after(meta, "camera_frame", {"camera_distance_m": shot.pose_info["distance_m"], "camera_tilt_deg": shot.pose_info["tilt_deg"]})
+        meta = _insert_after(meta, "support_z", {"floor_z": round(scene.floor_z, 4), "background": scene.background})
+        meta = _insert_after(meta, "stereo_hole_value", {"stereo_model": depth_info})
+        return {"rgb": v2.sensor_rgb(shot.rgb, rng), "depth": shot.depth, "stereo": stereo, "mask": mask, "rects": shot.rects, "meta": meta}
+
+    return _scene_views(
+        seed, cfg, rng, tag={"preset": "v2"},
+        build=lambda p, client, n_obj: v2.build_scene(p, client, rng, allowed, n_obj, root),
+        sample=sample, label=label_view_v2, label_arg=params,
+        names=lambda objects: {str(o["index"]): o["name"] for o in objects},
+        finish=finish,
+    )
 
 
 def _write_scene(out: Path, sid: str, seed: int, cfg: GenConfig, views: list, scene_meta: dict, trials: int, t0: float) -> dict:
