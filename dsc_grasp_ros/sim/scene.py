@@ -279,18 +279,27 @@ def sample_camera(
     return cam.look_at(eye, t, roll=rng.uniform(0, 2 * math.pi)), intr
 
 
-def sample_lighting(rng: np.random.Generator) -> dict:
-    el = rng.uniform(math.radians(35), math.radians(90))
+def sample_lighting(
+    rng: np.random.Generator,
+    elevation_deg: tuple[float, float] = (35, 90),
+    tint: tuple[float, float] = (0.85, 1.0),
+    ambient: tuple[float, float] = (0.35, 0.7),
+    diffuse: tuple[float, float] = (0.35, 0.75),
+    specular: tuple[float, float] = (0.0, 0.3),
+    shadow_probability: float = 0.6,
+) -> dict:
+    """Random PyBullet lighting (``getCameraImage`` keywords); each range is drawn uniformly (defaults: v1)."""
+    el = rng.uniform(math.radians(elevation_deg[0]), math.radians(elevation_deg[1]))
     az = rng.uniform(0, 2 * math.pi)
-    tint = rng.uniform(0.85, 1.0, 3)
+    colour = rng.uniform(tint[0], tint[1], 3)
     return {
         "lightDirection": [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)],
-        "lightColor": tint.tolist(),
+        "lightColor": colour.tolist(),
         "lightDistance": float(rng.uniform(1.0, 3.0)),
-        "lightAmbientCoeff": float(rng.uniform(0.35, 0.7)),
-        "lightDiffuseCoeff": float(rng.uniform(0.35, 0.75)),
-        "lightSpecularCoeff": float(rng.uniform(0.0, 0.3)),
-        "shadow": int(rng.random() < 0.6),
+        "lightAmbientCoeff": float(rng.uniform(*ambient)),
+        "lightDiffuseCoeff": float(rng.uniform(*diffuse)),
+        "lightSpecularCoeff": float(rng.uniform(*specular)),
+        "shadow": int(rng.random() < shadow_probability),
     }
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import camera as cam
 from .scene import Scene, SceneObject, ground_mesh, random_color, settle, texture_files
+from .scene import sample_lighting as _lighting_v1
 
 #: An object is in the held-out (test) selection when ``sha1(name)[0] % HELD_OUT_MOD == 0``.
 HELD_OUT_MOD = 10
@@ -277,18 +278,9 @@ def sample_camera(
 
 
 def sample_lighting(rng: np.random.Generator) -> dict:
-    el = rng.uniform(math.radians(25), math.radians(90))
-    az = rng.uniform(0, 2 * math.pi)
-    tint = rng.uniform(0.8, 1.0, 3)
-    return {
-        "lightDirection": [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)],
-        "lightColor": tint.tolist(),
-        "lightDistance": float(rng.uniform(1.0, 3.0)),
-        "lightAmbientCoeff": float(rng.uniform(0.2, 0.75)),
-        "lightDiffuseCoeff": float(rng.uniform(0.25, 0.85)),
-        "lightSpecularCoeff": float(rng.uniform(0.0, 0.6)),
-        "shadow": int(rng.random() < 0.7),
-    }
+    """v1's lighting model with wider ranges: lower sun, stronger tints, darker/brighter, shinier, more shadows."""
+    return _lighting_v1(rng, elevation_deg=(25, 90), tint=(0.8, 1.0), ambient=(0.2, 0.75), diffuse=(0.25, 0.85),
+                        specular=(0.0, 0.6), shadow_probability=0.7)
 
 
 def sensor_rgb(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
