@@ -55,3 +55,28 @@ def box_scene(h=480, w=640, K=None, plane_z=0.60, box=(0.02, -0.01, 0.05, 0.04, 
     rgb[on_box] = (200, 50, 40)
     rgb = np.clip(rgb.astype(int) + rng.integers(-5, 6, rgb.shape), 0, 255).astype(np.uint8)
     return rgb, depth
+
+
+class OracleNet(torch.nn.Module):
+    """Stands in for trained weights: returns maps drawn for one known network-pixel grasp [u, v, angle, width, jaw]."""
+
+    def __init__(self, rect):
+        super().__init__()
+        from dsc_grasp_ros.grasp import draw_grasp_maps
+
+        self.maps = [torch.from_numpy(m)[None, None] for m in draw_grasp_maps(np.array([rect]), (224, 224), mode="gaussian")]
+
+    def forward(self, x):
+        return tuple(m.to(x.dtype) for m in self.maps)
+
+
+def randomise_batchnorm(net: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics and affine parameters (drawn from torch's global RNG): outputs
+    far from zero and something for BatchNorm folding to fold. Returns the net in eval mode."""
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return net.eval()

@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 
+from conftest import randomise_batchnorm
 from dsc_grasp_ros.backends import (
     FastGraspNet,
     compile_cache_dir,
@@ -25,13 +26,7 @@ from dsc_grasp_ros.network import DSCGraspNet, DSCGraspNetConfig, dsc_graspnet
 def randomised(net, seed=0):
     """Non-trivial BatchNorm statistics and affine parameters, so folding has something to fold."""
     torch.manual_seed(seed)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return net.eval()
+    return randomise_batchnorm(net)
 
 
 def tiny_net(order="csp_first"):

@@ -8,25 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, box_scene
+from conftest import ROOT, OracleNet, box_scene
 from dsc_grasp_ros.geometry import CameraIntrinsics, quaternion_to_rotation
-from dsc_grasp_ros.grasp import draw_grasp_maps
 from dsc_grasp_ros.imageio import write_depth_png, write_rgb
 from dsc_grasp_ros.inference import GraspDetector
 from dsc_grasp_ros.model_io import ModelMetadata, save_model
 from dsc_grasp_ros.network import dsc_graspnet
 from dsc_grasp_ros.preprocess import InputError
-
-
-class OracleNet(torch.nn.Module):
-    """Stands in for trained weights: returns maps drawn for one known network-pixel grasp."""
-
-    def __init__(self, rect):
-        super().__init__()
-        self.maps = [torch.from_numpy(m)[None, None] for m in draw_grasp_maps(np.array([rect]), (224, 224), mode="gaussian")]
-
-    def forward(self, x):
-        return tuple(m.to(x.dtype) for m in self.maps)
 
 
 @pytest.fixture(scope="module")

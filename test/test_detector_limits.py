@@ -9,24 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, box_scene
-from dsc_grasp_ros.grasp import draw_grasp_maps
+from conftest import ROOT, OracleNet, box_scene
 from dsc_grasp_ros.imageio import write_depth_png, write_rgb
 from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
 from dsc_grasp_ros.model_io import ModelMetadata, save_model
 from dsc_grasp_ros.network import dsc_graspnet
 from dsc_grasp_ros.preprocess import InputError, check_frame
-
-
-class OracleNet(torch.nn.Module):
-    """Returns maps drawn for one known network-pixel grasp [u, v, angle, width, jaw]."""
-
-    def __init__(self, rect):
-        super().__init__()
-        self.maps = [torch.from_numpy(m)[None, None] for m in draw_grasp_maps(np.array([rect]), (224, 224), mode="gaussian")]
-
-    def forward(self, x):
-        return tuple(m.to(x.dtype) for m in self.maps)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import randomise_batchnorm
 from dsc_grasp_ros.model_io import ModelError, ModelMetadata, default_model_path, load_model, save_model
 from dsc_grasp_ros.network import dsc_graspnet
 from dsc_grasp_ros.onnx_export import OnnxGraspNet, check_parity, export_onnx
@@ -14,14 +15,7 @@ from dsc_grasp_ros.onnx_export import OnnxGraspNet, check_parity, export_onnx
 def randomised(modality="rgbd", seed=0):
     """A network with non-trivial BatchNorm statistics so outputs are far from zero."""
     torch.manual_seed(seed)
-    net = dsc_graspnet(modality)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return net.eval()
+    return randomise_batchnorm(dsc_graspnet(modality))
 
 
 @pytest.fixture
