@@ -216,6 +216,18 @@ def _refused(path: Path, err: Exception) -> ModelError:
     )
 
 
+def load_state_dict_file(path, error: type[Exception] = ModelError, what: str = "model file") -> dict:
+    """A plain state_dict of tensors from ``path`` (``torch.load(..., weights_only=True)``); ``error``
+    naming the file (``what``) and the problem when it is unreadable or holds something else."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
+        raise error(f"{what} {path} is corrupt or not a plain state_dict ({type(e).__name__}: {str(e)[:200]})") from e
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise error(f"{what} {path} does not hold a state_dict of tensors")
+    return sd
+
+
 def load_model(path=None, modality: str | None = None, device: str | torch.device = "cpu"):
     """Load a model file; returns ``(model.eval(), metadata)``.
 
@@ -234,12 +246,7 @@ def load_model(path=None, modality: str | None = None, device: str | torch.devic
         )
     if meta.weights_sha256 and _sha256(path) != meta.weights_sha256:
         raise ModelError(f"model file {path} does not match the SHA-256 in its metadata: truncated, corrupt or replaced")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
-        raise ModelError(f"model file {path} is corrupt or not a plain state_dict ({type(e).__name__}: {str(e)[:200]})") from e
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ModelError(f"model file {path} does not hold a state_dict of tensors")
+    sd = load_state_dict_file(path)
     try:
         cfg = network_config(meta.network)
         model = DSCGraspNet(meta.in_channels, cfg)

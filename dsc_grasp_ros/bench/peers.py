@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..model_io import ModelError
+from ..model_io import ModelError, load_state_dict_file
 from ..postprocess import find_peaks, smooth
 from ..preprocess import ROI, InputError, prepare
 
@@ -338,12 +338,7 @@ def load_peer(name: str, path=None, device="cpu") -> Peer:
             f"(dsc-grasp bench: {name}=PATH; scripts/eval_peers.py and benchmark_networks.py: --peers-dir DIR; "
             f"Python: load_peer({name!r}, path)); the default is <project root>/../shared/peers"
         )
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
-        raise PeerError(f"weights file {p} is corrupt or not a plain state_dict ({type(e).__name__}: {str(e)[:200]})") from e
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise PeerError(f"weights file {p} does not hold a state_dict of tensors")
+    sd = load_state_dict_file(p, PeerError, "weights file")
     model = spec.build()
     check_state_dict(model, sd, str(p))
     model.load_state_dict(sd, strict=True)
