@@ -205,6 +205,11 @@ def label_view(
     stats = LabelStats()
     rects, owners = [], []
     bodies = list(scene.bodies)
+
+    def all_bodies(tcp, approach):
+        p.restoreState(stateId=state_id, physicsClientId=client)
+        return bodies
+
     for obj in scene.objects:
         mask = (seg == obj.body).astype(np.uint8)
         if int(mask.sum()) < min_pixels:
@@ -228,18 +233,9 @@ def label_view(
                 stats.reject("too_wide")
                 continue
             quat = grip.tcp_orientation(approach, closing)
-            chosen = None
-            for opening in sorted({min(w_est + 2 * CLEARANCE, grip.MAX_OPENING), grip.MAX_OPENING}):
-                d = min(grasp_depth, grasp_depth_limit(s_w, approach, closing, opening, scene.support_z))
-                if d < MIN_TCP_OFFSET:
-                    continue
-                tcp = s_w + approach * d
-                p.restoreState(stateId=state_id, physicsClientId=client)
-                if not any(_collides_at(p, client, g, tcp - approach * back, quat, opening, bodies) for back in (0.0, 0.03, 0.08)):
-                    chosen = (opening, tcp, d)
-                    break
+            chosen, why = _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, scene.support_z, all_bodies)
             if chosen is None:
-                stats.reject("too_low" if d < MIN_TCP_OFFSET else "collision")
+                stats.reject(why)
                 continue
             opening, tcp, d = chosen
             stats.trials += 1
@@ -255,6 +251,22 @@ def label_view(
 def _collides_at(p, client, g, position, quat, opening, bodies) -> bool:
     grip.place(p, client, g, position, quat, opening)
     return grip.collides(p, client, g, bodies)
+
+
+def _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, support_z, bodies_at):
+    """The trial pose: the first opening (estimated width + clearance, then the full opening) whose TCP
+    depth is allowed and whose open gripper, at the grasp and 3 and 8 cm back, is clear of the bodies
+    ``bodies_at(tcp, approach)`` -> ``((opening, tcp, d), "")`` or ``(None, "too_low" | "collision")``."""
+    d = None
+    for opening in sorted({min(w_est + 2 * CLEARANCE, grip.MAX_OPENING), grip.MAX_OPENING}):
+        d = min(grasp_depth, grasp_depth_limit(s_w, approach, closing, opening, support_z))
+        if d < MIN_TCP_OFFSET:
+            continue
+        tcp = s_w + approach * d
+        bodies = bodies_at(tcp, approach)
+        if not any(_collides_at(p, client, g, tcp - approach * back, quat, opening, bodies) for back in (0.0, 0.03, 0.08)):
+            return (opening, tcp, d), ""
+    return None, ("too_low" if d is not None and d < MIN_TCP_OFFSET else "collision")
 
 
 def _corners(rect) -> np.ndarray:
@@ -413,6 +425,20 @@ def label_view_v2(
     support = getattr(scene, "support_body", None)
     reach = _gripper_reach() + 0.002
     dirty = False
+
+    def near_bodies(tcp, approach):
+        """Bodies whose box meets the box swept by the gripper from 8 cm back to the grasp (state restored if a trial moved something)."""
+        nonlocal dirty
+        ends3 = np.stack([tcp, tcp - approach * 0.08])
+        lo, hi = ends3.min(0) - reach, ends3.max(0) + reach
+        near = [b for b, bb in aabbs.items() if (bb[0] <= hi).all() and (bb[1] >= lo).all()]
+        if support is not None and support not in near:
+            near.append(support)
+        if dirty:
+            p.restoreState(stateId=state_id, physicsClientId=client)
+            dirty = False
+        return near
+
     visible = []
     for obj in scene.objects:
         mask = (seg == obj.body).astype(np.uint8)
@@ -454,27 +480,9 @@ def label_view_v2(
                 stats.reject("outside_image")
                 continue
             quat = grip.tcp_orientation(approach, closing)
-            chosen = None
-            d = None
-            for opening in sorted({min(w_est + 2 * CLEARANCE, grip.MAX_OPENING), grip.MAX_OPENING}):
-                d = min(grasp_depth, grasp_depth_limit(s_w, approach, closing, opening, scene.support_z))
-                if d < MIN_TCP_OFFSET:
-                    continue
-                tcp = s_w + approach * d
-                # bodies whose box meets the box swept by the gripper from 8 cm back to the grasp
-                ends3 = np.stack([tcp, tcp - approach * 0.08])
-                lo, hi = ends3.min(0) - reach, ends3.max(0) + reach
-                near = [b for b, bb in aabbs.items() if (bb[0] <= hi).all() and (bb[1] >= lo).all()]
-                if support is not None and support not in near:
-                    near.append(support)
-                if dirty:
-                    p.restoreState(stateId=state_id, physicsClientId=client)
-                    dirty = False
-                if not any(_collides_at(p, client, g, tcp - approach * back, quat, opening, near) for back in (0.0, 0.03, 0.08)):
-                    chosen = (opening, tcp, d)
-                    break
+            chosen, why = _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, scene.support_z, near_bodies)
             if chosen is None:
-                stats.reject("too_low" if d is not None and d < MIN_TCP_OFFSET else "collision")
+                stats.reject(why)
                 continue
             opening, tcp, d = chosen
             stats.trials += 1
