@@ -18,10 +18,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import dsc_grasp_ros  # noqa: E402,F401  (before torch: sets OMP_WAIT_POLICY=PASSIVE, see README "Threads")
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
 from dsc_grasp_ros.inference import DetectorConfig, GraspDetector  # noqa: E402
 
 
@@ -45,8 +47,9 @@ def synthetic_frames(n: int, seed: int = 0):
     return [frames[i % len(frames)] for i in range(n)]
 
 
-def bench(device: str, frames, model: str | None, warmup: int = 10) -> dict:
-    det = GraspDetector(DetectorConfig(model_path=model, device=device, top_k=5, min_quality=0.0))
+def bench(device: str, frames, model: str | None, warmup: int = 10, backend: str = "auto", threads: int | None = None) -> dict:
+    extra = {} if threads is None else {"threads": threads}
+    det = GraspDetector(DetectorConfig(model_path=model, device=device, top_k=5, min_quality=0.0, backend=backend, **extra))
     for f in frames[:warmup]:
         det.detect(*f)
     stages = {k: [] for k in ("preprocess", "network", "postprocess", "geometry")}
@@ -63,6 +66,8 @@ def bench(device: str, frames, model: str | None, warmup: int = 10) -> dict:
         "device": str(det.device),
         "device_name": torch.cuda.get_device_name(det.device) if det.device.type == "cuda" else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "backend": det.engine.backend,
+        "upsample_order": det.meta.network.get("upsample_order", "eq5") if isinstance(det.meta.network, dict) else None,
         "fp16": det.engine.fp16,
         "frames": len(frames),
         "input": "640x480 RGB-D (uint16 mm), model " + det.meta.modality,
@@ -77,16 +82,18 @@ def main() -> int:
     ap.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable; default: cpu and cuda when present)")
     ap.add_argument("--frames", type=int, default=100, help="timed frames per device (default 100, at least 100 for the report)")
     ap.add_argument("--model", help="model file (default: the shipped RGB-D model)")
+    ap.add_argument("--backend", default="auto", help="auto (compiled on CPU, default), eager or compiled: see README 'Network backend and threads'")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the package default, 2)")
     ap.add_argument("--json", action="store_true", help="print JSON only")
     args = ap.parse_args()
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     frames = synthetic_frames(args.frames)
-    results = [bench(d, frames, args.model) for d in devices]
+    results = [bench(d, frames, args.model, backend=args.backend, threads=args.threads) for d in devices]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
-        print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, fp16={r['fp16']}), {r['frames']} frames, {r['input']}")
+        print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, backend {r['backend']}, {r['upsample_order']}, fp16={r['fp16']}), {r['frames']} frames, {r['input']}")
         print(f"  {'stage':<12} {'median ms':>10} {'p95 ms':>10}")
         for k, v in r["stages"].items():
             print(f"  {k:<12} {v['median_ms']:>10.2f} {v['p95_ms']:>10.2f}")
