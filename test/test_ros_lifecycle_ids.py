@@ -19,7 +19,7 @@ rclpy = pytest.importorskip("rclpy")
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 
-from ros_helpers import ros_env, start_node, write_params  # noqa: E402
+from ros_helpers import open_ros_context, start_node, write_params  # noqa: E402
 
 DOMAIN_ID = 211  # fixed, outside pick_domain_id()'s 20..199 and the tf2 test's 231
 
@@ -35,12 +35,7 @@ def _call(client, req, timeout=20.0):
 
 
 def test_transition_by_id_in_wrong_state_answers_false(tmp_path, monkeypatch):
-    env = ros_env(DOMAIN_ID)
-    for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
-              "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID"):
-        monkeypatch.setenv(k, env[k])
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=DOMAIN_ID)
+    ctx, env = open_ros_context(monkeypatch, DOMAIN_ID)
     params = write_params(tmp_path / "params.yaml", {"device": "cpu", "diagnostics_period": 0.5, "qos_reliability": "reliable"})
     node = start_node(params, env, tmp_path / "node.log")
     from rclpy.executors import SingleThreadedExecutor

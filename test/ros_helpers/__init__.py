@@ -97,18 +97,27 @@ REALSENSE_REMAPS = {
 }
 
 
-@pytest.fixture
-def ros_context(monkeypatch):
-    """An rclpy context on a private DDS domain with the shipped Fast DDS profile; yields (context, env
-    for child processes)."""
+def open_ros_context(monkeypatch, domain: int):
+    """An initialised rclpy context on DDS ``domain`` with the shipped Fast DDS profile (also set in
+    this process's environment through ``monkeypatch``); returns (context, env for child processes).
+    The caller shuts it down (``rclpy.try_shutdown(context=ctx)``)."""
     import rclpy
 
-    domain = pick_domain_id()
     env = ros_env(domain)
     for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
               "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID"):
         monkeypatch.setenv(k, env[k])
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
+    return ctx, env
+
+
+@pytest.fixture
+def ros_context(monkeypatch):
+    """An rclpy context on a private DDS domain with the shipped Fast DDS profile; yields (context, env
+    for child processes)."""
+    import rclpy
+
+    ctx, env = open_ros_context(monkeypatch, pick_domain_id())
     yield ctx, env
     rclpy.try_shutdown(context=ctx)
