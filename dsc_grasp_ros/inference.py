@@ -238,10 +238,19 @@ class DetectorConfig:
     #: the scene's median depth so that a metre spans the model's training ``net_px_per_metre``
     #: (clamped to the image); ``square`` = the largest centred square (the first releases).
     roi_mode: str = "scale"
+    #: Network pixels per metre the ``scale`` ROI aims at; 0 = the model's metadata value
+    #: (``ModelMetadata.px_per_metre``, the scale it was trained at).
+    net_px_per_metre: float = 0.0
 
 
-#: ``DetectorConfig.roi_mode`` choices (see :meth:`GraspDetector.roi_for`).
+#: ``DetectorConfig.roi_mode`` choices (see :meth:`GraspDetector.roi_for`) and what each means.
 ROI_MODES = ("scale", "square")
+ROI_MODE_HELP = {
+    "scale": "centred ROI sized from the camera intrinsics and the scene's median depth so that one metre spans "
+             "net_px_per_metre network pixels (the model's training scale; clamped to the image)",
+    "square": "the largest centred square of the image, resized to the network input (the first releases; "
+              "the object scale then depends on the camera's distance and resolution)",
+}
 
 #: Runtime-tunable settings and their valid ranges (also used for ROS parameter descriptors).
 TUNABLE_RANGES = {
@@ -253,10 +262,11 @@ TUNABLE_RANGES = {
     "min_depth": (0.0, 20.0),
     "max_depth": (0.05, 50.0),
     "max_gripper_opening": (0.001, 1.0),
+    "net_px_per_metre": (0.0, 10000.0),  # 0 = the model's metadata value
 }
 #: Settings validated at construction and changeable by :meth:`GraspDetector.update`.
 RUNTIME_SETTINGS = ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale",
-                    "min_depth", "max_depth", "max_gripper_opening")
+                    "min_depth", "max_depth", "max_gripper_opening", "roi_mode", "net_px_per_metre")
 
 
 def _check_depth_range(min_depth: float, max_depth: float) -> None:
@@ -273,6 +283,10 @@ def validate_setting(name: str, value):
         if not lo <= value <= hi:
             raise ValueError(f"{name}={value} is outside [{lo}, {hi}]")
         return int(value) if name == "top_k" else float(value)
+    if name == "roi_mode":
+        if value not in ROI_MODES:
+            raise ValueError(f"roi_mode must be one of {ROI_MODES}, got {value!r}")
+        return value
     if name == "depth_statistic":
         if value not in DEPTH_STATISTICS:
             raise ValueError(f"depth_statistic={value!r} is not one of {DEPTH_STATISTICS}")
@@ -297,8 +311,6 @@ class GraspDetector:
         for name in RUNTIME_SETTINGS:
             setattr(cfg, name, validate_setting(name, getattr(cfg, name)))
         _check_depth_range(cfg.min_depth, cfg.max_depth)
-        if cfg.roi_mode not in ROI_MODES:
-            raise ValueError(f"roi_mode must be one of {ROI_MODES}, got {cfg.roi_mode!r}")
         self.cfg = cfg
         model, self.meta = load_model(cfg.model_path, cfg.modality, "cpu")
         self.meta: ModelMetadata
@@ -320,8 +332,14 @@ class GraspDetector:
         _check_depth_range(clean.get("min_depth", self.cfg.min_depth), clean.get("max_depth", self.cfg.max_depth))
         for k, v in clean.items():
             setattr(self.cfg, k, v)
-        if "roi" in clean:
+        if {"roi", "roi_mode", "net_px_per_metre"} & set(clean):
             self._roi_cache.clear()
+
+    @property
+    def px_per_metre(self) -> float:
+        """Network pixels per metre the ``scale`` ROI aims at: ``cfg.net_px_per_metre`` when set
+        (> 0), else the model's training scale from its metadata."""
+        return float(self.cfg.net_px_per_metre) if self.cfg.net_px_per_metre else self.meta.px_per_metre
 
     def roi_for(self, height: int, width: int, K=None, depth=None) -> ROI:
         """The region of interest of a ``height x width`` frame.
@@ -329,8 +347,9 @@ class GraspDetector:
         A user ``roi`` box wins. Otherwise, with ``roi_mode='scale'`` and both ``K`` (3x3, 9 values
         or :class:`CameraIntrinsics`) and ``depth`` given: the centred ROI of
         :func:`~dsc_grasp_ros.preprocess.scale_roi` for the scene's median depth and the model's
-        training scale (``meta.px_per_metre``), kept while the size it asks for moves by less than
-        5 % (a steady crop on a steady scene); else the largest centred square.
+        training scale (:attr:`px_per_metre`: ``cfg.net_px_per_metre`` or ``meta.px_per_metre``),
+        kept while the size it asks for moves by less than 5 % (a steady crop on a steady scene);
+        else the largest centred square.
         """
         size = self.meta.input_size
         key = (height, width)
@@ -342,10 +361,11 @@ class GraspDetector:
         if z is None:
             return ROI.centred_square(height, width, size)
         cam = K if isinstance(K, CameraIntrinsics) else CameraIntrinsics.from_K(K)
-        want = scale_roi(height, width, cam.fx, cam.fy, z, self.meta.px_per_metre, size, quantum=1)
+        ppm = self.px_per_metre
+        want = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size, quantum=1)
         old = self._roi_cache.get(("scale",) + key)
         if old is None or abs(want.w - old.w) > 0.05 * old.w or abs(want.h - old.h) > 0.05 * old.h:
-            self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, self.meta.px_per_metre, size)
+            self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size)
         return self._roi_cache[("scale",) + key]
 
     def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K, D=None, distortion_model: str = "plumb_bob") -> DetectionResult:

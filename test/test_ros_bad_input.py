@@ -212,6 +212,10 @@ def test_bad_input_params_lifecycle(ros_context, tmp_path):  # noqa: F811
         assert not r.successful and "unconfigured" in r.reason
         assert set_param("top_k", 2, T.INTEGER).successful
         assert set_param("sigma", 1.0, T.DOUBLE).successful
+        r = set_param("roi_mode", "zoom", T.STRING)
+        assert not r.successful and "roi_mode" in r.reason and "'scale'" in r.reason and "'square'" in r.reason, r.reason
+        r = set_param("net_px_per_metre", -1.0, T.DOUBLE)
+        assert not r.successful and "net_px_per_metre" in r.reason and "out of range" in r.reason, r.reason
 
         # --- lifecycle: deactivate, cleanup (model released), bad model fails configure, good one works
         change = lis.node.create_client(ChangeState, "/grasp_node/change_state")
@@ -246,6 +250,20 @@ def test_bad_input_params_lifecycle(ros_context, tmp_path):  # noqa: F811
         with lis.lock:
             arr = [m for _, m in lis.rx.grasps if conv.stamp_to_ns(m.header.stamp) == good_t][0]
         assert 1 <= len(arr.poses) <= 2  # top_k=2 set at runtime survived the reconfigure
+
+        # --- roi_mode reaches the detector: /diagnostics reports the ROI of the last frame
+        def diag_roi(rx):  # called with the listener's lock held (wait_for) or on its copy
+            kv = {v.key: v.value for v in rx.diagnostics[-1][1].values} if rx.diagnostics else {}
+            return kv.get("roi_mode"), kv.get("roi")
+
+        assert lis.wait_for(lambda rx: diag_roi(rx)[1] is not None, 10)
+        kv = lis.latest_diagnostics()
+        assert kv["roi_mode"] == "scale" and kv["roi"] != "80 0 480 480", kv
+        assert set_param("roi_mode", "square", T.STRING).successful
+        rp = replay(tmp_path / "good", env, tmp_path / "replay3.log", "--lockstep", "/grasp_node/grasp_candidates",
+                    "--lockstep-timeout", "2.0", "--tail", "0.5")
+        assert rp.wait(60) == 0, rp.output()
+        assert lis.wait_for(lambda rx: diag_roi(rx) == ("square", "80 0 480 480"), 10), lis.latest_diagnostics()
     finally:
         lis.close()
         node.stop()

@@ -198,3 +198,108 @@ def test_bad_k_is_skipped(node, scene, what):
     pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K, info=conv.k_to_camera_info(K, 640, 480)))
     assert pub == [] and counters.get("bad_camera_info") == 1, counters
     assert ("last row" in text) if what == "k22" else ("principal point" in text), text
+
+
+# ---------------------------------------------------------------- ROI parameters: roi_mode, net_px_per_metre
+def _diagnostics(node) -> dict[str, str]:
+    """The key/values the node's next /diagnostics status would carry (its publisher captured)."""
+    sent = []
+    pub = node._diag_pub.publish
+    node._diag_pub.publish = sent.append
+    try:
+        node._summary()
+    finally:
+        node._diag_pub.publish = pub
+    return {kv.key: kv.value for kv in sent[-1].status[0].values}
+
+
+def _roi_of_frame(node, scene):
+    """The ROI the detector used on the scene frame, as /diagnostics reports it (the frame's
+    candidates may still be rejected later, e.g. too wide at another scale)."""
+    node._last_roi = None
+    _, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K))
+    d = _diagnostics(node)
+    assert "roi" in d, (counters, text)
+    return [int(a) for a in d["roi"].split()], d
+
+
+def test_roi_mode_and_net_px_per_metre_reach_the_detector(node, scene):
+    from dsc_grasp_ros.preprocess import scale_roi, scene_depth
+
+    meta = node._detector.meta
+    z = scene_depth(_mm(scene))
+    fx, fy = scene.K[0, 0], scene.K[1, 1]
+
+    def expected(ppm):
+        r = scale_roi(480, 640, fx, fy, z, ppm, meta.input_size)
+        return [r.x, r.y, r.w, r.h]
+
+    # default: scale mode at the model's own training scale (metadata)
+    roi, d = _roi_of_frame(node, scene)
+    assert (d["roi_mode"], float(d["net_px_per_metre"])) == ("scale", pytest.approx(meta.px_per_metre, abs=0.01))
+    assert roi == expected(meta.px_per_metre), (roi, d)
+    try:
+        # a larger scale: a tighter crop around the image centre (about 1.5x smaller sides)
+        ppm = 1.5 * meta.px_per_metre
+        assert node.set_parameters([Parameter("net_px_per_metre", value=ppm)])[0].successful
+        tight, d = _roi_of_frame(node, scene)
+        assert float(d["net_px_per_metre"]) == pytest.approx(ppm, abs=0.01)
+        assert tight == expected(ppm) and tight != roi, (tight, roi)
+        assert tight[2] < roi[2] and tight[3] < roi[3]
+        # square: the largest centred square, whatever net_px_per_metre says
+        assert node.set_parameters([Parameter("roi_mode", value="square")])[0].successful
+        sq, d = _roi_of_frame(node, scene)
+        assert d["roi_mode"] == "square" and sq == [80, 0, 480, 480], (sq, d)
+    finally:
+        assert node.set_parameters([Parameter("roi_mode", value="scale"), Parameter("net_px_per_metre", value=0.0)])[0].successful
+    assert _roi_of_frame(node, scene)[0] == roi  # back to the model's scale
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("roi_mode", "zoom", ["roi_mode", "'scale'", "'square'", "zoom"]),
+    ("roi_mode", "", ["roi_mode"]),
+    ("net_px_per_metre", -1.0, ["net_px_per_metre", "out of range"]),
+    ("net_px_per_metre", 20000.0, ["net_px_per_metre", "out of range"]),
+    ("net_px_per_metre", "big", ["Wrong parameter type", "DOUBLE"]),  # rclpy's own check
+])
+def test_bad_roi_parameters_are_refused_with_a_reason(node, name, value, words):
+    before = node.get_parameter(name).value
+    r = node.set_parameters([Parameter(name, value=value)])[0]
+    assert not r.successful
+    for w in words:
+        assert w in r.reason, r.reason
+    assert node.get_parameter(name).value == before
+    assert (node._detector.cfg.roi_mode, node._detector.cfg.net_px_per_metre) == ("scale", 0.0)
+
+
+def test_bad_roi_parameters_at_startup_fail_configure_not_the_process():
+    """Values from a params file skip the set-parameters callback (and rclpy raises on an out-of-range
+    or mistyped one while declaring): the node is still constructed, configure fails naming the
+    parameter, and a valid value set afterwards lets it configure."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN_ID)
+    made = []
+    try:
+        for overrides, words in (([Parameter("roi_mode", value="zoom")], ["parameter roi_mode", "'zoom'", "'scale'"]),
+                                 ([Parameter("net_px_per_metre", value=-5.0)], ["parameter net_px_per_metre", "-5.0", "out of range"]),
+                                 ([Parameter("sigma", value=50.0)], ["parameter sigma", "50.0"])):
+            n = GraspNode(context=ctx, parameter_overrides=overrides + [Parameter("autostart", value=False), Parameter("device", value="cpu")])
+            made.append(n)
+            reason = n._check_parameters()
+            assert reason is not None and all(w in reason for w in words), reason
+            assert n.trigger_configure() == TransitionCallbackReturn.FAILURE
+            assert n._detector is None
+        # an integer for the double (YAML `net_px_per_metre: 300`) is taken as 300.0
+        n = GraspNode(context=ctx, parameter_overrides=[Parameter("net_px_per_metre", value=300), Parameter("autostart", value=False)])
+        made.append(n)
+        assert n.get_parameter("net_px_per_metre").value == 300.0 and n._check_parameters() is None
+        # the refused startup value is cleared by a valid one
+        bad = made[1]
+        assert bad.set_parameters([Parameter("net_px_per_metre", value=250.0)])[0].successful
+        assert bad._check_parameters() is None
+    finally:
+        for n in made:
+            n.destroy_node()
+        rclpy.try_shutdown(context=ctx)

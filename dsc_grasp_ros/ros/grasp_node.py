@@ -125,6 +125,7 @@ class GraspNode(LifecycleNode):
         self._depth_count = 0
         self._pairs = 0
         self._debug_timings = False
+        self._last_roi = None  # the ROI of the last processed frame (in /diagnostics)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -166,19 +167,70 @@ class GraspNode(LifecycleNode):
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
+        """Declare every parameter with its descriptor. A value given at startup (params file,
+        ``-p``) that rclpy refuses (wrong type, outside the descriptor's range) would raise out of the
+        constructor and kill the process: the parameter gets its default instead, the refusal is
+        logged as an error and kept in ``_bad_params``, and ``configure`` fails naming it until a valid
+        value is set. An integer for a double parameter (``net_px_per_metre: 300`` in YAML) is taken
+        as that double."""
+        from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+        self._bad_params: dict[str, str] = {}
+        overrides = getattr(self, "_parameter_overrides", {}) or {}
         for spec in P.PARAMS:
-            desc = P.descriptor(spec)
-            if isinstance(spec.default, list):
-                # An empty list has no type: declare the type, then set the default if nothing
-                # (or an empty YAML list, which reaches rclpy as "not set") overrode it.
-                ptype = Parameter.Type.DOUBLE_ARRAY if spec.name == "static_camera_transform" else Parameter.Type.INTEGER_ARRAY
-                self.declare_parameter(spec.name, ptype, desc)
+            try:
+                self._declare_one(spec)
+                continue
+            except (InvalidParameterTypeException, InvalidParameterValueException) as e:
+                error = e
+            given = overrides[spec.name].value if spec.name in overrides else None
+            if isinstance(spec.default, float) and isinstance(given, int) and not isinstance(given, bool):
                 try:
-                    self.get_parameter(spec.name).value
-                except rclpy.exceptions.ParameterUninitializedException:
-                    self.set_parameters([Parameter(spec.name, ptype, list(spec.default))])
-            else:
-                self.declare_parameter(spec.name, spec.default, desc)
+                    self._declare_one(spec, float(given))
+                    continue
+                except InvalidParameterValueException as e:
+                    error = e
+            self._declare_one(spec, ignore_override=True)
+            self._bad_params[spec.name] = (f"parameter {spec.name}: the value {given!r} given at startup was refused ({error}); "
+                                           f"it holds its default {spec.default!r} until a valid value is set")
+            self.get_logger().error(self._bad_params[spec.name] + ": configure will fail until then")
+
+    def _declare_one(self, spec, value=None, ignore_override: bool = False) -> None:
+        desc = P.descriptor(spec)
+        if isinstance(spec.default, list):
+            # An empty list has no type: declare the type, then set the default if nothing
+            # (or an empty YAML list, which reaches rclpy as "not set") overrode it.
+            ptype = Parameter.Type.DOUBLE_ARRAY if spec.name == "static_camera_transform" else Parameter.Type.INTEGER_ARRAY
+            self.declare_parameter(spec.name, ptype, desc, ignore_override=ignore_override)
+            try:
+                self.get_parameter(spec.name).value
+            except rclpy.exceptions.ParameterUninitializedException:
+                self.set_parameters([Parameter(spec.name, ptype, list(spec.default))])
+        elif value is not None:
+            self.declare_parameter(spec.name, value, desc, ignore_override=True)
+        else:
+            self.declare_parameter(spec.name, spec.default, desc, ignore_override=ignore_override)
+
+    def _check_parameters(self) -> str | None:
+        """Why the current parameters cannot be configured (naming the parameter), or None. Values
+        from the params file never went through the set-parameters callback: checked here."""
+        from ..inference import validate_setting
+
+        if self._bad_params:
+            return next(iter(self._bad_params.values()))
+        for spec in P.PARAMS:
+            reason = P.validate(spec.name, self._p(spec.name))
+            if reason:
+                return f"parameter {spec.name}: {reason}"
+        for name in P.DETECTOR_RUNTIME:
+            value = self._p(name)
+            try:
+                validate_setting(name, (value or None) if name == "roi" else value)
+            except ValueError as e:
+                return f"parameter {name}: {e}"
+        if not self._p("min_depth") < self._p("max_depth"):
+            return f"parameters min_depth={self._p('min_depth')} and max_depth={self._p('max_depth')}: min_depth must be smaller"
+        return None
 
     def _p(self, name: str):
         v = self.get_parameter(name).value
@@ -228,6 +280,7 @@ class GraspNode(LifecycleNode):
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))
         for p in params:  # everything is valid: apply what the node itself holds
+            self._bad_params.pop(p.name, None)
             if p.name == "sync_tolerance":
                 self._pairer.tolerance_ns = int(round(p.value * 1e9))
         return SetParametersResult(successful=True)
@@ -238,6 +291,10 @@ class GraspNode(LifecycleNode):
         from ..inference import DetectorConfig, GraspDetector
         from ..model_io import ModelError
 
+        problem = self._check_parameters()
+        if problem:
+            self.get_logger().error(f"configure refused: {problem}")
+            return TransitionCallbackReturn.FAILURE
         target = self._p("target_frame")
         static = self._p("static_camera_transform")
         self._static_tf = None
@@ -269,6 +326,8 @@ class GraspNode(LifecycleNode):
             backend=self._p("backend"),
             threads=self._p("threads"),
             roi=self._p("roi") or None,
+            roi_mode=self._p("roi_mode"),
+            net_px_per_metre=self._p("net_px_per_metre"),
             sigma=self._p("sigma"),
             top_k=self._p("top_k"),
             min_distance_px=self._p("min_distance_px"),
@@ -293,7 +352,8 @@ class GraspNode(LifecycleNode):
             f"({detector.engine.backend} backend{', ' + str(detector.engine.threads.get('threads')) + ' threads' if detector.engine.threads else ''}"
             f"{'; ' + detector.engine.backend_info['reason'] if detector.engine.backend_info.get('reason') else ''}) "
             f"in {time.perf_counter() - t0:.2f} s; grasps in frame "
-            f"{target or '(camera optical frame)'} via {'static_camera_transform' if self._static_tf else ('tf2' if target else 'identity')}"
+            f"{target or '(camera optical frame)'} via {'static_camera_transform' if self._static_tf else ('tf2' if target else 'identity')}; "
+            f"ROI {self._roi_text(detector)}"
         )
 
         self._pubs = {
@@ -379,6 +439,7 @@ class GraspNode(LifecycleNode):
         with self._det_lock:
             had_cuda = self._detector is not None and self._detector.device.type == "cuda"
             self._detector = None
+        self._last_roi = None
         gc.collect()
         if had_cuda:
             import torch
@@ -503,6 +564,7 @@ class GraspNode(LifecycleNode):
             except InputError as e:
                 self._skip(e.code, str(e))
                 return
+            self._last_roi = res.roi
         t_det = time.perf_counter()
 
         # The transform at the image stamp is looked up after inference: by then tf has usually
@@ -636,6 +698,15 @@ class GraspNode(LifecycleNode):
                 pubs["debug"].publish(conv.array_to_image(img, "rgb8", header=image_header))
 
     # ------------------------------------------------------------------ summary
+    def _roi_text(self, det) -> str:
+        """How the detector picks the ROI, e.g. ``roi_mode scale at 268.6 network px/m (model metadata)``."""
+        if det.cfg.roi is not None:
+            return f"fixed box {list(det.cfg.roi)} (roi parameter)"
+        if det.cfg.roi_mode == "scale":
+            src = "net_px_per_metre parameter" if det.cfg.net_px_per_metre else "model metadata"
+            return f"roi_mode scale at {det.px_per_metre:.1f} network px/m ({src})"
+        return f"roi_mode {det.cfg.roi_mode}"
+
     def counters(self) -> dict[str, int]:
         c = dict(self._counters)
         c["dropped_stale"] = self._slot.dropped
@@ -682,6 +753,12 @@ class GraspNode(LifecycleNode):
             "processed": str(self._processed),
             "published_grasps": str(self._published),
         }
+        det, roi = self._detector, self._last_roi
+        if det is not None:
+            kv["roi_mode"] = det.cfg.roi_mode if det.cfg.roi is None else "roi parameter"
+            kv["net_px_per_metre"] = f"{det.px_per_metre:.2f}"
+        if roi is not None:  # the last processed frame's ROI, full-image pixels
+            kv["roi"] = f"{roi.x} {roi.y} {roi.w} {roi.h}"
         kv.update({k: str(v) for k, v in sorted(c.items())})
         for k, (med, p95, n) in sorted(stats.items()):
             kv[f"{k}_ms_median"] = f"{med * 1e3:.3f}"

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..geometry import DEPTH_STATISTICS
 from ..backends import BACKENDS, DEFAULT_THREADS, THREADS_RANGE
-from ..inference import TUNABLE_RANGES
+from ..inference import ROI_MODE_HELP, ROI_MODES, TUNABLE_RANGES
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
 
@@ -65,8 +65,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("qos_depth", 5, "History depth of the input subscriptions (the node keeps only the newest matched frame anyway).",
               RECONFIGURE, range=(1, 100, 1)),
     # ---- detector (runtime, validated by the core)
-    ParamSpec("roi", [], "Region of interest [x, y, w, h] in full-image pixels; empty = the centred square.", RUNTIME,
+    ParamSpec("roi", [], "Region of interest [x, y, w, h] in full-image pixels; empty = chosen by roi_mode.", RUNTIME,
               additional_constraints="empty or 4 integers, x, y >= 0, w, h >= 8, inside the image"),
+    ParamSpec("roi_mode", "scale", "How the region of interest is chosen when roi is empty: "
+              + "; ".join(f"{m} = {ROI_MODE_HELP[m]}" for m in ROI_MODES) + ".", RUNTIME, choices=ROI_MODES),
+    ParamSpec("net_px_per_metre", 0.0, "Network pixels per metre (at the scene's median depth) the scale ROI aims at; "
+              "0 = the model's metadata value (the scale it was trained at). Larger values crop tighter (objects look "
+              "bigger to the network). Used only with roi_mode scale and an empty roi.", RUNTIME,
+              range=(*TUNABLE_RANGES["net_px_per_metre"], 0.0), additional_constraints="0 (model metadata) or > 0"),
     ParamSpec("sigma", 2.0, "Gaussian smoothing (network pixels) of the quality map before peak finding; 0 = none.", RUNTIME,
               range=(*TUNABLE_RANGES["sigma"], 0.0)),
     ParamSpec("top_k", 5, "Largest number of grasps published per frame.", RUNTIME, range=(*TUNABLE_RANGES["top_k"], 1)),
@@ -91,8 +97,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 BY_NAME = {p.name: p for p in PARAMS}
-DETECTOR_RUNTIME = ("roi", "sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "depth_region_scale",
-                    "min_depth", "max_depth", "max_gripper_opening")
+DETECTOR_RUNTIME = ("roi", "roi_mode", "net_px_per_metre", "sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic",
+                    "depth_region_scale", "min_depth", "max_depth", "max_gripper_opening")
 
 
 def defaults() -> dict[str, Any]:
