@@ -20,8 +20,16 @@ Networks (names for --networks; `list` prints the ones available in this checkou
 default; eq5 = literal Eq. 5). Our networks run with random weights (latency does not depend
 on them); the peers with their published weights. Inputs are random, normalised-range tensors.
 
+The ratios are taken against --reference (default: our fastest path present, dsc-csp_first-compiled,
+else the first dsc-*-eager, else the first dsc-* network).
+
+Outputs: a text table (default), --json [FILE] (the full results; '-' or no FILE = stdout only) and
+--markdown [FILE] (a README-ready table with the machine, torch version, threads and date).
+
 examples:
   .venv/bin/python scripts/benchmark_networks.py --threads 2                 # default set
+  .venv/bin/python scripts/benchmark_networks.py --threads 2 --iters 100 --markdown bench.md --json bench.json  # README table
+  .venv/bin/python scripts/benchmark_networks.py --no-compile --iters 2 --warmup 0   # quick check (CI), no torch.compile
   .venv/bin/python scripts/benchmark_networks.py --networks dsc-csp_first-compiled grconvnet3 --iters 100 --json
   .venv/bin/python scripts/benchmark_networks.py --threads 2 --burn-cores 1  # a second process keeps one core busy
   .venv/bin/python scripts/benchmark_networks.py --networks list
@@ -30,20 +38,23 @@ examples:
 from __future__ import annotations
 
 import argparse
+import datetime
 import inspect
 import json
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import dsc_grasp_ros  # noqa: E402,F401 - before torch: the package's passive OpenMP waits, as the node and benchmark_core run
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from dsc_grasp_ros import network as net_mod  # noqa: E402
 from dsc_grasp_ros.bench.peers import PEERS, PeerError, load_peer  # noqa: E402
@@ -81,10 +92,33 @@ def available_networks() -> list[str]:
     return names + sorted(PEERS) + ["grconvnet3-ch32"]
 
 
-def default_networks() -> list[str]:
+def default_networks(compile: bool = True) -> list[str]:
     """Everything available: both orders plain and through every engine backend (a cold
-    ``compiled`` costs about a minute per order on 2 cores, then Inductor's disk cache), the peers."""
-    return available_networks()
+    ``compiled`` costs about a minute per order on 2 cores, then Inductor's disk cache), the peers;
+    ``compile=False`` leaves the ``-compiled`` ones out (quick runs, CI)."""
+    return [n for n in available_networks() if compile or not n.endswith("-compiled")]
+
+
+def default_reference(names: list[str]) -> str:
+    """Our fast path when it runs (first ``dsc-*-compiled``), else the first ``dsc-*-eager``, else the
+    first ``dsc*`` network, else the first one."""
+    dsc = [n for n in names if n.startswith("dsc")]
+    for suffix in ("-compiled", "-eager"):
+        hit = [n for n in dsc if n.endswith(suffix)]
+        if hit:
+            return hit[0]
+    return (dsc or names)[0]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux; ``platform`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -178,10 +212,18 @@ def main(argv=None) -> int:
     ap.add_argument("--reference", default=None, help="network the ratios are taken against (default: the first dsc-* network)")
     ap.add_argument("--peers-dir", default=None, help="folder with the peer weights (default: <project root>/../shared/peers)")
     ap.add_argument("--burn-cores", type=int, default=0, help="start N busy-loop processes for the run, like a robot PC's other work (0-64, default 0)")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON only")
+    ap.add_argument("--no-compile", dest="compile", action="store_false",
+                    help="leave the -compiled networks out of the default set (quick runs, CI: no torch.compile)")
+    ap.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                    help="write the results as JSON to FILE; without FILE (or '-'): print only the JSON on stdout")
+    ap.add_argument("--markdown", nargs="?", const="-", default=None, metavar="FILE",
+                    help="a README-ready markdown table (machine, torch, threads, date) to FILE; without FILE (or '-'): "
+                         "print it on stdout instead of the text table")
     ap.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or set-up lines on stderr")
     args = ap.parse_args(argv)
 
+    if args.json == "-" and args.markdown == "-":
+        ap.error("--json and --markdown cannot both print on stdout: give one of them a FILE")
     if args.networks == ["list"]:
         print("\n".join(available_networks()))
         return 0
@@ -195,7 +237,7 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: CUDA is not available")
-    names = args.networks or default_networks()
+    names = args.networks or default_networks(args.compile)
     nets, infos = {}, {}
     try:
         for n in names:
@@ -209,7 +251,7 @@ def main(argv=None) -> int:
     except (PeerError, ValueError) as e:
         print(f"benchmark_networks: error: {e}", file=sys.stderr)
         return 2
-    ref = args.reference or next((n for n in names if n.startswith("dsc")), names[0])
+    ref = args.reference or default_reference(names)
     if ref not in nets:
         ap.error(f"--reference {ref!r} is not among the networks run")
 
@@ -258,13 +300,16 @@ def main(argv=None) -> int:
         if gr:
             stats[n]["grconvnet3_over_this"] = round(stats[gr]["median_ms"] / stats[n]["median_ms"], 3)
     result = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "command": "scripts/benchmark_networks.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "burn_cores": args.burn_cores,
             "loadavg_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         },
@@ -276,9 +321,18 @@ def main(argv=None) -> int:
         "reference": ref,
         "networks": stats,
     }
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return 0
+    if args.json is not None:
+        text = json.dumps(result, indent=1)
+        if args.json == "-":
+            print(text)
+            return 0
+        Path(args.json).write_text(text + "\n")
+    if args.markdown is not None:
+        md = markdown(result)
+        if args.markdown == "-":
+            print(md)
+            return 0
+        Path(args.markdown).write_text(md)
     m = result["machine"]
     print(f"\n{m['device']} ({m['cpu']}, {m['cores']} cores), torch {m['torch']}, {m['threads']} threads, "
           f"{args.burn_cores} burner process(es); 1-min load avg {m['loadavg_1min_before_after'][0]} -> {m['loadavg_1min_before_after'][1]}")
@@ -300,6 +354,42 @@ def main(argv=None) -> int:
         note += "; 'GR-ConvNet3 /' = GR-ConvNet3's median / this one's (> 1: faster than GR-ConvNet3)"
     print(note)
     return 0
+
+
+def markdown(result: dict) -> str:
+    """The results as a markdown table for the README: one row per network (the run's order),
+    median and p95 with ratios, preceded by the machine and the run's settings."""
+    m, nets, ref = result["machine"], result["networks"], result["reference"]
+    gr = "grconvnet3" if "grconvnet3" in nets else None
+    load = m["loadavg_1min_before_after"]
+    lines = [
+        f"Measured {result['date_utc']} UTC on {m['device']} ({m['cpu']}, {m['cores']} cores), torch {m['torch']}, "
+        f"{m['threads']} thread(s), OpenMP waits {(m.get('omp_wait_policy') or 'default').lower()}, "
+        f"{m['burn_cores']} busy-loop process(es), 1-minute load average {load[0]} before / {load[1]} after; batch 1, "
+        f"{result['iters']} rounds (+{result['warmup']} warm-up) interleaved in one process, order rotated each round "
+        f"({result['wall_s']:.0f} s). `{result['command']}`",
+        "",
+        "| network | input | parameters | conv GFLOPs | median (ms) | p95 (ms) | median / " + f"`{ref}`" + " |"
+        + (" GR-ConvNet3 median / this |" if gr else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if gr else ""),
+    ]
+    for n, s in nets.items():
+        label = f"**`{n}`**" if n == ref else f"`{n}`"
+        backend = s.get("backend")
+        if backend and not n.endswith(f"-{backend}"):  # e.g. compiled that fell back to eager
+            label += f" (ran {backend})"
+        row = (f"| {label} | {s['input'].split('x', 1)[1]} | {s['params']:,} | {s['conv_gflops']:.2f} | {s['median_ms']:.1f} | "
+               f"{s['p95_ms']:.1f} | {s['ratio_to_reference']:.2f} |")
+        if gr:
+            row += f" {s['grconvnet3_over_this']:.2f} |"
+        lines.append(row)
+    lines += ["", "`dsc-<order>-plain`: our network as an nn.Module (eval); `-eager`: BatchNorm folded + merged heads "
+              "(the node's eager backend); `-compiled`: that through torch.compile (the node's default on CPU). "
+              "Our networks have random weights, the peers their published ones (latency does not depend on them)."]
+    fell = [f"`{n}`: {s['backend_info']['reason']}" for n, s in nets.items() if (s.get("backend_info") or {}).get("reason")]
+    if fell:
+        lines.append("Fell back: " + "; ".join(fell))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
