@@ -346,13 +346,38 @@ def scale_roi(
 #: ``native``  a native-resolution ``S x S`` crop at the image centre for every format.
 #: ``square``  the largest centred square resized to ``S`` for every format (the first
 #:             protocol of this package: Cornell objects 2.1x smaller than in the paper).
-PROTOCOLS = ("paper", "native", "square")
+#: ``scale``   the node's ROI (:func:`scale_roi`): for images with known intrinsics (our
+#:             synthetic data's ``camera.json``) the centred crop in which a metre at the scene's
+#:             median depth spans the model's ``net_px_per_metre`` network pixels, exactly what
+#:             ``GraspDetector`` crops on a camera; images without intrinsics (Cornell, Jacquard)
+#:             fall back to ``paper``.
+PROTOCOLS = ("paper", "native", "square", "scale")
 
 
-def protocol_roi(protocol: str, fmt: str, height: int, width: int, out_size: int = INPUT_SIZE) -> ROI:
-    """The ROI of a ``height x width`` dataset image of format ``fmt`` (``cornell``/``jacquard``)."""
+def protocol_roi(
+    protocol: str,
+    fmt: str,
+    height: int,
+    width: int,
+    out_size: int = INPUT_SIZE,
+    K=None,
+    depth=None,
+    net_px_per_metre: float | None = None,
+) -> ROI:
+    """The ROI of a ``height x width`` dataset image of format ``fmt`` (``cornell``/``jacquard``).
+
+    ``protocol='scale'`` needs the image's 3x3 intrinsics ``K`` and its ``depth`` (raw units, as
+    the node gets them) and uses :func:`scene_depth` + :func:`scale_roi` like the node; without
+    them it is ``paper``."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
+    if protocol == "scale":
+        z = scene_depth(depth) if (K is not None and depth is not None) else None
+        if z is not None:
+            K = np.asarray(K, dtype=float).reshape(3, 3)
+            px = DEFAULT_NET_PX_PER_METRE if net_px_per_metre is None else net_px_per_metre
+            return scale_roi(height, width, float(K[0, 0]), float(K[1, 1]), z, px, out_size)
+        protocol = "paper"
     native = protocol == "native" or (protocol == "paper" and fmt == "cornell")
     if native and min(height, width) >= out_size:
         return ROI((width - out_size) // 2, (height - out_size) // 2, out_size, out_size, out_size, out_size)

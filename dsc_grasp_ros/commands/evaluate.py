@@ -39,6 +39,11 @@ PROTOCOL_CROPS = {
     "paper": {"cornell": "native 224 crop at the centre", "jacquard": "centred square resized to 224", "jacquard-format": "centred square resized to 224"},
     "native": {k: "native 224 crop at the centre" for k in ("cornell", "jacquard", "jacquard-format")},
     "square": {k: "centred square resized to 224" for k in ("cornell", "jacquard", "jacquard-format")},
+    "scale": {
+        "cornell": "native 224 crop at the centre (no intrinsics: as paper)",
+        "jacquard": "centred square resized to 224 (no intrinsics: as paper)",
+        "jacquard-format": "the node's scale ROI from camera.json intrinsics and the median depth, resized to 224 (as paper without camera.json)",
+    },
 }
 
 
@@ -61,7 +66,7 @@ def register(sub):
     p.add_argument("--part", default="test", choices=["test", "train"], help="with --split-file: score the held-out (test) or the training ids (a fit diagnostic) (default: %(default)s)")
     p.add_argument("--object-map", default=None, help="Cornell image -> object mapping (only needed to record groups)")
     p.add_argument("--depth", default="perfect", choices=["perfect", "stereo"], help="Jacquard depth image (default: %(default)s)")
-    p.add_argument("--protocol", default="paper", choices=PROTOCOLS, help="crop of each image: paper (Cornell native 224 centre crop, Jacquard whole image resized), native (224 centre crop) or square (centred square resized) (default: %(default)s)")
+    p.add_argument("--protocol", default="paper", choices=PROTOCOLS, help="crop of each image: paper (Cornell native 224 centre crop, Jacquard whole image resized), native (224 centre crop), square (centred square resized) or scale (the node's ROI: a metre spans the model's net_px_per_metre at the median depth; needs our synthetic data's camera.json, else as paper) (default: %(default)s)")
     p.add_argument("--depth-ref", default=None, choices=DEPTH_REFERENCES, help="depth normalisation reference (default: the model's, from its metadata; others are for experiments)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N samples")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: %(default)s)")
@@ -90,7 +95,7 @@ def run(args) -> int:
         if args.limit:
             items = items[: args.limit]
         depth_ref = args.depth_ref or meta.depth_ref
-        ds = GraspDataset(items, meta.modality, meta.input_size, None, "rect", meta.width_scale_px, args.protocol, depth_ref)
+        ds = GraspDataset(items, meta.modality, meta.input_size, None, "rect", meta.width_scale_px, args.protocol, depth_ref, meta.px_per_metre)
     except (ModelError, DatasetFormatError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"dsc-grasp evaluate: error: {e}", file=sys.stderr)
         return 2

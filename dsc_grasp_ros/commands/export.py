@@ -71,7 +71,7 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
         input_size=cfg["input_size"],
         width_scale_px=cfg["width_scale"],
         normalisation=NORMALISATIONS[cfg.get("depth_ref", "mean")],
-        net_px_per_metre=training_scale(cfg.get("init_from")),
+        net_px_per_metre=training_scale(cfg.get("init_from"), cfg.get("net_px_per_metre")),
         training={
             **training_record(cfg, split, conf.get("hardware"), summary.get("wall_minutes")),
             "epoch": epoch,
@@ -100,7 +100,7 @@ def _parity_input(src: Path, meta):
             cfg = json.loads((src / "config.json").read_text())["config"]
             split = json.loads((src / "split.json").read_text())
             items = select(find_items(cfg["dataset"], cfg["path"], depth=cfg.get("depth", "perfect"), object_map=cfg.get("object_map")), split["test"][:1])
-            ds = GraspDataset(items, meta.modality, meta.input_size, protocol=cfg.get("protocol", "square"), depth_ref=meta.depth_ref)
+            ds = GraspDataset(items, meta.modality, meta.input_size, protocol=cfg.get("protocol", "square"), depth_ref=meta.depth_ref, net_px_per_metre=meta.px_per_metre)
             x = ds[0]["x"].numpy()[None]
             return np.ascontiguousarray(x, dtype=np.float32), f"held-out sample {items[0].id}"
         except Exception:  # noqa: BLE001 - data moved or unreadable: fall back to noise

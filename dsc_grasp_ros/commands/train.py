@@ -64,8 +64,10 @@ def register(sub):
     g.add_argument("--limit", type=int, default=None, help="use only the first N samples (smoke tests)")
     g.add_argument("--augment", default="auto", choices=["auto", "on", "off"], help="rotation+zoom augmentation; auto = on for Cornell only, as in the paper (default: %(default)s)")
     g.add_argument("--zoom-min", type=float, default=0.5, help="smallest fraction of the centred square kept by the zoom augmentation (default: %(default)s)")
-    g.add_argument("--protocol", default="paper", choices=["paper", "native", "square"], help="crop of each image: paper = Cornell a native 224 centre crop, Jacquard(-format) the centred square resized (the paper's/GR-ConvNet's protocol); native = a native 224 centre crop everywhere; square = the centred square resized everywhere (models shipped before this option) (default: %(default)s)")
+    g.add_argument("--protocol", default="paper", choices=["paper", "native", "square", "scale"], help="crop of each image: paper = Cornell a native 224 centre crop, Jacquard(-format) the centred square resized (the paper's/GR-ConvNet's protocol); native = a native 224 centre crop everywhere; square = the centred square resized everywhere (models shipped before this option); scale = the ROS node's crop: on our synthetic images (camera.json intrinsics) the centred ROI in which a metre at the median depth spans --net-px-per-metre network pixels, so the model sees objects at the size the node will show it; images without intrinsics as paper (default: %(default)s)")
     g.add_argument("--depth-ref", default="plane", choices=["mean", "plane", "local"], help="depth normalisation, recorded in the model's metadata so inference uses the same: plane = minus a robust support-plane fit, then the mean (tilt-invariant; best on the real samples, docs/training.md); mean = minus the crop mean only (GR-ConvNet; models shipped before this option); local = minus a large-scale median, then the mean (default: %(default)s)")
+    g.add_argument("--net-px-per-metre", type=_positive_float, default=None, metavar="PX", help="with --protocol scale: network pixels per metre at the scene's median depth, the scale the node's ROI reproduces on a camera (recorded in the model; default: the --init-from model's, else 536, the scale of the first synthetic set and about Cornell's native crop)")
+    g.add_argument("--mix", action="append", default=[], metavar="DATASET:PATH[,key=value...]", help="train on another dataset too (repeatable); keys: split=FILE (use only that split's training ids, so its held-out part stays unseen), repeat=N (times per epoch), protocol=P, object_map=FILE, depth=perfect|stereo, augment=auto|on|off. The held-out part and model selection stay those of --dataset. Example: --mix cornell:../shared/data/cornell,split=config/splits/cornell_shared_split.json,repeat=8")
     g.add_argument("--input-size", type=int, default=224, help="network input side in pixels, a multiple of 8; the paper uses 224 (default: %(default)s)")
     g.add_argument("--upsample-order", default="csp_first", choices=["csp_first", "eq5"], help="network up-sampling order: csp_first = CSP block at the lower resolution, then bilinear x2 and concatenation with the skip (the paper's prose; 1.8 GFLOPs); eq5 = concatenation first, CSP at 56/112/224 (literal Eq. 5; models shipped before this option; 3.3 GFLOPs) (default: %(default)s)")
     g.add_argument("--label-mode", default="rect", choices=LABEL_MODES, help="quality labels: rect = GR-ConvNet filled compact rectangles, gaussian = 2-D Gaussian per rectangle (default: %(default)s)")
@@ -105,6 +107,14 @@ def run(args) -> int:
         print("error: --input-size must be a multiple of 8 and at least 16", file=sys.stderr)
         return 2
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
+    from ..training.trainer import parse_mix
+
+    try:
+        for spec in cfg.mix:
+            parse_mix(spec)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from ..model_io import ModelError
 
     try:

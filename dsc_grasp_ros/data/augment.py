@@ -41,9 +41,12 @@ class Augmentation:
 def zoom_roi(height: int, width: int, zoom: float = 1.0, out_size: int = 224, base: ROI | None = None) -> ROI:
     """``base`` (default: the centred square of the image), shrunk to ``zoom`` of its side around its centre."""
     base = base or ROI.centred_square(height, width, out_size)
-    side = max(8, int(round(base.w * float(zoom))))
-    off = (base.w - side) // 2
-    return ROI(base.x + off, base.y + off, side, side, out_size, out_size)
+    if zoom == 1.0:
+        return base
+    # the scale protocol's ROI may be a few pixels off square (fx != fy): zoom each side
+    sw = max(8, int(round(base.w * float(zoom))))
+    sh = max(8, int(round(base.h * float(zoom))))
+    return ROI(base.x + (base.w - sw) // 2, base.y + (base.h - sh) // 2, sw, sh, out_size, out_size)
 
 
 def rot90_matrix(k: int, size: int) -> np.ndarray:

@@ -50,6 +50,7 @@ class Item:
     depth: str
     grasps: str
     format: str  # 'cornell' or 'jacquard'
+    camera: str | None = None  # our synthetic data's N_<id>_camera.json (intrinsics), if any
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -102,7 +103,10 @@ def _jacquard_items(root: Path, depth: str) -> list[Item]:
             raise DatasetFormatError(f"{g}: missing {rgb.name} or {d.name} next to it")
         rel = g.relative_to(root).with_name(stem).as_posix()
         group = g.parent.relative_to(root).as_posix()
-        items.append(Item(rel, group if group != "." else stem.split("_", 1)[-1], str(rgb), str(d), str(g), "jacquard"))
+        cam = g.with_name(stem + "_camera.json")
+        items.append(
+            Item(rel, group if group != "." else stem.split("_", 1)[-1], str(rgb), str(d), str(g), "jacquard", str(cam) if cam.exists() else None)
+        )
     return items
 
 
@@ -127,6 +131,19 @@ def find_items(dataset: str, root, depth: str = "perfect", object_map=None) -> l
         pattern = "pcd*cpos.txt" if dataset == "cornell" else "*_grasps.txt"
         raise DatasetFormatError(f"no {dataset} samples ({pattern}) found under {root}")
     return items
+
+
+def read_camera_K(path) -> np.ndarray:
+    """3x3 intrinsics from a synthetic sample's ``camera.json`` (key ``K``)."""
+    import json
+
+    try:
+        K = np.asarray(json.loads(Path(path).read_text())["K"], dtype=float).reshape(3, 3)
+    except (OSError, ValueError, KeyError) as e:
+        raise DatasetFormatError(f"{path}: no readable 3x3 'K' intrinsics ({e})") from e
+    if not (np.all(np.isfinite(K)) and K[0, 0] > 0 and K[1, 1] > 0):
+        raise DatasetFormatError(f"{path}: intrinsics must be finite with positive focal lengths, got {K.tolist()}")
+    return K
 
 
 def read_rects(item: Item) -> np.ndarray:
@@ -154,6 +171,7 @@ class GraspDataset(Dataset):
         width_scale: float = WIDTH_SCALE_PX,
         protocol: str = "paper",
         depth_ref: str = "mean",
+        net_px_per_metre: float | None = None,
     ):
         if modality not in CHANNEL_ORDER:
             raise ValueError(f"unknown modality {modality!r}: use one of {sorted(CHANNEL_ORDER)}")
@@ -165,6 +183,7 @@ class GraspDataset(Dataset):
             raise ValueError(f"unknown depth reference {depth_ref!r}: use one of {DEPTH_REFERENCES}")
         self.protocol = protocol
         self.depth_ref = depth_ref
+        self.net_px_per_metre = net_px_per_metre
         self.items = list(items)
         self.modality = modality
         self.input_size = int(input_size)
@@ -188,7 +207,12 @@ class GraspDataset(Dataset):
         """Deterministic sample: ``(x, rects_net)`` for a given rotation and zoom."""
         rgb, depth, rects = self.load(i)
         h, w = (rgb if rgb is not None else depth).shape[:2]
-        base = protocol_roi(self.protocol, self.items[i].format, h, w, self.input_size)
+        K, roi_depth = None, depth
+        if self.protocol == "scale" and self.items[i].camera:
+            K = read_camera_K(self.items[i].camera)
+            if roi_depth is None:  # an RGB model still crops at the scale the depth says
+                roi_depth = read_depth(self.items[i].depth)
+        base = protocol_roi(self.protocol, self.items[i].format, h, w, self.input_size, K, roi_depth, self.net_px_per_metre)
         roi = zoom_roi(h, w, zoom, self.input_size, base)
         x, _ = prepare(rgb, depth, roi, self.modality, self.depth_ref)
         r = transform_rects(rects, roi.matrix)

@@ -85,6 +85,8 @@ class TrainConfig:
     precise_bn: int = 8
     resume: bool = False
     init_from: str | None = None
+    net_px_per_metre: float | None = None
+    mix: list = field(default_factory=list)
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -114,16 +116,29 @@ def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
         "protocol": cfg.get("protocol", "square"),
         "depth_ref": cfg.get("depth_ref", "mean"),
         "init_from": cfg.get("init_from"),
+        "net_px_per_metre": cfg.get("net_px_per_metre"),
+        "mix": [_mix_record(m) for m in cfg.get("mix") or []],
         "seed": cfg["seed"],
         "hardware": hardware,
         "wall_minutes": wall_minutes,
     }
 
 
-def training_scale(init_from: str | None) -> float | None:
-    """``net_px_per_metre`` of a new model: its ``--init-from`` model's (fine-tuning keeps the scale
-    the backbone learned), else ``None`` (the default of :data:`preprocess.DEFAULT_NET_PX_PER_METRE`).
-    Cornell/Jacquard files carry no intrinsics, so their metric scale cannot be measured here."""
+def _mix_record(spec) -> dict:
+    from ..model_io import portable_path
+
+    m = parse_mix(spec) if isinstance(spec, str) else dict(spec)
+    return {k: (portable_path(v) if k in ("path", "split", "object_map") and v else v) for k, v in m.items()}
+
+
+def training_scale(init_from: str | None, net_px_per_metre: float | None = None) -> float | None:
+    """``net_px_per_metre`` of a new model: ``--net-px-per-metre`` when given (the scale the
+    ``scale`` protocol cropped the synthetic images at), else its ``--init-from`` model's
+    (fine-tuning keeps the scale the backbone learned), else ``None`` (the default of
+    :data:`preprocess.DEFAULT_NET_PX_PER_METRE`). Cornell/Jacquard files carry no intrinsics, so
+    their metric scale cannot be measured here."""
+    if net_px_per_metre is not None:
+        return float(net_px_per_metre)
     if not init_from:
         return None
     from ..model_io import load_metadata
@@ -287,6 +302,63 @@ def _log(msg: str, rank: int) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+# --------------------------------------------------------------------------- mixtures
+MIX_KEYS = ("split", "repeat", "protocol", "object_map", "depth", "augment")
+
+
+def parse_mix(spec: str) -> dict:
+    """``DATASET:PATH[,key=value...]`` (``dsc-grasp train --mix``) -> a dict with every key.
+
+    Keys: ``split`` (a split.json: only its *train* ids are used, so its held-out part stays
+    unseen), ``repeat`` (times per epoch, default 1), ``protocol`` (default: the run's),
+    ``object_map``, ``depth`` (Jacquard perfect/stereo, default: the run's), ``augment``
+    (auto/on/off; auto = on for Cornell, as in the paper)."""
+    from ..data import DATASETS
+
+    head, sep, rest = spec.partition(":")
+    if not sep or head not in DATASETS:
+        raise ValueError(f"--mix {spec!r}: expected DATASET:PATH[,key=value...] with DATASET one of {DATASETS}")
+    path, *pairs = rest.split(",")
+    if not path:
+        raise ValueError(f"--mix {spec!r}: no PATH after {head}:")
+    out = {"dataset": head, "path": path, "split": None, "repeat": 1, "protocol": None, "object_map": None, "depth": None, "augment": "auto"}
+    for kv in pairs:
+        k, eq, v = kv.partition("=")
+        k = k.strip().replace("-", "_")
+        if not eq or k not in MIX_KEYS:
+            raise ValueError(f"--mix {spec!r}: {kv!r} is not key=value with a key of {MIX_KEYS}")
+        out[k] = v
+    try:
+        out["repeat"] = int(out["repeat"])
+    except ValueError:
+        raise ValueError(f"--mix {spec!r}: repeat must be an integer, got {out['repeat']!r}") from None
+    if out["repeat"] < 1:
+        raise ValueError(f"--mix {spec!r}: repeat must be >= 1")
+    if out["augment"] not in ("auto", "on", "off"):
+        raise ValueError(f"--mix {spec!r}: augment must be auto, on or off")
+    return out
+
+
+def mix_datasets(cfg: TrainConfig, net_px_per_metre: float | None) -> list[tuple[dict, GraspDataset]]:
+    """The ``--mix`` sources as training datasets (their split file's training ids only)."""
+    from ..preprocess import PROTOCOLS
+
+    res = []
+    for spec in cfg.mix:
+        m = parse_mix(spec) if isinstance(spec, str) else dict(spec)
+        m["protocol"] = m["protocol"] or cfg.protocol
+        if m["protocol"] not in PROTOCOLS:
+            raise ValueError(f"--mix {m['dataset']}:{m['path']}: unknown protocol {m['protocol']!r}: use one of {PROTOCOLS}")
+        items = find_items(m["dataset"], m["path"], depth=m["depth"] or cfg.depth, object_map=m["object_map"])
+        if m["split"]:
+            items = select(items, load_split(m["split"])["train"], "training")
+        on = {"on": True, "off": False, "auto": m["dataset"] == "cornell"}[m["augment"]]
+        aug = Augmentation(rotate=True, zoom_min=cfg.zoom_min, zoom_max=1.0) if on else None
+        ds = GraspDataset(items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, m["protocol"], cfg.depth_ref, net_px_per_metre)
+        res.append((m, ds))
+    return res
+
+
 # --------------------------------------------------------------------------- main entry
 def prepare_run(cfg: TrainConfig, rank: int = 0):
     """Items and split (a resumed run or ``--split-file`` reuses the saved split)."""
@@ -330,8 +402,14 @@ def train(cfg: TrainConfig) -> dict:
     amp = bool(cfg.amp and dev.type == "cuda")
 
     aug = cfg.augmentation()
-    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref)
-    test_ds = GraspDataset(test_items, cfg.modality, cfg.input_size, None, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref)
+    px = training_scale(cfg.init_from, cfg.net_px_per_metre)
+    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px)
+    test_ds = GraspDataset(test_items, cfg.modality, cfg.input_size, None, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px)
+    mixed = mix_datasets(cfg, px)
+    if mixed:
+        for m, ds in mixed:
+            _log(f"mixing in {m['dataset']} {m['path']}: {len(ds.items)} training images x {m['repeat']} (protocol {m['protocol']}, augmentation {'on' if ds.augment else 'off'})", rank)
+        train_ds = torch.utils.data.ConcatDataset([train_ds] + [ds for m, ds in mixed for _ in range(m["repeat"])])
     if cfg.batch_size % world:
         raise ValueError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
     per_proc = cfg.batch_size // world
@@ -549,7 +627,7 @@ def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, har
         metrics=metrics,
         description=f"DSC-GraspNet {cfg.modality} trained on {cfg.dataset} ({split['kind']}-wise split) by dsc-grasp train",
         normalisation=NORMALISATIONS[cfg.depth_ref],
-        net_px_per_metre=training_scale(cfg.init_from),
+        net_px_per_metre=training_scale(cfg.init_from, cfg.net_px_per_metre),
     )
     save_model(out / "model.pt", model.cpu(), meta)
     summary = {
