@@ -19,6 +19,8 @@ examples:
   .venv/bin/python scripts/eval_peers.py --dataset jacquard --crop square  # whole image resized
   .venv/bin/python scripts/eval_peers.py --crop gt --no-ours               # crop placed as the peers' own loaders do
   .venv/bin/python scripts/eval_peers.py --peers grconvnet3 --limit 10 --json
+  .venv/bin/python scripts/eval_peers.py --split-file config/splits/cornell_shared_split.json --no-ours   # Cornell held-out part
+  .venv/bin/python scripts/eval_peers.py --dataset jacquard-format --path SIM/test --depth stereo --crop square --no-ours
 """
 
 from __future__ import annotations
@@ -119,8 +121,12 @@ def main(argv=None) -> int:
     from dsc_grasp_ros.bench.peers import PEERS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="cornell", choices=["cornell", "jacquard"], help="dataset format (default: %(default)s)")
-    ap.add_argument("--path", default=None, help="dataset folder (default: <project root>/../shared/data/<dataset>)")
+    ap.add_argument("--dataset", default="cornell", choices=["cornell", "jacquard", "jacquard-format"],
+                    help="dataset format; jacquard-format = our synthetic sets (dsc-grasp sim-dataset) (default: %(default)s)")
+    ap.add_argument("--path", default=None, help="dataset folder (default: <project root>/../shared/data/<dataset>; required for jacquard-format)")
+    ap.add_argument("--split-file", default=None, help="split.json (dsc-grasp train, or config/splits/cornell_shared_split.json): score only its --part ids, "
+                                                     "as 'dsc-grasp evaluate --split-file' does")
+    ap.add_argument("--part", default="test", choices=["test", "train"], help="with --split-file: the held-out (test) or the training ids (default: %(default)s)")
     ap.add_argument("--peers", nargs="+", default=sorted(PEERS), choices=sorted(PEERS), help="peers to score (default: all)")
     ap.add_argument("--peers-dir", default=None, help="folder with the peer weights (default: <project root>/../shared/peers)")
     ap.add_argument("--crop", default=None, choices=["centre", "square", "gt"],
@@ -147,12 +153,19 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be >= 1")
+    if args.dataset == "jacquard-format" and not args.path:
+        ap.error("--dataset jacquard-format needs --path")
     path = Path(args.path) if args.path else ROOT.parent / "shared" / "data" / args.dataset
     crop = args.crop or "centre"
     try:
-        items = find_items(args.dataset, path, depth=args.depth)[: args.limit]
+        items = find_items(args.dataset, path, depth=args.depth)
+        if args.split_file:  # the same selection as dsc-grasp evaluate --split-file
+            from dsc_grasp_ros.data import load_split, select
+
+            items = select(items, load_split(args.split_file)[args.part], "held-out" if args.part == "test" else "training")
+        items = items[: args.limit]
         peers = [load_peer(n, args.peers_dir) for n in args.peers]
-    except (PeerError, ModelError, DatasetFormatError, FileNotFoundError) as e:
+    except (PeerError, ModelError, DatasetFormatError, FileNotFoundError, ValueError) as e:
         print(f"eval_peers: error: {e}", file=sys.stderr)
         return 2
     progress = args.progress and not args.json
@@ -165,6 +178,10 @@ def main(argv=None) -> int:
     out = {
         "dataset": args.dataset,
         "path": str(path.resolve()),
+        "split_file": args.split_file,
+        "part": args.part if args.split_file else "all",
+        "depth": args.depth,
+        "crop": crop,
         "images": len(items),
         "metric": "top-1 grasp; correct if angle difference < 30 deg (mod 180) and IoU > 0.25 with one ground-truth rectangle",
         "threads": torch.get_num_threads(),
