@@ -14,7 +14,9 @@ the real Cornell / Jacquard samples in ``../shared/data``. Per image, in the net
 
 Crops (``--crop``): ``native`` = the centred 224x224 window at full resolution (the paper's
 Cornell protocol), ``square`` = the largest centred square resized to 224 (the paper's Jacquard
-protocol: 1024 -> 224), ``auto`` = native for Cornell, square otherwise.
+protocol: 1024 -> 224), ``auto`` = native for Cornell, square otherwise, ``scale`` = the ROS node's
+ROI (``train/evaluate --protocol scale``: from our synthetic data's ``camera.json`` intrinsics and
+the median depth, a metre spans ``--net-px-per-metre`` network pixels).
 
     scripts/dataset_stats.py --shared                       # real Cornell + Jacquard samples
     scripts/dataset_stats.py DIR [DIR ...] --limit 300 --json
@@ -38,9 +40,14 @@ MIN_BLOB_DEPTH = 100  # network pixels (objects from depth: smaller blobs are se
 DEPTH_OBJECT_M = 0.006  # without a mask: object = more than this in front of the fitted surface
 
 
-def _roi(h: int, w: int, crop: str):
-    from dsc_grasp_ros.preprocess import ROI
+def _roi(h: int, w: int, crop: str, item=None, depth=None, net_px_per_metre=None):
+    from dsc_grasp_ros.preprocess import ROI, protocol_roi
 
+    if crop == "scale":  # the node's ROI (train/evaluate --protocol scale); no camera.json: as paper
+        from dsc_grasp_ros.data.datasets import read_camera_K
+
+        K = read_camera_K(item.camera) if item is not None and item.camera else None
+        return protocol_roi("scale", item.format if item is not None else "jacquard", h, w, NET, K, depth, net_px_per_metre)
     if crop == "native":
         if h < NET or w < NET:
             raise ValueError(f"image {w}x{h} is smaller than the {NET}x{NET} native crop")
@@ -86,7 +93,7 @@ def object_sizes(mask: np.ndarray, min_area: int = MIN_BLOB) -> list[float]:
     return out
 
 
-def image_stats(item, crop: str) -> dict:
+def image_stats(item, crop: str, net_px_per_metre: float | None = None) -> dict:
     import cv2
 
     from dsc_grasp_ros.data.datasets import read_rects
@@ -96,7 +103,7 @@ def image_stats(item, crop: str) -> dict:
     if depth.dtype != np.float32 or depth.ndim != 2:
         raise ValueError(f"{item.depth}: expected a float depth image")
     h, w = depth.shape
-    roi = _roi(h, w, crop)
+    roi = _roi(h, w, crop, item, depth, net_px_per_metre)
     d = roi.crop(np.where(np.isfinite(depth) & (depth > 0), depth, 0).astype(np.float32), cv2.INTER_NEAREST)
     valid = d > 0
     v = d[valid]
@@ -138,7 +145,9 @@ def _q(values) -> dict | None:
             "p90": round(float(np.percentile(a, 90)), 4), "mean": round(float(a.mean()), 4)}
 
 
-def folder_stats(path, crop: str = "auto", depth: str = "perfect", limit: int | None = None, name: str | None = None) -> dict:
+def folder_stats(
+    path, crop: str = "auto", depth: str = "perfect", limit: int | None = None, name: str | None = None, net_px_per_metre: float | None = None
+) -> dict:
     """Aggregate statistics of one dataset folder (Cornell or Jacquard format, found by its files)."""
     from dsc_grasp_ros.data.datasets import find_items
 
@@ -150,7 +159,7 @@ def folder_stats(path, crop: str = "auto", depth: str = "perfect", limit: int | 
     if limit and len(items) > limit:  # evenly spread, deterministic
         items = [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
     c = crop if crop != "auto" else ("native" if fmt == "cornell" else "square")
-    recs = [image_stats(it, c) for it in items]
+    recs = [image_stats(it, c, net_px_per_metre) for it in items]
     sizes = [s for r in recs for s in r["object_size_net_px"]]
     openings = [o for r in recs for o in r["opening_net_px"]]
     sources = sorted({r["object_source"] for r in recs})
@@ -198,7 +207,8 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="*", help="dataset folders (Cornell or Jacquard format, searched recursively)")
     ap.add_argument("--shared", action="store_true", help="also the real samples in ../shared/data (Cornell: native crop, Jacquard: square)")
-    ap.add_argument("--crop", choices=["auto", "native", "square"], default="auto", help="network crop (default: auto = native for Cornell, square otherwise)")
+    ap.add_argument("--crop", choices=["auto", "native", "square", "scale"], default="auto", help="network crop (default: auto = native for Cornell, square otherwise; scale = the node's ROI from our synthetic data's camera.json at --net-px-per-metre, as train/evaluate --protocol scale)")
+    ap.add_argument("--net-px-per-metre", type=float, default=None, help="scale of --crop scale (default: preprocess.DEFAULT_NET_PX_PER_METRE, 536)")
     ap.add_argument("--depth", choices=["perfect", "stereo"], default="perfect", help="Jacquard-format depth image (default: perfect)")
     ap.add_argument("--limit", type=int, default=None, help="at most N images per folder, evenly spread (default: all)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
@@ -220,7 +230,7 @@ def main(argv=None) -> int:
     rows = []
     for path, name, crop, depth in jobs:
         try:
-            rows.append(folder_stats(path, crop, depth, a.limit, name))
+            rows.append(folder_stats(path, crop, depth, a.limit, name, a.net_px_per_metre))
         except (FileNotFoundError, ValueError) as e:
             print(f"dataset_stats: {path}: {e}", file=sys.stderr)
             return 2
