@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .conventions import INPUT_SIZE, MIN_IMAGE_SIDE
+from .depthref import fit_support_plane, plane_reference
 from .network import CHANNEL_ORDER
 
 __all__ = [
@@ -194,64 +195,6 @@ class ROI:
         return cv2.resize(sub, (self.out_w, self.out_h), interpolation=interpolation)
 
 
-def fit_support_plane(
-    depth_m: np.ndarray,
-    valid: np.ndarray | None = None,
-    inlier_m: float = 0.01,
-    hypotheses: int = 64,
-    max_points: int = 3000,
-    seed: int = 0,
-) -> np.ndarray | None:
-    """Robust support plane of a depth image: ``(a, b, c)`` with ``1/z = a*u + b*v + c``.
-
-    A plane seen by a pinhole camera has inverse depth exactly linear in the pixel coordinates
-    (``n·X = d`` and ``X = z K⁻¹ [u, v, 1]`` give ``1/z = n·K⁻¹[u, v, 1] / d``), so the fit needs no
-    intrinsics and is the same at any tilt. RANSAC (``hypotheses`` triples from a fixed-seed RNG,
-    inliers within ``inlier_m`` metres of depth, ties broken by the smaller residual) then a least
-    squares refit on the inliers. Returns ``None`` when fewer than 30 pixels are valid.
-    """
-    h, w = depth_m.shape
-    ok = np.isfinite(depth_m) & (depth_m > 0)
-    if valid is not None:
-        ok &= valid
-    vs, us = np.nonzero(ok)
-    if len(us) < 30:
-        return None
-    rng = np.random.default_rng(seed)
-    if len(us) > max_points:
-        pick = rng.choice(len(us), max_points, replace=False)
-        us, vs = us[pick], vs[pick]
-    z = depth_m[vs, us].astype(np.float64)
-    A = np.stack([us, vs, np.ones_like(us)], 1).astype(np.float64)
-    iz = 1.0 / z
-    best, best_key = None, None
-    for _ in range(hypotheses):
-        idx = rng.choice(len(us), 3, replace=False)
-        try:
-            p = np.linalg.solve(A[idx], iz[idx])
-        except np.linalg.LinAlgError:
-            continue
-        pz = A @ p
-        with np.errstate(divide="ignore", invalid="ignore"):
-            res = np.abs(np.where(pz > 0, 1.0 / pz, np.inf) - z)
-        inl = res < inlier_m
-        key = (int(inl.sum()), -float(res[inl].sum()) if inl.any() else 0.0)
-        if best_key is None or key > best_key:
-            best, best_key = inl, key
-    if best is None or best.sum() < 3:
-        return None
-    for _ in range(2):  # refit, then once more on the refit's inliers
-        p, *_ = np.linalg.lstsq(A[best], iz[best], rcond=None)
-        pz = A @ p
-        with np.errstate(divide="ignore", invalid="ignore"):
-            res = np.abs(np.where(pz > 0, 1.0 / pz, np.inf) - z)
-        nxt = res < inlier_m
-        if nxt.sum() < 3:
-            break
-        best = nxt
-    return p
-
-
 def depth_reference(depth_m: np.ndarray, reference: str = "mean") -> np.ndarray:
     """The image subtracted from ``depth_m`` (float32 metres, no holes) before centring.
 
@@ -263,16 +206,8 @@ def depth_reference(depth_m: np.ndarray, reference: str = "mean") -> np.ndarray:
     if reference == "mean":
         return np.zeros_like(depth_m, dtype=np.float32)
     if reference == "plane":
-        p = fit_support_plane(depth_m)
-        if p is None:
-            return np.zeros_like(depth_m, dtype=np.float32)
-        vv, uu = np.mgrid[0:h, 0:w]
-        pz = p[0] * uu + p[1] * vv + p[2]
-        ref = np.where(pz > 1e-6, 1.0 / np.maximum(pz, 1e-6), 0.0)
-        # a plane that passes behind the camera somewhere in the crop is not a table: no reference
-        if not (pz > 1e-6).all():
-            return np.zeros_like(depth_m, dtype=np.float32)
-        return ref.astype(np.float32)
+        ref = plane_reference(depth_m)  # None: too few valid pixels, or a plane behind the camera (not a table)
+        return np.zeros_like(depth_m, dtype=np.float32) if ref is None else ref
     if reference == "local":
         from scipy.ndimage import median_filter
 
