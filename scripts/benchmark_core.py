@@ -7,12 +7,18 @@ Reports whether the whole per-frame core is within 1.25x of the network's forwar
 
   .venv/bin/python scripts/benchmark_core.py                    # CPU and, if present, CUDA
   .venv/bin/python scripts/benchmark_core.py --device cpu --frames 200 --json
+  .venv/bin/python scripts/benchmark_core.py --device cpu --model runs/v3_rgbd/model.pt --backend auto --frames 100
+
+The report names the model file, its up-sampling order and depth reference (``plane`` costs more
+pre-processing than ``mean``), the backend that actually ran, and the 1-minute load average at
+the end (timings from a loaded machine are not comparable with a quiet one).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -48,6 +54,8 @@ def synthetic_frames(n: int, seed: int = 0):
 
 
 def bench(device: str, frames, model: str | None, warmup: int = 10, backend: str = "auto", threads: int | None = None) -> dict:
+    if model and not Path(model).is_file():
+        raise SystemExit(f"model file {model} not found")
     extra = {} if threads is None else {"threads": threads}
     det = GraspDetector(DetectorConfig(model_path=model, device=device, top_k=5, min_quality=0.0, backend=backend, **extra))
     for f in frames[:warmup]:
@@ -68,8 +76,12 @@ def bench(device: str, frames, model: str | None, warmup: int = 10, backend: str
         "threads": torch.get_num_threads(),
         "backend": det.engine.backend,
         "upsample_order": det.meta.network.get("upsample_order", "eq5") if isinstance(det.meta.network, dict) else None,
+        "depth_ref": det.meta.depth_ref,
+        "model": str(model) if model else "shipped RGB-D model",
         "fp16": det.engine.fp16,
         "frames": len(frames),
+        "warmup_frames": warmup,
+        "load_avg_1min": os.getloadavg()[0],
         "input": "640x480 RGB-D (uint16 mm), model " + det.meta.modality,
         "stages": summ,
         "core_over_network": ratio,
@@ -84,16 +96,21 @@ def main() -> int:
     ap.add_argument("--model", help="model file (default: the shipped RGB-D model)")
     ap.add_argument("--backend", default="auto", help="auto (compiled on CPU, default), eager or compiled: see README 'Network backend and threads'")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the package default, 2)")
+    ap.add_argument("--warmup", type=int, default=10, help="untimed frames first (default %(default)s; the compile, if any, happens at load)")
     ap.add_argument("--json", action="store_true", help="print JSON only")
     args = ap.parse_args()
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    if args.frames < 1:
+        ap.error("--frames must be at least 1")
     frames = synthetic_frames(args.frames)
-    results = [bench(d, frames, args.model, backend=args.backend, threads=args.threads) for d in devices]
+    results = [bench(d, frames, args.model, warmup=args.warmup, backend=args.backend, threads=args.threads) for d in devices]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
-        print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, backend {r['backend']}, {r['upsample_order']}, fp16={r['fp16']}), {r['frames']} frames, {r['input']}")
+        print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, backend {r['backend']}, {r['upsample_order']}, depth ref {r['depth_ref']}, "
+              f"fp16={r['fp16']}), {r['frames']} frames after {r['warmup_frames']} warm-up, {r['input']}; load {r['load_avg_1min']:.1f}")
+        print(f"  model: {r['model']}")
         print(f"  {'stage':<12} {'median ms':>10} {'p95 ms':>10}")
         for k, v in r["stages"].items():
             print(f"  {k:<12} {v['median_ms']:>10.2f} {v['p95_ms']:>10.2f}")
