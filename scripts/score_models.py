@@ -245,7 +245,7 @@ class BenchRun:
         self.proc = subprocess.Popen([sys.executable, "-m", "dsc_grasp_ros.cli", *self.argv, "--quiet"], cwd=ROOT, env=env,
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
         self.log(f"closed loop started in a child process (pid {self.proc.pid}, 1 thread; log {_portable(self.out_dir / 'bench.log')}): "
-                 f"dsc-grasp {' '.join(self.argv[1:])}")
+                 f"dsc-grasp {' '.join(self.argv)}")
 
     def _done_trials(self) -> int:
         f = self.out_dir / "trials.jsonl"
@@ -258,7 +258,7 @@ class BenchRun:
         from dsc_grasp_ros import cli
 
         if not self.parallel:
-            self.log(f"closed loop: dsc-grasp {' '.join(self.argv[1:])}")
+            self.log(f"closed loop: dsc-grasp {' '.join(self.argv)}")
             with contextlib.redirect_stdout(sys.stderr if self.progress else io.StringIO()):
                 rc = cli.main(self.argv + ([] if self.progress else ["--quiet"]))
         else:
