@@ -108,3 +108,22 @@ def test_cli_train_with_mix_uses_only_the_split_training_ids(toy_cam, tmp_path, 
     assert hist[-1]["step"] == 4
     assert main(args[:-2] + ["--mix", "cornell:/no/such/folder", "--out", str(tmp_path / "r2")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_frame_the_node_would_skip_is_skipped_in_training_and_named_in_evaluation(tmp_path):
+    """A stereo depth with no valid pixel in the crop (one view of the first v2 set had that):
+    the training dataset takes the next sample and warns once; evaluation names the sample."""
+    from dsc_grasp_ros.data.formats import write_depth
+    from dsc_grasp_ros.preprocess import InputError
+
+    root = write_toy_jacquard(tmp_path / "sim", n_objects=1, per_object=3, height=96, width=128, seed=4)
+    items = find_items("jacquard-format", root, depth="stereo")
+    write_depth(items[0].depth, np.full((96, 128), -1.0, np.float32))  # all holes
+    train = GraspDataset(items, "rgbd", 32, skip_invalid=True)
+    with pytest.warns(UserWarning, match=f"{items[0].id} skipped"):
+        s = train[0]
+    assert s["index"] == 1 and s["x"].shape == (4, 32, 32)
+    assert list(train.skipped) == [items[0].id]
+    assert train[2]["index"] == 2  # the others are untouched
+    with pytest.raises(InputError, match=f"{items[0].id}: depth has no valid pixel"):
+        GraspDataset(items, "rgbd", 32)[0]

@@ -14,6 +14,7 @@ One sample's path (training and evaluation alike)::
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +26,7 @@ from torch.utils.data import Dataset
 from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from ..grasp import draw_grasp_maps, transform_rects
 from ..network import CHANNEL_ORDER
-from ..preprocess import DEPTH_REFERENCES, PROTOCOLS, prepare, protocol_roi
+from ..preprocess import DEPTH_REFERENCES, PROTOCOLS, InputError, prepare, protocol_roi
 from .augment import Augmentation, rot90_array, rot90_matrix, zoom_roi
 from .formats import DatasetFormatError, read_cornell_grasps, read_depth, read_jacquard_grasps, read_rgb
 
@@ -172,6 +173,7 @@ class GraspDataset(Dataset):
         protocol: str = "paper",
         depth_ref: str = "mean",
         net_px_per_metre: float | None = None,
+        skip_invalid: bool = False,
     ):
         if modality not in CHANNEL_ORDER:
             raise ValueError(f"unknown modality {modality!r}: use one of {sorted(CHANNEL_ORDER)}")
@@ -184,6 +186,8 @@ class GraspDataset(Dataset):
         self.protocol = protocol
         self.depth_ref = depth_ref
         self.net_px_per_metre = net_px_per_metre
+        self.skip_invalid = bool(skip_invalid)
+        self.skipped: dict[str, str] = {}  # id -> reason, this process's (a worker's) skips
         self.items = list(items)
         self.modality = modality
         self.input_size = int(input_size)
@@ -230,8 +234,22 @@ class GraspDataset(Dataset):
         if self.augment is not None:
             u = torch.rand(2).tolist()
             k, zoom = self.augment.sample(u[0], u[1])
-        x, r = self.sample(i, k, zoom)
-        return {"x": torch.from_numpy(x), "y": torch.from_numpy(self.targets(r)), "rects": r, "index": i}
+        for attempt in range(len(self) if self.skip_invalid else 1):
+            j = (i + attempt) % len(self)
+            try:
+                x, r = self.sample(j, k, zoom)
+                break
+            except InputError as e:
+                # a frame the node would skip too (e.g. stereo depth all holes in the crop): in
+                # training, take the next sample instead of stopping the run; never in evaluation
+                if not self.skip_invalid:
+                    raise InputError(f"{self.items[j].id}: {e}", e.code) from e
+                if self.items[j].id not in self.skipped:
+                    self.skipped[self.items[j].id] = str(e)
+                    warnings.warn(f"training sample {self.items[j].id} skipped (zoom {zoom:.2f}): {e}", stacklevel=2)
+        else:
+            raise InputError(f"no usable sample in this dataset ({len(self.skipped)} skipped)", "all_invalid")
+        return {"x": torch.from_numpy(x), "y": torch.from_numpy(self.targets(r)), "rects": r, "index": j}
 
 
 def collate(batch: list[dict]) -> dict:

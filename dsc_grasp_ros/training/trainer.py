@@ -354,7 +354,7 @@ def mix_datasets(cfg: TrainConfig, net_px_per_metre: float | None) -> list[tuple
             items = select(items, load_split(m["split"])["train"], "training")
         on = {"on": True, "off": False, "auto": m["dataset"] == "cornell"}[m["augment"]]
         aug = Augmentation(rotate=True, zoom_min=cfg.zoom_min, zoom_max=1.0) if on else None
-        ds = GraspDataset(items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, m["protocol"], cfg.depth_ref, net_px_per_metre)
+        ds = GraspDataset(items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, m["protocol"], cfg.depth_ref, net_px_per_metre, skip_invalid=True)
         res.append((m, ds))
     return res
 
@@ -403,7 +403,7 @@ def train(cfg: TrainConfig) -> dict:
 
     aug = cfg.augmentation()
     px = training_scale(cfg.init_from, cfg.net_px_per_metre)
-    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px)
+    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px, skip_invalid=True)
     test_ds = GraspDataset(test_items, cfg.modality, cfg.input_size, None, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px)
     mixed = mix_datasets(cfg, px)
     if mixed:
