@@ -116,23 +116,34 @@ def test_metadata_of_another_upsample_order_is_named(tmp_path):
         load_model(path)
 
 
-# Outputs of the shipped RGB-D model for 0.1 * randn(1, 4, 64, 64) (generator seed 0), recorded with
-# the network code from before upsample_order existed: maps' means, then (q, cos, sin, w) at 3 pixels.
-SHIPPED_RGBD_MEANS = [0.48604, -1.548047, 0.658476, -0.264066]
-SHIPPED_RGBD_PIXELS = {(10, 20): [0.925928, -2.896675, 0.897342, 0.290748], (32, 32): [0.591725, -2.710824, 1.273659, -0.187595]}
-
-
-def test_shipped_models_load_as_eq5_and_run_as_before():
-    for modality in ("d", "rgb", "rgbd"):
-        model, meta = load_model(modality=modality)
-        assert "upsample_order" not in meta.network  # written before the option: the legacy order
-        assert model.cfg.upsample_order == "eq5" and model.cfg.up_channels == (128, 64, 32)
+def test_model_files_from_before_upsample_order_load_as_eq5_with_mean_depth(tmp_path):
+    """The first shipped models (and users' fine-tunes of them) have no ``upsample_order`` and the
+    original normalisation text: they must keep loading as the Eq. (5)-literal network with mean
+    depth, and give the outputs they were saved with."""
+    torch.manual_seed(1)
+    net = randomise_batchnorm(dsc_graspnet("rgbd", upsample_order="eq5")).eval()
+    path = save_model(tmp_path / "old.pt", net, ModelMetadata("rgbd"))
+    raw = json.loads(path.with_suffix(".json").read_text())
+    raw["network"].pop("upsample_order")  # as written before the option existed
+    raw["normalisation"] = "depth: invalid pixels inpainted, minus the mean, clipped to +-1 m; rgb: /255 minus per-image mean"
+    path.with_suffix(".json").write_text(json.dumps(raw))
+    model, meta = load_model(path)
+    assert model.cfg.upsample_order == "eq5" and model.cfg.up_channels == (128, 64, 32)
+    assert meta.depth_ref == "mean"
     x = 0.1 * torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        out = model(x)
-    assert [o.double().mean().item() for o in out] == pytest.approx(SHIPPED_RGBD_MEANS, abs=2e-5)
-    for (v, u), want in SHIPPED_RGBD_PIXELS.items():
-        assert [o[0, 0, v, u].item() for o in out] == pytest.approx(want, abs=2e-5)
+        for a, b in zip(net(x), model(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("modality", ["rgbd", "d", "rgb"])
+def test_shipped_models_build_the_architecture_their_card_names(modality):
+    model, meta = load_model(modality=modality)
+    order = meta.network.get("upsample_order", "eq5")
+    assert model.cfg.upsample_order == order and meta.modality == modality
+    with torch.no_grad():
+        out = model(torch.zeros(1, meta.in_channels, 64, 64))
+    assert len(out) == 4 and all(o.shape == (1, 1, 64, 64) and torch.isfinite(o).all() for o in out)
 
 
 def test_onnx_export_matches_torch(tmp_path):
