@@ -40,6 +40,7 @@ __all__ = [
     "prepare_fast_model",
     "compile_cache_dir",
     "compile_cpu",
+    "CPP_WRAPPER",
     "configure_threads",
     "CudaGraphRunner",
     "max_abs_diff",
@@ -149,15 +150,32 @@ def compile_cache_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(base) / "dsc_grasp_ros" / "torchinductor"
 
 
-def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, tolerance: float = 1e-3):
+#: Compile with Inductor's C++ wrapper (:func:`compile_cpu`); ``$DSC_GRASP_CPP_WRAPPER=0`` turns it off.
+CPP_WRAPPER = os.environ.get("DSC_GRASP_CPP_WRAPPER", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, tolerance: float = 1e-3, cpp_wrapper: bool | None = None):
     """``torch.compile`` ``model`` for inputs shaped like ``example`` and check it against eager.
 
     Returns ``(callable, info)``; ``callable`` is ``None`` when compiling failed or disagreed, and
     ``info["reason"]`` says why. ``info["compile_s"]`` is the time of the first (compiling or
     cache-loading) call. Inductor's cache folder is set to :func:`compile_cache_dir` unless
     ``TORCHINDUCTOR_CACHE_DIR`` is already set (it is read once per process).
+
+    ``cpp_wrapper`` (``None``: :data:`CPP_WRAPPER`, on unless ``$DSC_GRASP_CPP_WRAPPER=0``):
+    Inductor's C++ wrapper instead of its Python one (a frame's ~150 kernel and convolution calls
+    without Python in between): 0.89-1.01x, median 0.93x, of the Python wrapper's time per frame
+    in six interleaved runs (``csp_first`` RGB-D, 224, 2 threads, loaded machine; three through
+    the engine, ``scripts/benchmark_backends.py --cpp-wrapper on off``), and cached on disk like
+    the Python one (a warm start took 6-16 s either way). When compiling with it fails, the Python wrapper is tried
+    (``info["cpp_wrapper"]`` says which one runs). Weight freezing (``freezing=True``, oneDNN
+    pre-packed weights) was faster still (0.84 and 0.92x with the C++ wrapper) but Inductor does
+    not cache graphs with pre-packed weights (``fxgraph_cache_bypass``): every start paid the
+    1-3 min cold compile, so it is not used.
     """
-    info: dict = {"cache_dir": None, "compile_s": None, "parity": None, "reason": ""}
+    info: dict = {"cache_dir": None, "compile_s": None, "parity": None, "reason": "", "cpp_wrapper": None}
+    if cpp_wrapper is None:
+        cpp_wrapper = CPP_WRAPPER
     try:
         cache = compile_cache_dir(cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
@@ -173,22 +191,41 @@ def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, toleran
             functorch_config.enable_autograd_cache = True
         except (ImportError, AttributeError):  # older torch: FX graph cache only
             pass
-        compiled = torch.compile(model, dynamic=False, fullgraph=True)
-        t0 = time.perf_counter()
-        with torch.inference_mode():  # the mode the engine runs in (no recompilation on the first frame)
-            out = compiled(example)
-            ref = model(example)
-        info["compile_s"] = round(time.perf_counter() - t0, 2)
-        diff = max_abs_diff(out, ref)
-        info["parity"] = diff
-        scale = max(1.0, max(float(r.abs().max()) for r in ref))
-        if not diff <= tolerance * scale:
-            info["reason"] = f"compiled outputs differ from eager by {diff:.3g} (> {tolerance} x {scale:.3g})"
-            return None, info
-        return compiled, info
-    except Exception as e:  # noqa: BLE001 - no compiler, unsupported op, cache folder not writable, ...
-        info["reason"] = f"torch.compile failed ({type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''})"
+    except Exception as e:  # noqa: BLE001 - cache folder not writable, no Inductor, ...
+        info["reason"] = f"torch.compile failed ({_first_line(e)})"
         return None, info
+    for wrapper in ((True, False) if cpp_wrapper else (False,)):
+        try:
+            with inductor_config.patch(cpp_wrapper=wrapper):  # Inductor reads it while compiling (first call)
+                compiled = torch.compile(model, dynamic=False, fullgraph=True)
+                t0 = time.perf_counter()
+                with torch.inference_mode():  # the mode the engine runs in (no recompilation on the first frame)
+                    out = compiled(example)
+            info["compile_s"] = round(time.perf_counter() - t0, 2)
+            info["cpp_wrapper"] = wrapper
+            break
+        except Exception as e:  # noqa: BLE001 - no compiler, unsupported op, ...
+            info["reason"] = f"torch.compile failed ({_first_line(e)})"
+            if wrapper:
+                info["cpp_wrapper_error"] = info["reason"]
+            log.info("torch.compile with cpp_wrapper=%s failed: %s", wrapper, info["reason"])
+    else:
+        return None, info
+    info["reason"] = ""
+    with torch.inference_mode():
+        ref = model(example)
+    diff = max_abs_diff(out, ref)
+    info["parity"] = diff
+    scale = max(1.0, max(float(r.abs().max()) for r in ref))
+    if not diff <= tolerance * scale:
+        info["reason"] = f"compiled outputs differ from eager by {diff:.3g} (> {tolerance} x {scale:.3g})"
+        return None, info
+    return compiled, info
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
 # --------------------------------------------------------------------------- threads

@@ -9,6 +9,7 @@ and stops them afterwards. Prints median / p95 per configuration and ratios to t
 
     .venv/bin/python scripts/benchmark_backends.py                       # csp_first vs eq5, eager vs compiled, 1 and 2 threads
     .venv/bin/python scripts/benchmark_backends.py --busy 1 --json       # same with one core kept busy
+    .venv/bin/python scripts/benchmark_backends.py --orders csp_first --threads 2 --cpp-wrapper on off   # Inductor's C++ vs Python wrapper
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/benchmark_backends.py --busy 1
 
 Random (untrained) weights of the given orders unless ``--model`` names a model file (then that
@@ -33,6 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from dsc_grasp_ros import backends  # noqa: E402
 from dsc_grasp_ros.backends import example_input  # noqa: E402
 from dsc_grasp_ros.inference import InferenceEngine  # noqa: E402
 from dsc_grasp_ros.model_io import load_model  # noqa: E402
@@ -51,6 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=3, help="untimed frames per configuration (default: %(default)s)")
     ap.add_argument("--busy", type=int, default=0, help="extra processes keeping one core busy each during timing (default: 0)")
     ap.add_argument("--compile-cache", help="compile cache folder (default: ~/.cache/dsc_grasp_ros/torchinductor)")
+    ap.add_argument("--cpp-wrapper", nargs="+", default=["on"], choices=["on", "off"],
+                    help="compiled configurations with Inductor's C++ wrapper (on, the package default) and/or its Python one (off)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
 
@@ -67,12 +71,19 @@ def main(argv=None) -> int:
     configs, build = [], {}
     for t in args.threads:
         for order, (net, c) in nets.items():
-            for b in args.backends:
+            for b, wrap in [(b, w) for b in args.backends for w in (args.cpp_wrapper if b == "compiled" else [None])]:
                 torch.set_num_threads(t)  # Inductor bakes the thread count into the kernels it compiles
                 t0 = time.perf_counter()
                 eng = InferenceEngine(net, "cpu", backend=b, threads=t, compile_cache=args.compile_cache)
+                # torch.compile caches per code object: a second model of the same structure would
+                # reuse the first one's compiled code (its threads, its wrapper) without a class of its own
+                cls = type(eng._model)
+                eng._model.__class__ = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+                backends.CPP_WRAPPER = wrap == "on"
                 eng.warmup(c, (args.size, args.size), n=1)
                 name = f"{order}/{eng.backend}/{t}t"
+                if eng.backend == "compiled":
+                    name = f"{order}/compiled-{'cpp' if eng.backend_info.get('cpp_wrapper') else 'py'}/{t}t"
                 build[name] = {"build_s": round(time.perf_counter() - t0, 1), **{k: v for k, v in eng.backend_info.items() if k != "requested"}}
                 print(f"built {name} in {build[name]['build_s']} s {eng.backend_info.get('reason') or ''}", file=sys.stderr)
                 configs.append((name, eng, t, example_input((1, c, args.size, args.size))))

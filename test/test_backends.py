@@ -106,6 +106,29 @@ def test_compiled_model_that_disagrees_is_not_used(monkeypatch):
     assert eng.backend == "eager" and "differ from eager" in eng.backend_info["reason"]
 
 
+def test_cpp_wrapper_failure_falls_back_to_the_python_wrapper(monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    seen = []
+
+    def fake_compile(model, **k):  # the C++ wrapper fails to build; the Python one works
+        seen.append(inductor_config.cpp_wrapper)
+        if inductor_config.cpp_wrapper:
+            raise RuntimeError("C++ wrapper: compiler error")
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    net = prepare_fast_model(tiny_net())
+    compiled, info = compile_cpu(net, example_input((1, 4, 32, 32)))
+    assert seen == [True, False]
+    assert compiled is net and info["cpp_wrapper"] is False and info["reason"] == ""
+    assert "C++ wrapper: compiler error" in info["cpp_wrapper_error"]
+    assert inductor_config.cpp_wrapper is False  # the setting is not left behind
+    seen.clear()
+    compiled, info = compile_cpu(net, example_input((1, 4, 32, 32)), cpp_wrapper=False)
+    assert seen == [False] and info["cpp_wrapper"] is False
+
+
 COMPILE_SKIP = (
     "torch.compile (Inductor, C++ codegen) took 201 s for a 4-block network with a cold cache on this "
     "project's loaded 2-core CI machine; set DSC_GRASP_TEST_COMPILE=1 to run the compile parity tests"
