@@ -53,11 +53,13 @@ def synthetic_frames(n: int, seed: int = 0):
     return [frames[i % len(frames)] for i in range(n)]
 
 
-def bench(device: str, frames, model: str | None, warmup: int = 10, backend: str = "auto", threads: int | None = None) -> dict:
+def bench(device: str, frames, model: str | None, warmup: int = 10, backend: str = "auto", threads: int | None = None,
+          compile_cache: str | None = None) -> dict:
     if model and not Path(model).is_file():
         raise SystemExit(f"model file {model} not found")
     extra = {} if threads is None else {"threads": threads}
-    det = GraspDetector(DetectorConfig(model_path=model, device=device, top_k=5, min_quality=0.0, backend=backend, **extra))
+    det = GraspDetector(DetectorConfig(model_path=model, device=device, top_k=5, min_quality=0.0, backend=backend,
+                                       compile_cache=compile_cache, **extra))
     for f in frames[:warmup]:
         det.detect(*f)
     stages = {k: [] for k in ("preprocess", "network", "postprocess", "geometry")}
@@ -75,6 +77,7 @@ def bench(device: str, frames, model: str | None, warmup: int = 10, backend: str
         "device_name": torch.cuda.get_device_name(det.device) if det.device.type == "cuda" else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "backend": det.engine.backend,
+        "backend_info": {k: v for k, v in det.engine.backend_info.items() if k in ("cpp_wrapper", "compile_s", "cache_dir", "reason")},
         "upsample_order": det.meta.network.get("upsample_order", "eq5") if isinstance(det.meta.network, dict) else None,
         "depth_ref": det.meta.depth_ref,
         "model": str(model) if model else "shipped RGB-D model",
@@ -96,6 +99,7 @@ def main() -> int:
     ap.add_argument("--model", help="model file (default: the shipped RGB-D model)")
     ap.add_argument("--backend", default="auto", help="auto (compiled on CPU, default), eager or compiled: see README 'Network backend and threads'")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the package default, 2)")
+    ap.add_argument("--compile-cache", help="compile cache folder (default: the package's, ~/.cache/dsc_grasp_ros/torchinductor)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed frames first (default %(default)s; the compile, if any, happens at load)")
     ap.add_argument("--json", action="store_true", help="print JSON only")
     args = ap.parse_args()
@@ -103,7 +107,8 @@ def main() -> int:
     if args.frames < 1:
         ap.error("--frames must be at least 1")
     frames = synthetic_frames(args.frames)
-    results = [bench(d, frames, args.model, warmup=args.warmup, backend=args.backend, threads=args.threads) for d in devices]
+    results = [bench(d, frames, args.model, warmup=args.warmup, backend=args.backend, threads=args.threads,
+                     compile_cache=args.compile_cache) for d in devices]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -111,6 +116,11 @@ def main() -> int:
         print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, backend {r['backend']}, {r['upsample_order']}, depth ref {r['depth_ref']}, "
               f"fp16={r['fp16']}), {r['frames']} frames after {r['warmup_frames']} warm-up, {r['input']}; load {r['load_avg_1min']:.1f}")
         print(f"  model: {r['model']}")
+        if r["backend"] == "compiled":
+            bi = r["backend_info"]
+            print(f"  compiled: {'C++' if bi.get('cpp_wrapper') else 'Python'} wrapper, built/loaded in {bi.get('compile_s')} s, cache {bi.get('cache_dir')}")
+        elif r["backend_info"].get("reason"):
+            print(f"  fell back: {r['backend_info']['reason']}")
         print(f"  {'stage':<12} {'median ms':>10} {'p95 ms':>10}")
         for k, v in r["stages"].items():
             print(f"  {k:<12} {v['median_ms']:>10.2f} {v['p95_ms']:>10.2f}")
