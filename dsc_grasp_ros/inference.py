@@ -398,7 +398,7 @@ class GraspDetector:
         self.engine.synchronize()
         t2 = time.perf_counter()
         net_grasps, (qmap, _, _) = decode_grasps(
-            q, cos, sin, wid, c.sigma, c.top_k, c.min_distance_px, c.min_quality, self.meta.width_scale_px, return_maps=True
+            q, cos, sin, wid, c.sigma, c.top_k, c.min_distance_px, c.min_quality, self.meta.width_scale_px, return_maps="quality"
         )
         t3 = time.perf_counter()
         grasps, rejected, codes = [], [], []
