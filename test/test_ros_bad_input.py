@@ -160,18 +160,21 @@ def test_bad_input_params_lifecycle(ros_context, tmp_path):  # noqa: F811
         log = node.output()
 
         # --- every broken frame: skipped, counted, warned about by name, no pose published
-        expected = {}
+        expected, finite_skipped = {}, 0
         for name, outcome, t, _ in cases:
             if outcome == "same":
                 assert t in grasps, f"{name}: no grasp published\n{log}"
             elif outcome == "finite":
-                if t not in clouds:  # the grasp fell on the NaN/inf part: skipped, never a NaN pose
-                    expected["no_valid_depth_at_grasp"] = expected.get("no_valid_depth_at_grasp", 0) + 1
+                # every candidate fell on the NaN/inf part, or the rest were too wide for the gripper
+                # (which of the two depends on the model's candidates): skipped, never a NaN pose
+                finite_skipped += t not in clouds
             else:
                 expected[outcome] = expected.get(outcome, 0) + 1
                 assert t not in grasps and t not in clouds, f"{name}: a pose was published for a broken frame"
         for reason, n in expected.items():
             assert int(diag.get(reason, 0)) == n, f"counter {reason}: {diag.get(reason)} != {n}\n{diag}"
+        skipped_at_grasp = int(diag.get("no_valid_depth_at_grasp", 0)) + int(diag.get("grasps_out_of_limits", 0))
+        assert skipped_at_grasp == expected["no_valid_depth_at_grasp"] + finite_skipped, diag
         assert int(diag.get("detector_error", 0)) == 0, log
         for text in ("no CameraInfo", "'yuv422' is not supported", "'mono16' is not supported", "sizes differ", "step",
                      "expected step x height", "no valid pixel", "all zeros", "no valid depth at the grasp",
