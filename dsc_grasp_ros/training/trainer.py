@@ -90,8 +90,11 @@ class TrainConfig:
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
-    def augmentation(self) -> Augmentation | None:
-        on = {"on": True, "off": False, "auto": self.dataset == "cornell"}[self.augment]
+    def augmentation(self, dataset: str | None = None, mode: str | None = None) -> Augmentation | None:
+        """The run's augmentation, or (``dataset``/``mode`` given) that of a ``--mix`` source;
+        ``auto`` = on for Cornell only, as in the paper."""
+        dataset, mode = dataset or self.dataset, mode or self.augment
+        on = {"on": True, "off": False, "auto": dataset == "cornell"}[mode]
         return Augmentation(rotate=True, zoom_min=self.zoom_min, zoom_max=1.0) if on else None
 
 
@@ -352,8 +355,7 @@ def mix_datasets(cfg: TrainConfig, net_px_per_metre: float | None) -> list[tuple
         items = find_items(m["dataset"], m["path"], depth=m["depth"] or cfg.depth, object_map=m["object_map"])
         if m["split"]:
             items = select(items, load_split(m["split"])["train"], "training")
-        on = {"on": True, "off": False, "auto": m["dataset"] == "cornell"}[m["augment"]]
-        aug = Augmentation(rotate=True, zoom_min=cfg.zoom_min, zoom_max=1.0) if on else None
+        aug = cfg.augmentation(m["dataset"], m["augment"])
         ds = GraspDataset(items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, m["protocol"], cfg.depth_ref, net_px_per_metre, skip_invalid=True)
         res.append((m, ds))
     return res
