@@ -199,3 +199,35 @@ def test_trial_outcome_does_not_depend_on_earlier_trials(world):
     a, b = runs
     assert a.policy == b.policy == "shifted"
     assert (a.outcome, a.lift_m, a.executed) == (b.outcome, b.lift_m, b.executed)
+
+
+def test_model_policy_executes_what_the_node_publishes(world):
+    """The in-process policy runs the detector at the node's defaults (top_k 5) and executes the best
+    grasp that passed its checks, as the node's ~/grasp: when the best candidate is wider than the
+    gripper, the next one is executed instead of ending the trial as no_grasp (with top_k 1, as up
+    to e7e56df, this plan was None)."""
+    from dsc_grasp_ros.bench.policies import ModelPolicy
+    from dsc_grasp_ros.bench.runner import observation
+    from dsc_grasp_ros.inference import DetectorConfig
+    from dsc_grasp_ros.ros.params import PARAMS
+
+    node_top_k = next(p.default for p in PARAMS if p.name == "top_k")
+    pol = ModelPolicy(modality="rgbd", backend="eager", min_quality=0.0)
+    assert pol.detector.cfg.top_k == DetectorConfig().top_k == node_top_k > 1
+    scene = world.build("banana", 0, 0)
+    try:
+        obs = observation(world, scene)
+        res = pol.detector.detect(obs.rgb, obs.depth, obs.K)
+        assert len(res.grasps) >= 2
+        assert pol.plan(obs).image.width_px == pytest.approx(res.grasps[0].width_px)
+        # a gripper that cannot open to the best grasp's width, but to a narrower candidate's
+        widths = [g.width_m for g in res.grasps]
+        limit = widths[0] - 1e-6
+        if not any(w <= limit for w in widths[1:]):
+            pytest.skip(f"no candidate narrower than the best on this scene (widths {widths}); nothing to fall back on")
+        narrow = ModelPolicy(modality="rgbd", backend="eager", min_quality=0.0, max_gripper_opening=limit)
+        plan = narrow.plan(obs)
+        assert plan is not None and plan.width_m <= limit
+        assert plan.width_m == pytest.approx(next(w for w in widths[1:] if w <= limit))
+    finally:
+        world.discard(scene)

@@ -55,7 +55,8 @@ class NodePolicy(Policy):
 
     ``model_path``/``modality``/``device`` and ``detector_settings`` (node parameters: ``sigma``,
     ``min_quality``, ...) configure the node as :class:`~dsc_grasp_ros.bench.policies.ModelPolicy`
-    configures the core detector; ``top_k`` is 1 as there.
+    configures the core detector; ``top_k`` is the node's default (5) as there: ``~/grasp`` is the best
+    grasp that survived the node's checks (computable depth, working range, gripper opening).
     """
 
     def __init__(self, name: str = "dsc_rgbd@node", model_path=None, modality: str | None = None, device: str = "cpu",
@@ -108,7 +109,6 @@ class NodePolicy(Policy):
             "model_path": self.model_path or "",
             "modality": modality or "",
             "device": device,
-            "top_k": 1,
             "qos_reliability": "reliable",
             "diagnostics_period": 0.1,
             "publish_markers": False,
