@@ -127,3 +127,40 @@ def test_a_frame_the_node_would_skip_is_skipped_in_training_and_named_in_evaluat
     assert train[2]["index"] == 2  # the others are untouched
     with pytest.raises(InputError, match=f"{items[0].id}: depth has no valid pixel"):
         GraspDataset(items, "rgbd", 32)[0]
+
+
+def test_max_opening_clips_training_labels_in_gripper_terms(toy_cam, tmp_path, capsys):
+    """--max-opening: training width labels never exceed the gripper's opening at the model's scale
+    (the node would reject such a grasp as too wide); held-out labels keep their width."""
+    from dsc_grasp_ros.training.trainer import max_opening_px
+
+    assert max_opening_px(None, 536.0) is None
+    assert max_opening_px(0.08, 500.0) == pytest.approx(40.0)
+    with pytest.raises(ValueError, match="max-opening"):
+        max_opening_px(0.0, 500.0)
+    items = find_items("jacquard-format", toy_cam, depth="stereo")
+    free = GraspDataset(items, "d", 32, protocol="scale", net_px_per_metre=700.0)
+    _, r_free = free.sample(0)
+    limit = 0.6 * float(r_free[:, 3].max())  # labels wider than this exist
+    assert (r_free[:, 3] > limit + 1e-6).any()
+    clipped = GraspDataset(items, "d", 32, protocol="scale", net_px_per_metre=700.0, max_opening_px=limit)
+    _, r = clipped.sample(0)
+    np.testing.assert_allclose(r[:, 3], np.minimum(r_free[:, 3], limit), rtol=1e-6)
+    np.testing.assert_allclose(r[:, :3], r_free[:, :3])  # only the opening changes
+    _, r_zoom = clipped.sample(0, zoom=0.8)  # a zoom magnifies the view: the limit grows with it
+    assert r_zoom[:, 3].max() == pytest.approx(min(limit / 0.8, free.sample(0, zoom=0.8)[1][:, 3].max()), rel=1e-6)
+    y = clipped.targets(r)
+    assert y[3].max() <= limit / clipped.width_scale + 1e-6
+    with pytest.raises(ValueError, match="max_opening_px"):
+        GraspDataset(items, "d", 32, max_opening_px=0.0)
+
+    from dsc_grasp_ros.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "jacquard-format", "--path", str(toy_cam), "--depth", "stereo", "--modality", "d",
+            "--split", "object", "--train-fraction", "0.5", "--protocol", "scale", "--net-px-per-metre", "650",
+            "--max-opening", "0.05", "--input-size", "32", "--epochs", "1", "--batch-size", "2", "--workers", "0",
+            "--precise-bn", "0", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    assert "clipped to the gripper's 50 mm opening: 32.5 network px at 650.0 px/m" in capsys.readouterr().err
+    assert json.loads((out / "model.json").read_text())["training"]["max_opening"] == 0.05

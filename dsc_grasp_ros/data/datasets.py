@@ -160,6 +160,9 @@ class GraspDataset(Dataset):
     reproducible. ``label_mode`` is the quality-label style of :func:`draw_grasp_maps`.
     ``protocol`` picks the crop (:data:`~dsc_grasp_ros.preprocess.PROTOCOLS`), ``depth_ref`` the
     depth normalisation (:data:`~dsc_grasp_ros.preprocess.DEPTH_REFERENCES`, the model's).
+    ``max_opening_px`` (training labels only): openings wider than this many network pixels (at zoom
+    1; ``/ zoom`` under a zoom) are clipped to it, i.e. the gripper's largest opening times the
+    model's ``net_px_per_metre``: the width head then never learns an opening the node would reject.
     """
 
     def __init__(
@@ -174,6 +177,7 @@ class GraspDataset(Dataset):
         depth_ref: str = "mean",
         net_px_per_metre: float | None = None,
         skip_invalid: bool = False,
+        max_opening_px: float | None = None,
     ):
         if modality not in CHANNEL_ORDER:
             raise ValueError(f"unknown modality {modality!r}: use one of {sorted(CHANNEL_ORDER)}")
@@ -187,6 +191,9 @@ class GraspDataset(Dataset):
         self.depth_ref = depth_ref
         self.net_px_per_metre = net_px_per_metre
         self.skip_invalid = bool(skip_invalid)
+        if max_opening_px is not None and not max_opening_px > 0:
+            raise ValueError(f"max_opening_px must be > 0, got {max_opening_px}")
+        self.max_opening_px = None if max_opening_px is None else float(max_opening_px)
         self.skipped: dict[str, str] = {}  # id -> reason, this process's (a worker's) skips
         self.items = list(items)
         self.modality = modality
@@ -220,6 +227,11 @@ class GraspDataset(Dataset):
         roi = zoom_roi(h, w, zoom, self.input_size, base)
         x, _ = prepare(rgb, depth, roi, self.modality, self.depth_ref)
         r = transform_rects(rects, roi.matrix)
+        if self.max_opening_px is not None and len(r):
+            # labels in the gripper's terms: no opening wider than the gripper's (at zoom 1 the node's
+            # scale; a zoom < 1 magnifies the view, and the limit with it)
+            r = r.copy()
+            r[:, 3] = np.minimum(r[:, 3], self.max_opening_px / zoom)
         if quarter_turns % 4:
             x = rot90_array(x, quarter_turns)
             r = transform_rects(r, rot90_matrix(quarter_turns, self.input_size))

@@ -40,7 +40,7 @@ from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from ..data import Augmentation, GraspDataset, collate, find_items, make_split, save_split, load_split, select
 from ..evaluation import evaluate_model
 from ..network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
-from ..preprocess import NORMALISATIONS
+from ..preprocess import DEFAULT_NET_PX_PER_METRE, NORMALISATIONS
 from .loss import grasp_loss
 
 __all__ = ["TrainConfig", "train"]
@@ -86,6 +86,8 @@ class TrainConfig:
     resume: bool = False
     init_from: str | None = None
     net_px_per_metre: float | None = None
+    #: metres: training width labels clipped to the gripper's largest opening (``None``: as labelled)
+    max_opening: float | None = None
     mix: list = field(default_factory=list)
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -120,6 +122,7 @@ def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
         "depth_ref": cfg.get("depth_ref", "mean"),
         "init_from": cfg.get("init_from"),
         "net_px_per_metre": cfg.get("net_px_per_metre"),
+        "max_opening": cfg.get("max_opening"),
         "mix": [_mix_record(m) for m in cfg.get("mix") or []],
         "seed": cfg["seed"],
         "hardware": hardware,
@@ -147,6 +150,17 @@ def training_scale(init_from: str | None, net_px_per_metre: float | None = None)
     from ..model_io import load_metadata
 
     return load_metadata(init_from).net_px_per_metre
+
+
+def max_opening_px(max_opening: float | None, net_px_per_metre: float | None) -> float | None:
+    """``--max-opening`` (metres) in network pixels at the model's scale: the node's ROI shows a
+    metre as ``net_px_per_metre`` network pixels, so a label wider than this is a grasp the node
+    would reject as wider than the gripper (``max_gripper_opening``). ``None`` without a limit."""
+    if max_opening is None:
+        return None
+    if not max_opening > 0:
+        raise ValueError(f"--max-opening must be > 0 metres, got {max_opening}")
+    return float(max_opening) * float(net_px_per_metre or DEFAULT_NET_PX_PER_METRE)
 
 
 def transfer_weights(model: torch.nn.Module, modality: str, source_path: str) -> str:
@@ -356,7 +370,8 @@ def mix_datasets(cfg: TrainConfig, net_px_per_metre: float | None) -> list[tuple
         if m["split"]:
             items = select(items, load_split(m["split"])["train"], "training")
         aug = cfg.augmentation(m["dataset"], m["augment"])
-        ds = GraspDataset(items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, m["protocol"], cfg.depth_ref, net_px_per_metre, skip_invalid=True)
+        ds = GraspDataset(items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, m["protocol"], cfg.depth_ref, net_px_per_metre,
+                          skip_invalid=True, max_opening_px=max_opening_px(cfg.max_opening, net_px_per_metre))
         res.append((m, ds))
     return res
 
@@ -405,7 +420,11 @@ def train(cfg: TrainConfig) -> dict:
 
     aug = cfg.augmentation()
     px = training_scale(cfg.init_from, cfg.net_px_per_metre)
-    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px, skip_invalid=True)
+    max_px = max_opening_px(cfg.max_opening, px)
+    if max_px is not None:
+        _log(f"width labels clipped to the gripper's {cfg.max_opening * 1000:.0f} mm opening: {max_px:.1f} network px at {px or DEFAULT_NET_PX_PER_METRE:.1f} px/m", rank)
+    train_ds = GraspDataset(train_items, cfg.modality, cfg.input_size, aug, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px,
+                            skip_invalid=True, max_opening_px=max_px)
     test_ds = GraspDataset(test_items, cfg.modality, cfg.input_size, None, cfg.label_mode, cfg.width_scale, cfg.protocol, cfg.depth_ref, px)
     mixed = mix_datasets(cfg, px)
     if mixed:
