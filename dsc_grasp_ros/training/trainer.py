@@ -88,6 +88,9 @@ class TrainConfig:
     net_px_per_metre: float | None = None
     #: metres: training width labels clipped to the gripper's largest opening (``None``: as labelled)
     max_opening: float | None = None
+    #: closed-loop check per evaluation: scenes per object (10 training objects); 0 = off. With it,
+    #: the exported checkpoint is the one with the best grasp success (ties: held-out accuracy).
+    closed_loop_trials: int = 0
     mix: list = field(default_factory=list)
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -414,6 +417,16 @@ def train(cfg: TrainConfig) -> dict:
             raise FileExistsError(f"{out} already holds a run: use --resume to continue it or choose another --out")
     if world > 1:
         dist.barrier()
+    if cfg.closed_loop_trials < 0:
+        raise ValueError(f"--closed-loop-trials must be >= 0, got {cfg.closed_loop_trials}")
+    if cfg.closed_loop_trials and rank == 0:  # fail now, not after the first epoch
+        try:
+            import pybullet  # noqa: F401
+        except ImportError as e:
+            raise ValueError(f"--closed-loop-trials needs the simulator: {e}") from e
+        from .closed_loop import check_objects
+
+        _log(f"closed-loop check after every evaluation: {cfg.closed_loop_trials} scenes x {', '.join(check_objects())}", rank)
     _seed_everything(cfg.seed + rank, cfg.deterministic)
     train_items, test_items, split = prepare_run(cfg, rank)
     amp = bool(cfg.amp and dev.type == "cuda")
@@ -578,8 +591,18 @@ def train(cfg: TrainConfig) -> dict:
                 _unwrap(model), test_ds, dev, cfg.width_scale, amp=amp, batch_size=cfg.eval_batch_size, progress=cfg.progress
             )
             rec.update({"test_accuracy": res["accuracy"], "test_count": res["count"], "eval_s": round(time.time() - t_ev, 2)})
-            if res["accuracy"] >= best["accuracy"]:
-                best = {"accuracy": res["accuracy"], "epoch": epoch + 1, "step": step}
+            score = (res["accuracy"],)
+            if cfg.closed_loop_trials:
+                t_cl = time.time()
+                cl = _closed_loop(cfg, _unwrap(model), out)
+                rec.update({"closed_loop_success": cl["success"], "closed_loop_trials": cl["trials"],
+                            "closed_loop_outcomes": cl["outcomes"], "closed_loop_s": round(time.time() - t_cl, 2)})
+                score = (cl["success"], res["accuracy"])
+            prev = best.get("score") or ([best["accuracy"]] if best.get("epoch") else None)  # runs from before closed-loop checks
+            if prev is None or len(prev) != len(score) or tuple(score) >= tuple(prev):
+                best = {"accuracy": res["accuracy"], "epoch": epoch + 1, "step": step, "score": list(score)}
+                if cfg.closed_loop_trials:
+                    best["closed_loop_success"] = score[0]
                 torch.save({"model": _unwrap(model).state_dict(), "epoch": epoch + 1, "accuracy": res["accuracy"]}, out / "checkpoints" / "best.pt")
             writer.add_scalar("test/accuracy", res["accuracy"], epoch + 1)
         if rank == 0:
@@ -588,6 +611,8 @@ def train(cfg: TrainConfig) -> dict:
             writer.flush()
             history.append(rec)
             acc = f", held-out accuracy {rec['test_accuracy']:.3f}" if "test_accuracy" in rec else ""
+            if "closed_loop_success" in rec:
+                acc += f", closed loop {rec['closed_loop_success']:.3f} of {rec['closed_loop_trials']} ({rec['closed_loop_s']:.0f} s)"
             _log(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['train_loss']:.4f} ({train_s:.0f} s){acc}", rank)
             ck = {
                 "model": _unwrap(model).state_dict(),
@@ -621,6 +646,34 @@ def train(cfg: TrainConfig) -> dict:
     return summary
 
 
+def _metadata(cfg: TrainConfig, training=None, metrics=None, description: str = ""):
+    """The model metadata of a run's network (what the node needs to pre-process like training)."""
+    from ..model_io import ModelMetadata
+
+    return ModelMetadata(
+        modality=cfg.modality,
+        input_size=cfg.input_size,
+        width_scale_px=cfg.width_scale,
+        training=training or {},
+        metrics=metrics or {},
+        description=description,
+        normalisation=NORMALISATIONS[cfg.depth_ref],
+        net_px_per_metre=training_scale(cfg.init_from, cfg.net_px_per_metre),
+    )
+
+
+def _closed_loop(cfg: TrainConfig, model: torch.nn.Module, out: Path) -> dict:
+    """Grasp success of the current weights (:mod:`.closed_loop`), through a model file on the CPU."""
+    import copy
+
+    from ..model_io import save_model
+    from .closed_loop import closed_loop_check
+
+    path = out / "checkpoints" / "closed_loop.pt"
+    save_model(path, copy.deepcopy(model).cpu().eval(), _metadata(cfg, description="closed-loop check of a training epoch"))
+    return closed_loop_check(path, cfg.closed_loop_trials)
+
+
 def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, hardware, dev, amp) -> dict:
     """Export the best checkpoint as ``OUT/model.pt``, evaluate it per image, write the summary."""
     from ..model_io import ModelMetadata, load_checkpoint, save_model
@@ -640,16 +693,10 @@ def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, har
         "stop_reason": stop_reason,
     }
     metrics = {"held_out_accuracy": res["accuracy"], "held_out_count": res["count"], "metric": "top-1, angle < 30 deg and IoU > 0.25"}
-    meta = ModelMetadata(
-        modality=cfg.modality,
-        input_size=cfg.input_size,
-        width_scale_px=cfg.width_scale,
-        training=training,
-        metrics=metrics,
-        description=f"DSC-GraspNet {cfg.modality} trained on {cfg.dataset} ({split['kind']}-wise split) by dsc-grasp train",
-        normalisation=NORMALISATIONS[cfg.depth_ref],
-        net_px_per_metre=training_scale(cfg.init_from, cfg.net_px_per_metre),
-    )
+    if best.get("closed_loop_success") is not None:
+        metrics["closed_loop_check"] = {"success": best["closed_loop_success"], "trials_per_object": cfg.closed_loop_trials,
+                                        "objects": "10 synthetic training objects (dsc_grasp_ros/training/closed_loop.py)"}
+    meta = _metadata(cfg, training, metrics, f"DSC-GraspNet {cfg.modality} trained on {cfg.dataset} ({split['kind']}-wise split) by dsc-grasp train")
     save_model(out / "model.pt", model.cpu(), meta)
     summary = {
         "run": str(out),
