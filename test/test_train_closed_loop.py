@@ -86,3 +86,60 @@ def test_training_with_the_real_check(tmp_path, monkeypatch):
     assert hist[0]["closed_loop_trials"] == 1 and sum(hist[0]["closed_loop_outcomes"].values()) == 1
     assert summary["best_epoch"] == 1
     assert (tmp_path / "run" / "checkpoints" / "closed_loop.json").is_file()
+
+
+# --------------------------------------------------------------------------- distillation (--teacher)
+def _teacher(tmp_path, modality="d", depth_ref="plane", order="eq5", seed=7):
+    import torch
+
+    from dsc_grasp_ros.model_io import ModelMetadata, save_model
+    from dsc_grasp_ros.network import dsc_graspnet
+    from dsc_grasp_ros.preprocess import NORMALISATIONS
+
+    torch.manual_seed(seed)
+    net = dsc_graspnet(modality, upsample_order=order).eval()
+    path = tmp_path / f"teacher_{modality}_{depth_ref}.pt"
+    save_model(path, net, ModelMetadata(modality=modality, input_size=32, normalisation=NORMALISATIONS[depth_ref]))
+    return path
+
+
+def test_distillation_trains_on_the_teachers_maps(tmp_path, monkeypatch):
+    """With --teacher every loss call gets the teacher's maps of that very batch as the target
+    (quality clipped to [0, 1]), not the labels; the labels still score the held-out part."""
+    import torch
+
+    from dsc_grasp_ros.model_io import load_model
+
+    t_path = _teacher(tmp_path)
+    teacher, _ = load_model(t_path)
+    seen = []
+    real_loss = tr.grasp_loss
+
+    def spy(pred, target, kind="p-huber"):
+        seen.append(target.detach().clone())
+        return real_loss(pred, target, kind)
+
+    xs = []
+    real_targets = tr.teacher_targets
+
+    def spy_targets(t, x):
+        xs.append(x.detach().clone())
+        return real_targets(t, x)
+
+    monkeypatch.setattr(tr, "grasp_loss", spy)
+    monkeypatch.setattr(tr, "teacher_targets", spy_targets)
+    summary = train(_cfg(tmp_path, teacher=str(t_path), upsample_order="csp_first", epochs=1))
+    assert len(seen) == len(xs) == 2  # 4 training images, batch 2
+    for x, y in zip(xs, seen):
+        with torch.no_grad():
+            q, cos, sin, wid = teacher(x)
+        torch.testing.assert_close(y, torch.cat([q.clamp(0, 1), cos, sin, wid], 1))
+        assert not torch.equal(y[:, 0] > 0, y[:, 0] > 0.999)  # not a 0/1 label map
+    assert summary["count"] == 2  # evaluation on the labelled held-out images
+
+
+def test_teacher_must_see_the_students_input(tmp_path):
+    with pytest.raises(ValueError, match="modality is 'rgbd', the student's 'd'"):
+        train(_cfg(tmp_path, teacher=str(_teacher(tmp_path, modality="rgbd")), epochs=1))
+    with pytest.raises(ValueError, match="depth reference is 'mean', the student's 'plane'"):
+        train(_cfg(tmp_path, teacher=str(_teacher(tmp_path, depth_ref="mean")), epochs=1, out=str(tmp_path / "r2")))

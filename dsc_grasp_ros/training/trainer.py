@@ -91,6 +91,9 @@ class TrainConfig:
     #: closed-loop check per evaluation: scenes per object (10 training objects); 0 = off. With it,
     #: the exported checkpoint is the one with the best grasp success (ties: held-out accuracy).
     closed_loop_trials: int = 0
+    #: distillation: a model file whose output maps replace the labels as targets (same modality,
+    #: depth reference and input size); ``None``: train on the labels
+    teacher: str | None = None
     mix: list = field(default_factory=list)
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -153,6 +156,32 @@ def training_scale(init_from: str | None, net_px_per_metre: float | None = None)
     from ..model_io import load_metadata
 
     return load_metadata(init_from).net_px_per_metre
+
+
+def load_teacher(cfg: TrainConfig, dev):
+    """The ``--teacher`` network (eval, on ``dev``) or ``None``. It must take the student's input:
+    same modality, depth reference and input size (else :class:`ValueError` naming both)."""
+    if not cfg.teacher:
+        return None
+    from ..model_io import load_model
+
+    teacher, meta = load_model(cfg.teacher, device=dev)
+    for what, theirs, ours in (("modality", meta.modality, cfg.modality), ("depth reference", meta.depth_ref, cfg.depth_ref),
+                               ("input size", meta.input_size, cfg.input_size)):
+        if theirs != ours:
+            raise ValueError(f"--teacher {cfg.teacher}: its {what} is {theirs!r}, the student's {ours!r} "
+                             "(the teacher must see the student's input)")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.eval()
+
+
+@torch.no_grad()
+def teacher_targets(teacher, x: torch.Tensor) -> torch.Tensor:
+    """``N x 4 x H x W`` targets from the teacher's maps: quality clipped to [0, 1] (as it is
+    decoded; it also weights the angle and width terms of P-Huber), cos, sin and width raw."""
+    q, cos, sin, wid = (o.float() for o in teacher(x))
+    return torch.cat([q.clamp(0.0, 1.0), cos, sin, wid], 1)
 
 
 def max_opening_px(max_opening: float | None, net_px_per_metre: float | None) -> float | None:
@@ -470,6 +499,9 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.init_from and not cfg.resume:
         _log(transfer_weights(model, cfg.modality, cfg.init_from), rank)
     model = model.to(dev).to(memory_format=torch.channels_last)
+    teacher = load_teacher(cfg, dev)
+    if teacher is not None:
+        _log(f"distilling from {cfg.teacher}: its output maps are the targets (the labels are used for evaluation only)", rank)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     opt = _make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
@@ -548,7 +580,7 @@ def train(cfg: TrainConfig) -> dict:
         out_of_time = False
         for batch in loader:
             x = batch["x"].to(dev, non_blocking=True)
-            y = batch["y"].to(dev, non_blocking=True)
+            y = batch["y"].to(dev, non_blocking=True) if teacher is None else teacher_targets(teacher, x)
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                 pred = model(x)
