@@ -102,7 +102,7 @@ def _as4d(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def smooth_maps(q, cos, sin, width, sigma: float = 2.0):
+def smooth_maps(q, cos, sin, width, sigma: float = 2.0, clamp_quality: bool = True):
     """Smooth all four maps with the same Gaussian; returns ``(quality, angle, width)`` as ``H x W``.
 
     Quality is clamped to [0, 1]; angle is ``½·atan2(sin, cos)`` in radians (the smoothed cos/sin
@@ -110,8 +110,10 @@ def smooth_maps(q, cos, sin, width, sigma: float = 2.0):
     (``G*(q·w) / G*q``), so the zero width of the background around a small grasp does not shrink
     its opening; where the smoothed quality is ~0 the plain smoothed width is used. The width map
     is clamped to [0, 1] first, the range its training targets have (an out-of-distribution input
-    must not decode into an opening wider than ``width_scale``).
+    must not decode into an opening wider than ``width_scale``). ``clamp_quality=False`` returns the
+    smoothed quality clipped below at 0 only (what :func:`decode_grasps` ranks peaks on).
     """
+    hi = 1.0 if clamp_quality else None
     if _fast(q):  # the same arithmetic plane by plane with OpenCV (no 6-plane copy, no torch convolution)
         qp, cp, sp = _plane(q), _plane(cos), _plane(sin)
         wc = np.clip(_plane(width), 0, 1)
@@ -119,14 +121,14 @@ def smooth_maps(q, cos, sin, width, sigma: float = 2.0):
         s_q, s_cos, s_sin, s_w, s_qw, weight = (_smooth_plane(a, sigma) for a in (qp, cp, sp, wc, qc * wc, qc))
         angle = torch.atan2(torch.from_numpy(s_sin), torch.from_numpy(s_cos)).mul_(0.5)  # torch's atan2 is ~7x numpy's
         wmap = np.where(weight > 1e-3, s_qw / np.maximum(weight, np.float32(1e-3)), s_w)
-        return torch.from_numpy(np.clip(s_q, 0, 1)), angle, torch.from_numpy(wmap)
+        return torch.from_numpy(np.clip(s_q, 0, hi)), angle, torch.from_numpy(wmap)
     q4 = _as4d(q)[:1, :1].float()
     w4 = _as4d(width)[:1, :1].float().clamp(0, 1)
     qc = q4.clamp(0, 1)
     # one blur for all six planes (q, cos, sin, w, q·w and the weight q)
     maps = torch.cat([q4, _as4d(cos)[:1, :1].float(), _as4d(sin)[:1, :1].float(), w4, qc * w4, qc], 1)
     s = smooth(maps, sigma)[0]
-    quality = s[0].clamp(0, 1)
+    quality = s[0].clamp(0, hi)
     angle = 0.5 * torch.atan2(s[2], s[1])
     weight = s[5]
     wmap = torch.where(weight > 1e-3, s[4] / weight.clamp_min(1e-3), s[3])
@@ -240,12 +242,17 @@ def decode_grasps(
     if return_maps not in (False, True, "quality"):
         raise ValueError(f"return_maps must be False, True or 'quality', got {return_maps!r}")
     on_cpu = _fast(q)
+    # Peaks are ranked on the smoothed quality clipped below only: a network's quality often exceeds
+    # 1 over a whole object, and clipped at 1 that is a plateau whose first pixel in scan order (its
+    # top-left edge, moved by 1e-6 numeric noise) would win; unclipped, the most confident pixel wins.
+    # Reported qualities and the returned map are clipped to [0, 1].
     if on_cpu and return_maps is not True:  # the quality map only; angle and width at the peaks below
-        quality = torch.from_numpy(np.clip(_smooth_plane(_plane(q), sigma), 0, 1))
+        rank = torch.from_numpy(np.maximum(_smooth_plane(_plane(q), sigma), np.float32(0)))
         angle = wmap = None
     else:
-        quality, angle, wmap = smooth_maps(q, cos, sin, width, sigma)
-    peaks = find_peaks(quality, top_k, min_distance_px, min_quality)
+        rank, angle, wmap = smooth_maps(q, cos, sin, width, sigma, clamp_quality=False)
+    quality = rank.clamp(max=1.0)
+    peaks = find_peaks(rank, top_k, min_distance_px, min_quality)
     grasps: list[Grasp] = []
     if len(peaks):
         if on_cpu:  # evaluated at the peaks (the same values whether or not the full maps were built)

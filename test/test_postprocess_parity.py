@@ -80,7 +80,10 @@ def _ref_find_peaks(quality, top_k, min_distance_px, min_quality):
 
 def _ref_decode(q, cos, sin, width, sigma=2.0, top_k=1, min_distance_px=10.0, min_quality=0.0, width_scale=WIDTH_SCALE_PX):
     quality, angle, wmap = _ref_smooth_maps(q, cos, sin, width, sigma)
-    peaks = _ref_find_peaks(quality, top_k, min_distance_px, min_quality)
+    # the one change since f962fbe: peaks are ranked on the smoothed quality clipped below only (a
+    # plateau clipped at 1 let its scan-order-first pixel win); reported qualities stay in [0, 1]
+    rank = _ref_smooth(_as4d(q)[:1, :1].float(), sigma)[0, 0].clamp_min(0)
+    peaks = _ref_find_peaks(rank, top_k, min_distance_px, min_quality)
     out = []
     for r, c in peaks.tolist():
         a = float(angle[r, c])
@@ -191,3 +194,27 @@ def test_faint_quality_switches_to_the_plain_width_like_before(monkeypatch, fast
     q = q.clamp(0, 1) * scale
     ref, _ = _ref_decode(q, c, s, w, 2.0, 20, 5.0, 0.0)
     _assert_same(P.decode_grasps(q, c, s, w, 2.0, 20, 5.0, 0.0), ref)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["cpu_fast", "torch_path"])
+def test_saturated_quality_picks_the_most_confident_pixel_not_the_plateau_edge(monkeypatch, fast):
+    """A network's quality often exceeds 1 over a whole object (the shipped models' do). Clipped at 1
+    before ranking, that is a plateau, and its first pixel in scan order (the top-left edge) won:
+    with f962fbe's decoding this grasp landed 6 px off the blob's centre. Ranked unclipped, the centre
+    wins; the reported quality is still 1."""
+    if not fast:
+        monkeypatch.setattr(P, "_fast", lambda t: False)
+    yy, xx = np.mgrid[0:100, 0:120].astype(np.float32)
+    q = 1.6 * np.exp(-(((xx - 70.0) / 14) ** 2 + ((yy - 45.0) / 10) ** 2))  # > 1 inside an ellipse around (70, 45)
+    maps = [torch.from_numpy(q), torch.ones(100, 120), torch.zeros(100, 120), torch.full((100, 120), 0.2)]
+    (g,) = P.decode_grasps(*maps, 2.0, 1, 10.0, 0.2)
+    assert (g.u, g.v) == (70.0, 45.0)
+    assert g.quality == pytest.approx(1.0)
+    old, _ = _ref_decode_f962fbe(*maps)
+    assert math.hypot(old[0][0] - 70, old[0][1] - 45) > 5  # the old ranking: the plateau's edge
+
+
+def _ref_decode_f962fbe(q, cos, sin, width, sigma=2.0):
+    quality, angle, wmap = _ref_smooth_maps(q, cos, sin, width, sigma)
+    (r, c), = _ref_find_peaks(quality, 1, 10.0, 0.2).tolist()
+    return [(float(c), float(r))], quality
