@@ -789,6 +789,14 @@ def main(args=None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # rclpy's deferred SIGINT/SIGTERM handler shuts the context down asynchronously; a spin that
+        # is just building its wait set then raises RCLError "the given context is not valid" (a
+        # known race: ros2/rclpy#398, ros2/ros2cli#854 catches it the same way; still in rclpy's
+        # Jazzy executors.py, checked against the 7.1.x wheels used here). That is a shutdown, not
+        # an error; anything raised while the context is still valid is.
+        if rclpy.ok():
+            raise
     finally:
         try:
             node._active = False
