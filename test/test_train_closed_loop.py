@@ -41,7 +41,7 @@ def test_checkpoint_selected_by_closed_loop_success_not_accuracy(tmp_path, monke
     assert [h["closed_loop_success"] for h in hist] == [0.2, 0.6, 0.1]
     meta = json.loads((tmp_path / "run" / "model.json").read_text())
     assert meta["metrics"]["closed_loop_check"]["success"] == 0.6
-    assert meta["training"]["best_epoch"] == 2
+    assert meta["training"]["best_epoch"] == 2 and meta["training"]["closed_loop_trials"] == 1
 
 
 def test_bad_closed_loop_trials_is_refused(tmp_path):
@@ -136,6 +136,8 @@ def test_distillation_trains_on_the_teachers_maps(tmp_path, monkeypatch):
         torch.testing.assert_close(y, torch.cat([q.clamp(0, 1), cos, sin, wid], 1))
         assert not torch.equal(y[:, 0] > 0, y[:, 0] > 0.999)  # not a 0/1 label map
     assert summary["count"] == 2  # evaluation on the labelled held-out images
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["training"]["teacher"] and meta["training"]["teacher"].endswith("teacher_d_plane.pt")  # provenance
 
 
 def test_teacher_must_see_the_students_input(tmp_path):

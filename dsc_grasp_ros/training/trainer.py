@@ -129,6 +129,8 @@ def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
         "init_from": cfg.get("init_from"),
         "net_px_per_metre": cfg.get("net_px_per_metre"),
         "max_opening": cfg.get("max_opening"),
+        "teacher": portable_path(cfg["teacher"]) if cfg.get("teacher") else None,
+        "closed_loop_trials": cfg.get("closed_loop_trials") or 0,
         "mix": [_mix_record(m) for m in cfg.get("mix") or []],
         "seed": cfg["seed"],
         "hardware": hardware,
