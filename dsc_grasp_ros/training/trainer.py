@@ -173,9 +173,7 @@ def load_teacher(cfg: TrainConfig, dev):
         if theirs != ours:
             raise ValueError(f"--teacher {cfg.teacher}: its {what} is {theirs!r}, the student's {ours!r} "
                              "(the teacher must see the student's input)")
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher.eval()
+    return teacher  # load_model returns it in eval mode; teacher_targets runs it without autograd
 
 
 @torch.no_grad()
@@ -635,8 +633,6 @@ def train(cfg: TrainConfig) -> dict:
             prev = best.get("score") or ([best["accuracy"]] if best.get("epoch") else None)  # runs from before closed-loop checks
             if prev is None or len(prev) != len(score) or tuple(score) >= tuple(prev):
                 best = {"accuracy": res["accuracy"], "epoch": epoch + 1, "step": step, "score": list(score)}
-                if cfg.closed_loop_trials:
-                    best["closed_loop_success"] = score[0]
                 torch.save({"model": _unwrap(model).state_dict(), "epoch": epoch + 1, "accuracy": res["accuracy"]}, out / "checkpoints" / "best.pt")
             writer.add_scalar("test/accuracy", res["accuracy"], epoch + 1)
         if rank == 0:
@@ -697,14 +693,13 @@ def _metadata(cfg: TrainConfig, training=None, metrics=None, description: str = 
 
 
 def _closed_loop(cfg: TrainConfig, model: torch.nn.Module, out: Path) -> dict:
-    """Grasp success of the current weights (:mod:`.closed_loop`), through a model file on the CPU."""
-    import copy
-
+    """Grasp success of the current weights (:mod:`.closed_loop`), through a model file on the CPU
+    (``save_model`` writes a CPU copy of the state_dict; the training model is left as it is)."""
     from ..model_io import save_model
     from .closed_loop import closed_loop_check
 
     path = out / "checkpoints" / "closed_loop.pt"
-    save_model(path, copy.deepcopy(model).cpu().eval(), _metadata(cfg, description="closed-loop check of a training epoch"))
+    save_model(path, model, _metadata(cfg, description="closed-loop check of a training epoch"))
     return closed_loop_check(path, cfg.closed_loop_trials)
 
 
@@ -727,8 +722,8 @@ def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, har
         "stop_reason": stop_reason,
     }
     metrics = {"held_out_accuracy": res["accuracy"], "held_out_count": res["count"], "metric": "top-1, angle < 30 deg and IoU > 0.25"}
-    if best.get("closed_loop_success") is not None:
-        metrics["closed_loop_check"] = {"success": best["closed_loop_success"], "trials_per_object": cfg.closed_loop_trials,
+    if cfg.closed_loop_trials and len(best.get("score") or ()) == 2:  # score = (closed-loop success, accuracy)
+        metrics["closed_loop_check"] = {"success": best["score"][0], "trials_per_object": cfg.closed_loop_trials,
                                         "objects": "10 synthetic training objects (dsc_grasp_ros/training/closed_loop.py)"}
     meta = _metadata(cfg, training, metrics, f"DSC-GraspNet {cfg.modality} trained on {cfg.dataset} ({split['kind']}-wise split) by dsc-grasp train")
     save_model(out / "model.pt", model.cpu(), meta)
