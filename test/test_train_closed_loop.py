@@ -124,7 +124,9 @@ def test_distillation_trains_on_the_teachers_maps(tmp_path, monkeypatch):
 
     def spy_targets(t, x):
         xs.append(x.detach().clone())
-        return real_targets(t, x)
+        y, keep = real_targets(t, x)
+        assert keep.all()  # an untrained teacher's maps stay near zero: every image is kept
+        return y, keep
 
     monkeypatch.setattr(tr, "grasp_loss", spy)
     monkeypatch.setattr(tr, "teacher_targets", spy_targets)
@@ -138,6 +140,43 @@ def test_distillation_trains_on_the_teachers_maps(tmp_path, monkeypatch):
     assert summary["count"] == 2  # evaluation on the labelled held-out images
     meta = json.loads((tmp_path / "run" / "model.json").read_text())
     assert meta["training"]["teacher"] and meta["training"]["teacher"].endswith("teacher_d_plane.pt")  # provenance
+
+
+def test_images_outside_the_teachers_range_add_no_gradient(tmp_path, monkeypatch):
+    """An image on which the teacher's maps leave its label range (the shipped RGB-D model gives
+    quality 8.7 on a moire floor) is left out: the target there is the student's own output."""
+    import torch
+
+    class Exploding(torch.nn.Module):
+        def forward(self, x):
+            n = x.shape[0]
+            q = torch.full((n, 1, *x.shape[2:]), 0.5)
+            q[0] = 8.7  # the first image of every batch: out of range
+            cos = torch.zeros_like(q)
+            cos[1, :, :2, :2] = 3.0  # the second: out of range on a few pixels only (kept)
+            return q, cos, torch.zeros_like(q), torch.full_like(q, 0.2)
+
+    x = torch.zeros(3, 1, 32, 32)
+    y, keep = tr.teacher_targets(Exploding(), x)
+    assert keep.tolist() == [False, True, True]
+    assert float(y[0, 0].max()) == 1.0  # still clipped where it is used
+    y_nan, keep_nan = tr.teacher_targets(lambda x: (torch.full((1, 1, 4, 4), float("nan")),) * 4, torch.zeros(1, 1, 4, 4))
+    assert keep_nan.tolist() == [False] and torch.isfinite(y_nan).all()
+
+    seen = []
+    real_loss = tr.grasp_loss
+
+    def spy(pred, target, kind="p-huber"):
+        total, parts = real_loss(pred, target, kind)
+        seen.append([float(torch.autograd.grad(total, p, retain_graph=True)[0][0].abs().sum()) for p in pred[:1]])
+        return total, parts
+
+    monkeypatch.setattr(tr, "grasp_loss", spy)
+    monkeypatch.setattr(tr, "load_teacher", lambda cfg, dev: Exploding())
+    train(_cfg(tmp_path, teacher="unused.pt", upsample_order="csp_first", epochs=1))
+    assert seen and all(g[0] == 0.0 for g in seen)  # no gradient from the first image of any batch
+    hist = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert hist[0]["teacher_dropped_images"] == len(seen)
 
 
 def test_teacher_must_see_the_students_input(tmp_path):

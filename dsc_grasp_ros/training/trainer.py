@@ -176,12 +176,28 @@ def load_teacher(cfg: TrainConfig, dev):
     return teacher  # load_model returns it in eval mode; teacher_targets runs it without autograd
 
 
+# A teacher map value this far outside the range of the labels it learnt from (quality, width in
+# [0, 1]; cos, sin in [-1, 1]) is not a grasp it predicts but an input it has never seen: on the
+# shipped eq5 RGB-D model a strongly textured (moire) floor gives quality 8.7 and cos 9 over 74 %
+# of the image, while its usual maps stay within ~1.1.
+TEACHER_RANGE_TOLERANCE = 0.5
+TEACHER_MAX_OUT_OF_RANGE = 0.01  # fraction of pixels
+
+
 @torch.no_grad()
-def teacher_targets(teacher, x: torch.Tensor) -> torch.Tensor:
-    """``N x 4 x H x W`` targets from the teacher's maps: quality clipped to [0, 1] (as it is
-    decoded; it also weights the angle and width terms of P-Huber), cos, sin and width raw."""
+def teacher_targets(teacher, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(targets, keep)``: ``N x 4 x H x W`` targets from the teacher's maps (quality clipped to
+    [0, 1] as it is decoded, which also weights the angle and width terms of P-Huber; cos, sin and
+    width raw) and an ``N`` bool mask of the images on which the teacher stays within its training
+    range: more than ``TEACHER_MAX_OUT_OF_RANGE`` of the pixels further than
+    ``TEACHER_RANGE_TOLERANCE`` outside the label range (or any non-finite value) drop the image."""
     q, cos, sin, wid = (o.float() for o in teacher(x))
-    return torch.cat([q.clamp(0.0, 1.0), cos, sin, wid], 1)
+    tol = TEACHER_RANGE_TOLERANCE
+    bad = ((q > 1 + tol) | (q < -tol) | (cos.abs() > 1 + tol) | (sin.abs() > 1 + tol) | (wid > 1 + tol) | (wid < -tol)
+           | ~torch.isfinite(q + cos + sin + wid))
+    keep = bad.flatten(1).float().mean(1) <= TEACHER_MAX_OUT_OF_RANGE
+    y = torch.cat([q.clamp(0.0, 1.0), cos, sin, wid], 1)
+    return torch.nan_to_num(y), keep
 
 
 def max_opening_px(max_opening: float | None, net_px_per_metre: float | None) -> float | None:
@@ -572,6 +588,7 @@ def train(cfg: TrainConfig) -> dict:
         t_ep = time.time()
         sums = {"loss": 0.0, "quality": 0.0, "cos": 0.0, "sin": 0.0, "width": 0.0}
         n_batches = 0
+        teacher_dropped = 0
         bar = None
         if rank == 0 and cfg.progress:
             from tqdm import tqdm
@@ -580,10 +597,18 @@ def train(cfg: TrainConfig) -> dict:
         out_of_time = False
         for batch in loader:
             x = batch["x"].to(dev, non_blocking=True)
-            y = batch["y"].to(dev, non_blocking=True) if teacher is None else teacher_targets(teacher, x)
+            if teacher is None:
+                y, keep = batch["y"].to(dev, non_blocking=True), None
+            else:
+                y, keep = teacher_targets(teacher, x)
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                 pred = model(x)
+            if keep is not None and not bool(keep.all()):
+                # an image the teacher does not know: the student's own maps as its target, so it adds
+                # no gradient (the batch keeps its shape, which DDP and BatchNorm rely on)
+                y = torch.where(keep.view(-1, 1, 1, 1), y, torch.cat([p.detach().float() for p in pred], 1))
+                teacher_dropped += int((~keep).sum())
             loss, parts = grasp_loss(pred, y, cfg.loss)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -615,6 +640,8 @@ def train(cfg: TrainConfig) -> dict:
         train_s = time.time() - t_ep
         rec = {"epoch": epoch + 1, "step": step, "train_s": round(train_s, 2)}
         rec.update({f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()})
+        if teacher is not None:
+            rec["teacher_dropped_images"] = teacher_dropped
         last_epoch = epoch + 1 == cfg.epochs or out_of_time
         if rank == 0 and (last_epoch or (epoch + 1) % max(cfg.eval_every, 1) == 0):
             t_ev = time.time()
@@ -643,6 +670,8 @@ def train(cfg: TrainConfig) -> dict:
             acc = f", held-out accuracy {rec['test_accuracy']:.3f}" if "test_accuracy" in rec else ""
             if "closed_loop_success" in rec:
                 acc += f", closed loop {rec['closed_loop_success']:.3f} of {rec['closed_loop_trials']} ({rec['closed_loop_s']:.0f} s)"
+            if rec.get("teacher_dropped_images"):
+                acc += f", {rec['teacher_dropped_images']} images outside the teacher's range left out"
             _log(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['train_loss']:.4f} ({train_s:.0f} s){acc}", rank)
             ck = {
                 "model": _unwrap(model).state_dict(),
