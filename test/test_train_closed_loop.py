@@ -154,7 +154,11 @@ def test_images_outside_the_teachers_range_add_no_gradient(tmp_path, monkeypatch
             q[0] = 8.7  # the first image of every batch: out of range
             cos = torch.zeros_like(q)
             cos[1, :, :2, :2] = 3.0  # the second: out of range on a few pixels only (kept)
-            return q, cos, torch.zeros_like(q), torch.full_like(q, 0.2)
+            wid = torch.full_like(q, 0.2)
+            if n > 2:  # the third: width out of range only where it sees no grasp (kept)
+                q[2, :, :16] = 0.0
+                wid[2, :, :16] = -0.8
+            return q, cos, torch.zeros_like(q), wid
 
     x = torch.zeros(3, 1, 32, 32)
     y, keep = tr.teacher_targets(Exploding(), x)

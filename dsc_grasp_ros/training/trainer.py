@@ -182,6 +182,7 @@ def load_teacher(cfg: TrainConfig, dev):
 # of the image, while its usual maps stay within ~1.1.
 TEACHER_RANGE_TOLERANCE = 0.5
 TEACHER_MAX_OUT_OF_RANGE = 0.01  # fraction of pixels
+TEACHER_GRASP_QUALITY = 0.1  # angle and width are checked where the teacher's quality exceeds this
 
 
 @torch.no_grad()
@@ -190,11 +191,15 @@ def teacher_targets(teacher, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     [0, 1] as it is decoded, which also weights the angle and width terms of P-Huber; cos, sin and
     width raw) and an ``N`` bool mask of the images on which the teacher stays within its training
     range: more than ``TEACHER_MAX_OUT_OF_RANGE`` of the pixels further than
-    ``TEACHER_RANGE_TOLERANCE`` outside the label range (or any non-finite value) drop the image."""
+    ``TEACHER_RANGE_TOLERANCE`` outside the label range (angle and width only where the quality
+    exceeds ``TEACHER_GRASP_QUALITY``), or any non-finite value, drop the image."""
     q, cos, sin, wid = (o.float() for o in teacher(x))
     tol = TEACHER_RANGE_TOLERANCE
-    bad = ((q > 1 + tol) | (q < -tol) | (cos.abs() > 1 + tol) | (sin.abs() > 1 + tol) | (wid > 1 + tol) | (wid < -tol)
-           | ~torch.isfinite(q + cos + sin + wid))
+    # angle and width count only where the teacher sees a grasp: elsewhere P-Huber never trained them
+    # (the shipped models' width is -0.8 on empty table) and the loss weights them by the quality
+    seen = q > TEACHER_GRASP_QUALITY
+    bad = ((q > 1 + tol) | (q < -tol) | ~torch.isfinite(q + cos + sin + wid)
+           | (seen & ((cos.abs() > 1 + tol) | (sin.abs() > 1 + tol) | (wid > 1 + tol) | (wid < -tol))))
     keep = bad.flatten(1).float().mean(1) <= TEACHER_MAX_OUT_OF_RANGE
     y = torch.cat([q.clamp(0.0, 1.0), cos, sin, wid], 1)
     return torch.nan_to_num(y), keep
