@@ -206,8 +206,9 @@ def _smoothed_at(planes: np.ndarray, rows: np.ndarray, cols: np.ndarray, sigma: 
     return np.einsum("pkij,i,j->pk", win, k, k)
 
 
-def _values_at_peaks_cpu(q, cos, sin, width, quality: torch.Tensor, peaks: torch.Tensor, sigma: float):
-    """``(quality, angle, width)`` of :func:`smooth_maps` at the peaks, computed there only (CPU)."""
+def _values_at_peaks_cpu(q, cos, sin, width, rank: torch.Tensor, peaks: torch.Tensor, sigma: float):
+    """``(quality, angle, width)`` of :func:`smooth_maps` at the peaks, computed there only (CPU);
+    ``rank`` is the smoothed quality clipped below, clipped to [0, 1] here at the peaks only."""
     rows, cols = peaks[:, 0].numpy(), peaks[:, 1].numpy()
     qp, cp, sp, wp = (_plane(t) for t in (q, cos, sin, width))
     wc = np.clip(wp, 0, 1)
@@ -215,7 +216,7 @@ def _values_at_peaks_cpu(q, cos, sin, width, quality: torch.Tensor, peaks: torch
     s_cos, s_sin, s_w, s_qw, weight = _smoothed_at(np.stack([cp, sp, wc, qc * wc, qc]), rows, cols, sigma)
     angle = 0.5 * np.arctan2(s_sin, s_cos)
     wv = np.where(weight > 1e-3, s_qw / np.maximum(weight, 1e-3), s_w)
-    qv = quality[peaks[:, 0], peaks[:, 1]].double().numpy()
+    qv = rank[peaks[:, 0], peaks[:, 1]].clamp(max=1.0).double().numpy()
     return np.stack([qv, angle, wv], 1).tolist()
 
 
@@ -245,27 +246,26 @@ def decode_grasps(
     # Peaks are ranked on the smoothed quality clipped below only: a network's quality often exceeds
     # 1 over a whole object, and clipped at 1 that is a plateau whose first pixel in scan order (its
     # top-left edge, moved by 1e-6 numeric noise) would win; unclipped, the most confident pixel wins.
-    # Reported qualities and the returned map are clipped to [0, 1].
+    # Reported qualities (clipped at the peaks only) and a returned map are clipped to [0, 1].
     if on_cpu and return_maps is not True:  # the quality map only; angle and width at the peaks below
         rank = torch.from_numpy(np.maximum(_smooth_plane(_plane(q), sigma), np.float32(0)))
         angle = wmap = None
     else:
         rank, angle, wmap = smooth_maps(q, cos, sin, width, sigma, clamp_quality=False)
-    quality = rank.clamp(max=1.0)
     peaks = find_peaks(rank, top_k, min_distance_px, min_quality)
     grasps: list[Grasp] = []
     if len(peaks):
         if on_cpu:  # evaluated at the peaks (the same values whether or not the full maps were built)
-            vals = _values_at_peaks_cpu(q, cos, sin, width, quality, peaks, sigma)
+            vals = _values_at_peaks_cpu(q, cos, sin, width, rank, peaks, sigma)
         else:
-            dev = quality.device
+            dev = rank.device
             rr, cc = peaks[:, 0].to(dev), peaks[:, 1].to(dev)
-            vals = torch.stack([quality[rr, cc], angle[rr, cc], wmap[rr, cc]], 1).cpu().tolist()
+            vals = torch.stack([rank[rr, cc].clamp(max=1.0), angle[rr, cc], wmap[rr, cc]], 1).cpu().tolist()
         for (r, c), (qv, a, wv) in zip(peaks.tolist(), vals):
             a = (a + math.pi / 2) % math.pi - math.pi / 2
             grasps.append(Grasp(u=float(c), v=float(r), angle=float(a), width_px=max(float(wv), 0.0) * width_scale, quality=float(qv)))
     if return_maps == "quality":
-        return grasps, (quality, None, None)
+        return grasps, (rank.clamp(max=1.0), None, None)
     if return_maps:
-        return grasps, (quality, angle, wmap)
+        return grasps, (rank.clamp(max=1.0), angle, wmap)
     return grasps
