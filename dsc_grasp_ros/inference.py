@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .backends import BACKENDS, DEFAULT_THREADS, CudaGraphRunner, compile_cpu, configure_threads, example_input, prepare_fast_model
+from .clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES, FingerGeometry, fit_fingers
 from .conventions import PREDICTED_JAW_RATIO
 from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose, undistort_pixel
 from .model_io import ModelMetadata, load_model
@@ -181,6 +182,9 @@ class MetricGrasp:
     orientation: np.ndarray  # (4,) quaternion x, y, z, w
     width_m: float
     depth_m: float
+    #: Finger check: True = both fingers clear the object in the depth image (the grasp may have
+    #: been moved for it), False = no clear placement (kept by ``finger_check`` prefer), None = not checked.
+    fingers_clear: bool | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -241,6 +245,26 @@ class DetectorConfig:
     #: Network pixels per metre the ``scale`` ROI aims at; 0 = the model's metadata value
     #: (``ModelMetadata.px_per_metre``, the scale it was trained at).
     net_px_per_metre: float = 0.0
+    #: Finger clearance check (:mod:`~dsc_grasp_ros.clearance`): move each grasp (centre along its
+    #: closing axis, opening) to the nearest placement where both open fingers reach past the object
+    #: in the depth image, and reject it (``fingers_blocked``) when none within
+    #: ``max_gripper_opening`` is clear. The finger sizes below are the Franka/Panda hand's.
+    finger_check: str = "prefer"
+    finger_thickness: float = 0.010  # m, one finger along the closing axis
+    finger_width: float = 0.020  # m, one finger across the closing axis
+    finger_depth: float = 0.020  # m the fingertips must reach beyond the grasp surface
+    finger_pad: float = 0.003  # m of free space kept around each finger along the axis
+    #: Per-side margin (m) the controller adds to the published width when it opens the gripper
+    #: (the benchmark's executor: 0.01); the finger check plans the opening ``width + 2 x margin``.
+    opening_margin: float = 0.010
+    #: Finger check: when the network's closing axis has no clear placement, turn it about the grasp
+    #: centre in 10-degree steps up to this many degrees (0: never turn).
+    finger_max_turn_deg: float = 60.0
+
+    def fingers(self) -> FingerGeometry:
+        """The gripper as the finger clearance check sees it."""
+        return FingerGeometry(self.finger_thickness, self.finger_width, self.finger_depth, self.finger_pad,
+                              self.opening_margin, self.max_gripper_opening)
 
 
 #: ``DetectorConfig.roi_mode`` choices (see :meth:`GraspDetector.roi_for`) and what each means.
@@ -263,10 +287,18 @@ TUNABLE_RANGES = {
     "max_depth": (0.05, 50.0),
     "max_gripper_opening": (0.001, 1.0),
     "net_px_per_metre": (0.0, 10000.0),  # 0 = the model's metadata value
+    "finger_thickness": (0.001, 0.1),
+    "finger_width": (0.001, 0.1),
+    "finger_depth": (0.0, 0.2),
+    "finger_pad": (0.0, 0.05),
+    "opening_margin": (0.0, 0.05),
+    "finger_max_turn_deg": (0.0, 90.0),
 }
 #: Settings validated at construction and changeable by :meth:`GraspDetector.update`.
 RUNTIME_SETTINGS = ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale",
-                    "min_depth", "max_depth", "max_gripper_opening", "roi_mode", "net_px_per_metre")
+                    "min_depth", "max_depth", "max_gripper_opening", "roi_mode", "net_px_per_metre", "finger_check",
+                    "finger_thickness", "finger_width", "finger_depth", "finger_pad", "opening_margin",
+                    "finger_max_turn_deg")
 
 
 def _check_depth_range(min_depth: float, max_depth: float) -> None:
@@ -283,6 +315,10 @@ def validate_setting(name: str, value):
         if not lo <= value <= hi:
             raise ValueError(f"{name}={value} is outside [{lo}, {hi}]")
         return int(value) if name == "top_k" else float(value)
+    if name == "finger_check":
+        if value not in FINGER_CHECK_MODES:
+            raise ValueError(f"finger_check must be one of {FINGER_CHECK_MODES}, got {value!r}")
+        return value
     if name == "roi_mode":
         if value not in ROI_MODES:
             raise ValueError(f"roi_mode must be one of {ROI_MODES}, got {value!r}")
@@ -368,6 +404,18 @@ class GraspDetector:
             self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size)
         return self._roi_cache[("scale",) + key]
 
+    def _pose(self, u, v, angle, width_px, depth_full, cam, D, distortion_model, jaw_px):
+        """``grasp_pose`` of a full-image grasp: ``(position, quaternion, width_m, z, jaw_px)``."""
+        c = self.cfg
+        distorted = D is not None and np.any(np.asarray(D, dtype=np.float64))
+        try:
+            ray = undistort_pixel(u, v, cam.K, D, distortion_model) if distorted else None
+        except GeometryError as e:
+            raise InputError(str(e), "bad_camera_info") from e
+        pos, quat, width_m, z = grasp_pose(u, v, angle, width_px, depth_full, cam, jaw_px, c.depth_statistic,
+                                           c.depth_region_scale, ray)
+        return pos, quat, width_m, z, jaw_px
+
     def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K, D=None, distortion_model: str = "plumb_bob") -> DetectionResult:
         """Detect grasps on one aligned frame.
 
@@ -402,17 +450,14 @@ class GraspDetector:
         )
         t3 = time.perf_counter()
         grasps, rejected, codes = [], [], []
-        distorted = D is not None and np.any(np.asarray(D, dtype=np.float64))
+        fingers = c.fingers() if c.finger_check != "off" else None
+        blocked: list[MetricGrasp] = []
         for g in net_grasps:
             u, v, angle, width_px = roi.grasp_to_full(g.u, g.v, g.angle, g.width_px)
             _, _, _, jaw_px = roi.grasp_to_full(g.u, g.v, g.angle + math.pi / 2, g.width_px * PREDICTED_JAW_RATIO)
             try:
-                ray = undistort_pixel(u, v, cam.K, D, distortion_model) if distorted else None
-            except GeometryError as e:
-                raise InputError(str(e), "bad_camera_info") from e
-            try:
-                pos, quat, width_m, z = grasp_pose(u, v, angle, width_px, prep.depth_full, cam, jaw_px, c.depth_statistic,
-                                                   c.depth_region_scale, ray)
+                pos, quat, width_m, z, jaw_px = self._pose(u, v, angle, width_px, prep.depth_full, cam, D, distortion_model,
+                                                           jaw_px)
             except GeometryError as e:
                 rejected.append(str(e))
                 codes.append("no_valid_depth")
@@ -422,12 +467,35 @@ class GraspDetector:
                                 f"[{c.min_depth}, {c.max_depth}] m (min_depth/max_depth)")
                 codes.append("depth_out_of_range")
                 continue
+            if fingers is not None:
+                fit = fit_fingers(prep.depth_full, cam, u, v, angle, width_px, z, fingers, math.radians(c.finger_max_turn_deg))
+                if fit is None and c.finger_check == "require":
+                    rejected.append(f"grasp at (u={u:.1f}, v={v:.1f}): no finger placement within the gripper's "
+                                    f"{c.max_gripper_opening * 1000:.0f} mm opening is clear of the object in the depth image "
+                                    f"(finger_check)")
+                    codes.append("fingers_blocked")
+                    continue
+                if fit is None:  # prefer: kept unmoved, after every grasp whose fingers are clear
+                    if width_m <= c.max_gripper_opening:
+                        blocked.append(MetricGrasp(u, v, angle, width_px, g.quality, jaw_px, pos, quat, width_m, z, False))
+                        continue
+                elif fit.moved:
+                    try:
+                        pos, quat, width_m, z, jaw_px = self._pose(fit.u, fit.v, fit.angle, fit.width_px, prep.depth_full, cam,
+                                                                   D, distortion_model, jaw_px)
+                    except GeometryError as e:
+                        rejected.append(str(e))
+                        codes.append("no_valid_depth")
+                        continue
+                    u, v, angle, width_px = fit.u, fit.v, fit.angle, fit.width_px
             if width_m > c.max_gripper_opening:
                 rejected.append(f"grasp at (u={u:.1f}, v={v:.1f}) needs a {width_m * 1000:.0f} mm opening, wider than the "
                                 f"gripper's {c.max_gripper_opening * 1000:.0f} mm (max_gripper_opening)")
                 codes.append("too_wide")
                 continue
-            grasps.append(MetricGrasp(u, v, angle, width_px, g.quality, jaw_px, pos, quat, width_m, z))
+            grasps.append(MetricGrasp(u, v, angle, width_px, g.quality, jaw_px, pos, quat, width_m, z,
+                                      None if fingers is None else True))
+        grasps += blocked
         t4 = time.perf_counter()
         timings = {"preprocess": t1 - t0, "network": t2 - t1, "postprocess": t3 - t2, "geometry": t4 - t3}
         return DetectionResult(grasps, rejected, timings, roi, codes, qmap)

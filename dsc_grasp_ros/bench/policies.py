@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..clearance import fit_fingers
 from ..conventions import PREDICTED_JAW_RATIO, wrap_angle
 from ..geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion
 
@@ -163,7 +164,9 @@ class ModelPolicy(Policy):
             path = f"(shipped) {default_model_path(self.modality).name}"
         else:
             path = self.path
-        d.update(path=path, sha256=getattr(self.detector.meta, "weights_sha256", None) or None)
+        c = self.detector.cfg
+        d.update(path=path, sha256=getattr(self.detector.meta, "weights_sha256", None) or None, top_k=c.top_k,
+                 finger_check=c.finger_check, finger_max_turn_deg=c.finger_max_turn_deg)
         return d
 
     def plan(self, obs: Observation) -> PlannedGrasp | None:
@@ -195,8 +198,12 @@ class PeerPolicy(Policy):
     """
 
     def __init__(self, peer, name: str, modality: str = "rgbd", depth_statistic: str = "median", region_scale: float = 0.5,
-                 top_k: int = 1, max_gripper_opening: float | None = None):
+                 top_k: int = 1, max_gripper_opening: float | None = None, fingers=None, finger_max_turn_deg: float = 0.0):
         self.peer = peer
+        #: ``fingers`` (:class:`~dsc_grasp_ros.clearance.FingerGeometry`): our detector's finger check
+        #: (``finger_check`` prefer) on the peer's ``top_k`` grasps; None = the peer as published.
+        self.fingers = fingers
+        self.finger_max_turn = math.radians(finger_max_turn_deg)
         self.top_k = int(top_k)
         self.max_gripper_opening = None if max_gripper_opening is None else float(max_gripper_opening)
         self.name = name
@@ -205,8 +212,9 @@ class PeerPolicy(Policy):
         self.region_scale = region_scale
 
     @classmethod
-    def load(cls, name: str, path=None) -> "PeerPolicy":
-        """``load_peer(name, path)`` from ``bench/peers.py``; errors become :class:`PolicyError`."""
+    def load(cls, name: str, path=None, **settings) -> "PeerPolicy":
+        """``load_peer(name, path)`` from ``bench/peers.py``; errors become :class:`PolicyError`.
+        ``settings`` go to the constructor (``name`` may then differ from the peer's)."""
         try:
             from . import peers
         except ImportError as e:
@@ -216,11 +224,13 @@ class PeerPolicy(Policy):
         except (ValueError, RuntimeError, FileNotFoundError, KeyError) as e:
             raise PolicyError(f"cannot load peer {name!r}{'' if path is None else ' from ' + str(path)}: {e}") from e
         modality = getattr(peer, "modality", "d" if "ggcnn" in name else "rgbd")
-        return cls(peer, name, modality)
+        return cls(peer, settings.pop("policy_name", name), modality, **settings)
 
     def describe(self) -> dict:
         d = super().describe()
         d["weights"] = str(getattr(self.peer, "path", "") or "")
+        if self.fingers is not None:
+            d.update(top_k=self.top_k, finger_check="prefer", finger_max_turn_deg=round(math.degrees(self.finger_max_turn), 3))
         return d
 
     def plan(self, obs: Observation) -> PlannedGrasp | None:
@@ -228,19 +238,39 @@ class PeerPolicy(Policy):
         out = self.peer.predict(obs.rgb, obs.depth, k=self.top_k)
         t1 = time.perf_counter()
         cam = CameraIntrinsics.from_K(obs.K)
+        blocked = None
         for cand in out:  # best first; the same checks as our detector: computable pose, gripper opening
             u, v, angle, width_px, quality = (float(a) for a in cand)
+            jaw_px = width_px * PREDICTED_JAW_RATIO
             try:
-                pos_c, quat_c, width_m, z = grasp_pose(u, v, angle, width_px, obs.depth, cam, width_px * PREDICTED_JAW_RATIO,
-                                                       self.depth_statistic, self.region_scale)
+                pos_c, quat_c, width_m, z = grasp_pose(u, v, angle, width_px, obs.depth, cam, jaw_px, self.depth_statistic,
+                                                       self.region_scale)
             except GeometryError:
                 continue
+            if self.fingers is not None:  # our finger check, "prefer": the first clear grasp, else the best
+                fit = fit_fingers(obs.depth, cam, u, v, angle, width_px, z, self.fingers, self.finger_max_turn)
+                if fit is None:
+                    if self.max_gripper_opening is None or width_m <= self.max_gripper_opening:
+                        blocked = blocked or (u, v, angle, width_px, quality, pos_c, quat_c, width_m, z)
+                    continue
+                if fit.moved:
+                    u, v, angle, width_px = fit.u, fit.v, fit.angle, fit.width_px
+                    try:
+                        pos_c, quat_c, width_m, z = grasp_pose(u, v, angle, width_px, obs.depth, cam, jaw_px,
+                                                               self.depth_statistic, self.region_scale)
+                    except GeometryError:
+                        continue
             if self.max_gripper_opening is not None and width_m > self.max_gripper_opening:
                 continue
-            pos, quat = camera_grasp_to_base(pos_c, quat_c, obs.T_base_camera)
-            info = {"depth_m": z, "timings": {"network": round(t1 - t0, 5)}, "t_plan": time.perf_counter() - t0}
-            return PlannedGrasp(pos, quat, width_m, ImageGrasp(u, v, angle, width_px, quality), info)
+            return self._planned(obs, t0, t1, u, v, angle, width_px, quality, pos_c, quat_c, width_m, z)
+        if blocked is not None:
+            return self._planned(obs, t0, t1, *blocked)
         return None
+
+    def _planned(self, obs, t0, t1, u, v, angle, width_px, quality, pos_c, quat_c, width_m, z) -> PlannedGrasp:
+        pos, quat = camera_grasp_to_base(pos_c, quat_c, obs.T_base_camera)
+        info = {"depth_m": z, "timings": {"network": round(t1 - t0, 5)}, "t_plan": time.perf_counter() - t0}
+        return PlannedGrasp(pos, quat, width_m, ImageGrasp(u, v, angle, width_px, quality), info)
 
 
 # --------------------------------------------------------------------------- oracle

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
+
 #: Shipped models by policy name, and the peers.
 SHIPPED = {"dsc_rgbd": "rgbd", "dsc_d": "d", "dsc_rgb": "rgb"}
 PEERS = ("grconvnet3", "ggcnn2")
@@ -27,6 +29,9 @@ Policies (--policies, comma-separated):
   dsc_MOD=PATH         another model file that must have modality MOD (rgbd, d or rgb)
   PATH.pt              any DSC-GraspNet model file (named after the file)
   grconvnet3, ggcnn2   the peers with the weights in ../shared/peers; NAME=PATH for other weights
+  grconvnet3+fingers, ggcnn2+fingers
+                       a peer's 5 best grasps through our finger check (--finger-check prefer and
+                       --finger-max-turn): the peer's network with our post-processing
   all                  oracle + the three shipped models + both peers (the default)
   dsc_rgbd@node (dsc_d@node, dsc_rgb@node; =PATH for another model file)
                        through the real grasp_node: the simulator publishes colour, aligned
@@ -101,14 +106,24 @@ def register(sub):
                    "(default; the same as the plan for the top camera); camera: along the optical axis as planned")
     e.add_argument("--grasp-depth", type=float, default=0.025, metavar="M",
                    help="how far the TCP goes beyond the planned (surface) point, range 0-0.05 m (default: 0.025)")
+    e.add_argument("--finger-check", choices=FINGER_CHECK_MODES, default=None,
+                   help="our models' finger check (default: the node's, prefer): "
+                   + "; ".join(f"{m}: {FINGER_CHECK_HELP[m]}" for m in FINGER_CHECK_MODES))
+    e.add_argument("--finger-max-turn", type=float, default=None, metavar="DEG",
+                   help="largest turn (degrees, 0-90) of a grasp's closing axis the finger check may make to clear the "
+                   "fingers (default: the node's finger_max_turn_deg)")
     e.add_argument("--device", default="cpu", help="device of the networks: cpu (default), cuda or auto")
     p.add_argument("--json", action="store_true", help="print the summary document as JSON instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
-def build_policies(spec: str, device: str = "cpu") -> list:
-    """Parse ``--policies`` into policy objects (errors name the bad item)."""
+def build_policies(spec: str, device: str = "cpu", finger_check: str | None = None, finger_max_turn: float | None = None) -> list:
+    """Parse ``--policies`` into policy objects (errors name the bad item).
+
+    ``finger_check`` / ``finger_max_turn`` (degrees): our models' finger check settings (None: the
+    detector's defaults, those of the node); ``PEER+fingers`` peers use the same turn."""
+    from ..inference import DetectorConfig
     from pathlib import Path
 
     from ..bench.policies import ModelPolicy, OraclePolicy, PeerPolicy, PolicyError
@@ -119,22 +134,31 @@ def build_policies(spec: str, device: str = "cpu") -> list:
     expanded = []
     for it in items:
         expanded.extend(ALL if it == "all" else [it])
+    model_settings = {}
+    if finger_check is not None:
+        model_settings["finger_check"] = finger_check
+    if finger_max_turn is not None:
+        model_settings["finger_max_turn_deg"] = finger_max_turn
+    peer_cfg = DetectorConfig(**model_settings)
     out = []
     for it in expanded:
         name, _, path = it.partition("=")
         if it == "oracle":
             out.append(OraclePolicy())
         elif name in SHIPPED:
-            out.append(ModelPolicy(path or None, modality=SHIPPED[name], name=name, device=device))
+            out.append(ModelPolicy(path or None, modality=SHIPPED[name], name=name, device=device, **model_settings))
         elif name in PEERS:
             out.append(PeerPolicy.load(name, path or None))
+        elif name.endswith("+fingers") and name[: -len("+fingers")] in PEERS:
+            out.append(PeerPolicy.load(name[: -len("+fingers")], path or None, policy_name=name, top_k=peer_cfg.top_k,
+                                       fingers=peer_cfg.fingers(), finger_max_turn_deg=peer_cfg.finger_max_turn_deg))
         elif name.startswith("dsc_") and path:
             mod = name[4:]
             if mod not in ("rgbd", "d", "rgb"):
                 raise PolicyError(f"policy {it!r}: modality {mod!r} is not one of rgbd, d, rgb")
-            out.append(ModelPolicy(path, modality=mod, name=name, device=device))
+            out.append(ModelPolicy(path, modality=mod, name=name, device=device, **model_settings))
         elif it.endswith(".pt"):
-            out.append(ModelPolicy(it, name=Path(it).stem, device=device))
+            out.append(ModelPolicy(it, name=Path(it).stem, device=device, **model_settings))
         # --- through-the-node mode (hook added by H3): the real grasp_node over DDS, tf2 path;
         # ROS is imported only for this mode (dsc_grasp_ros/ros/bench_driver.py)
         elif name.endswith("@node") and name[: -len("@node")] in SHIPPED:
@@ -159,7 +183,7 @@ def run(args) -> int:
         objects = mo.resolve_names(args.objects, args.objects_root)
         scene = SceneSettings(camera=args.camera, table_color=args.table_color, table_texture=args.table_texture,
                               lighting=args.lighting, object_color=args.object_color, depth_noise=args.depth_noise).validate()
-        policies = build_policies(args.policies, args.device)
+        policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn)
     except (mo.ObjectsNotFound, mo.UnknownObject, PolicyError, ValueError) as e:
         print(f"dsc-grasp bench: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,197 @@
+"""Finger clearance: will the open fingers reach past the object, or land on it? No ROS imports.
+
+The network says where to close and how wide; it does not see the fingers. A parallel gripper
+that descends with its fingers open needs free space beside the object for both fingers, down to
+below the grasp surface. When a finger's footprint holds a surface at about the grasp's own
+height (the rim of a can, the flank of a bottle), the finger lands on it and the hand stops short:
+the benchmark's most common failure of every learnt policy (``collision_on_descent``, docs/bench.md).
+
+:func:`fit_fingers` reads the depth image along the grasp's closing axis and returns the grasp
+moved (its centre along the axis, its opening) to the nearest finger placement whose two
+footprints are clear, or ``None`` when no placement within the gripper's opening is clear.
+
+The model, in the grasp's closing-axis coordinate ``s`` (metres from the grasp centre):
+
+* **Profile**: for each ``s`` (one image pixel apart), the nearest valid depth across the finger's
+  width (``FingerGeometry.width`` across the axis). Invalid depth (0, NaN, inf: holes, shadows
+  beside objects) is unknown and counts as free.
+* **Blocked**: a sample nearer than ``z + need``, with ``z`` the grasp depth (the surface between
+  the jaws) and ``need = min(depth, 0.75 x (background - z))``: the fingertips must reach
+  ``FingerGeometry.depth`` beyond the grasp surface, or most of the way down to the background
+  (the 90th percentile of the profile: the table beside a lone object) for objects lower than that.
+* **Placement**: inner faces at ``-l`` and ``+r``; the left finger occupies ``[-l - t, -l]`` and the
+  right ``[r, r + t]``, each padded by ``pad`` (``t`` = thickness), and both must be unblocked.
+  The closing region ``[-l, r]`` must hold a blocked sample (the object) and ``l + r`` may not
+  exceed the gripper's ``max_opening``.
+* **Plan**: the controller opens the published width plus ``margin`` per side (a common habit of
+  grasp executors; the benchmark's executor does it, with 1 cm), so the planned faces are at
+  ``l0 = r0 = width / 2 + margin``. The placement nearest to it (smallest ``|l - l0| + |r - r0|``)
+  wins; the returned grasp has its centre at ``(r - l) / 2`` along the axis and the width
+  ``l + r - 2 x margin`` (so that the controller's opening is ``l + r``).
+
+The camera is assumed to look roughly along the approach (the node's grasps approach along the
+optical axis): the footprint of a finger is its column along the viewing ray.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import CameraIntrinsics
+
+__all__ = ["FINGER_CHECK_MODES", "FINGER_CHECK_HELP", "FingerGeometry", "FingerFit", "fit_fingers", "finger_profile"]
+
+#: ``DetectorConfig.finger_check`` choices and what each means.
+FINGER_CHECK_MODES = ("prefer", "require", "off")
+FINGER_CHECK_HELP = {
+    "prefer": "grasps whose fingers clear the object in the depth image (moved to the nearest clear placement) come "
+              "first; the others follow, unmoved, in quality order",
+    "require": "only grasps with a clear finger placement are kept; the others are rejected (fingers_blocked)",
+    "off": "no finger check: the network's grasps as decoded (wider than max_gripper_opening: rejected)",
+}
+
+#: Share of the object's height above the background the fingertips must clear when the object
+#: is lower than ``FingerGeometry.depth`` (a flat object: the fingers go down to the table beside it).
+LOW_OBJECT_SHARE = 0.75
+#: Background = this percentile of the profile's valid depths (the table beside a lone object).
+BACKGROUND_PERCENTILE = 90.0
+#: Smallest height step (m) treated as an obstacle: below it, depth noise.
+MIN_STEP = 0.003
+
+
+@dataclass(frozen=True)
+class FingerGeometry:
+    """The fingers as the depth check sees them (defaults: Franka/Panda hand, metres)."""
+
+    #: Extent of one finger along the closing axis.
+    thickness: float = 0.010
+    #: Extent of one finger across the closing axis (the jaw).
+    width: float = 0.020
+    #: How far beyond the grasp surface the fingertips must reach.
+    depth: float = 0.020
+    #: Free space kept around each finger's footprint along the axis (depth noise, tracking error).
+    pad: float = 0.003
+    #: Per-side margin the controller adds to the published width when it opens the gripper.
+    margin: float = 0.010
+    #: Widest opening of the gripper.
+    max_opening: float = 0.08
+
+
+@dataclass
+class FingerFit:
+    """A grasp moved to clear finger footprints (full-image pixels; ``width_px`` as published)."""
+
+    u: float
+    v: float
+    angle: float
+    width_px: float
+    shift_m: float  # how far the centre moved along the closing axis (+ = towards +s)
+    opening_m: float  # the controller's opening l + r the check cleared
+    moved: bool  # False: the plan was clear as it was
+    turn: float = 0.0  # how far the closing axis turned (radians, counter-clockwise)
+
+
+def _px_per_metre(angle: float, z: float, cam: CameraIntrinsics) -> tuple[float, float]:
+    """Pixels per metre at depth ``z`` along the closing axis and across it."""
+    along = 1.0 / (z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy))
+    across = 1.0 / (z * math.hypot(math.sin(angle) / cam.fx, math.cos(angle) / cam.fy))
+    return along, across
+
+
+def finger_profile(depth_m: np.ndarray, u: float, v: float, angle: float, half_len_px: int, half_band_px: int) -> np.ndarray:
+    """Nearest valid depth across a band of ``2 half_band_px + 1`` pixels at each integer pixel
+    offset ``-half_len_px..half_len_px`` along the closing axis through ``(u, v)`` (nearest-pixel
+    sampling). ``inf`` where no pixel of the band is valid or inside the image."""
+    h, w = depth_m.shape[:2]
+    s = np.arange(-half_len_px, half_len_px + 1, dtype=np.float64)
+    j = np.arange(-half_band_px, half_band_px + 1, dtype=np.float64)
+    ca, sa = math.cos(angle), math.sin(angle)
+    # closing axis (du, dv) = (cos, -sin); across it (sin, cos)
+    uu = np.rint(u + s[:, None] * ca + j[None, :] * sa).astype(np.int64)
+    vv = np.rint(v - s[:, None] * sa + j[None, :] * ca).astype(np.int64)
+    inside = (uu >= 0) & (uu < w) & (vv >= 0) & (vv < h)
+    vals = np.full(uu.shape, np.inf)
+    vals[inside] = depth_m[vv[inside], uu[inside]]
+    vals[~np.isfinite(vals) | (vals <= 0)] = np.inf
+    return vals.min(axis=1)
+
+
+def fit_fingers(
+    depth_m: np.ndarray,
+    cam: CameraIntrinsics,
+    u: float,
+    v: float,
+    angle: float,
+    width_px: float,
+    z: float,
+    fingers: FingerGeometry = FingerGeometry(),
+    max_turn: float = 0.0,
+    turn_step: float = math.radians(10.0),
+) -> FingerFit | None:
+    """The grasp ``(u, v, angle, width_px)`` at depth ``z`` moved to the nearest placement whose
+    finger footprints are clear (module docstring), or ``None`` when there is none.
+
+    ``max_turn`` (radians): when the closing axis as planned has no clear placement, turn it about
+    the grasp centre by ``turn_step``, ``-turn_step``, ``2 turn_step``, ... up to ``max_turn`` and
+    take the first turned axis that has one (the smallest turn wins; the grasp centre stays).
+    """
+    n_turns = int(math.floor(max_turn / turn_step + 1e-9)) if turn_step > 0 else 0
+    for k in range(2 * n_turns + 1):
+        turn = 0.0 if k == 0 else ((k + 1) // 2) * turn_step * (1 if k % 2 else -1)
+        fit = _fit_axis(depth_m, cam, u, v, angle + turn, width_px, z, fingers)
+        if fit is not None:
+            if turn:
+                a = (angle + turn + math.pi / 2) % math.pi - math.pi / 2
+                fit.angle, fit.turn, fit.moved = a, turn, True
+            return fit
+    return None
+
+
+def _fit_axis(depth_m, cam, u, v, angle, width_px, z, fingers) -> FingerFit | None:
+    """:func:`fit_fingers` along one closing axis."""
+    ppm, ppm_across = _px_per_metre(angle, z, cam)
+    f = fingers
+    reach = f.max_opening / 2 + f.thickness + f.pad
+    n = int(math.ceil((reach + f.max_opening / 2) * ppm))  # a face may move up to max_opening / 2 off centre
+    band = max(0, int(round(f.width / 2 * ppm_across)))
+    prof = finger_profile(depth_m, u, v, angle, n, band)
+    valid = np.isfinite(prof)
+    if not valid.any():
+        return None
+    background = float(np.percentile(prof[valid], BACKGROUND_PERCENTILE))
+    need = max(MIN_STEP, min(f.depth, LOW_OBJECT_SHARE * (background - z)))
+    blocked = valid & (prof < z + need)
+    # cumulative count of blocked samples: blocked in [a, b] (offset indices) <=> cb[b+1] - cb[a] > 0
+    cb = np.concatenate([[0], np.cumsum(blocked)])
+    idx0 = n  # index of s = 0
+
+    def any_blocked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a = np.clip(a + idx0, 0, 2 * n + 1)
+        b = np.clip(b + idx0 + 1, 0, 2 * n + 1)
+        return (cb[np.maximum(b, a)] - cb[a]) > 0
+
+    t_px, pad_px, m_px = f.thickness * ppm, f.pad * ppm, f.margin * ppm
+    max_px = f.max_opening * ppm
+    faces = np.arange(0, int(math.floor(max_px)) + 1)
+    # right face r occupies [r - pad, r + t + pad]; left face l occupies [-l - t - pad, -l + pad]
+    r_clear = ~any_blocked(np.rint(faces - pad_px).astype(int), np.rint(faces + t_px + pad_px).astype(int))
+    l_clear = ~any_blocked(np.rint(-faces - t_px - pad_px).astype(int), np.rint(-faces + pad_px).astype(int))
+    L, R = np.meshgrid(faces, faces, indexing="ij")
+    ok = l_clear[:, None] & r_clear[None, :] & (L + R <= max_px)
+    ok &= any_blocked(-L + 1, R - 1)  # the object lies between the fingers
+    if not ok.any():
+        return None
+    plan = width_px / 2 + m_px
+    cost = np.abs(L - plan) + np.abs(R - plan)
+    cost = np.where(ok, cost, np.inf)
+    li, ri = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    l, r = float(faces[li]), float(faces[ri])
+    plan_ok = abs(l - plan) + abs(r - plan) <= 1.0  # within a pixel of the plan: keep the plan as it is
+    if plan_ok:
+        return FingerFit(u, v, angle, width_px, 0.0, (width_px + 2 * m_px) / ppm, False)
+    shift = (r - l) / 2
+    ca, sa = math.cos(angle), math.sin(angle)
+    return FingerFit(u + shift * ca, v - shift * sa, angle, max(l + r - 2 * m_px, 0.0), shift / ppm, (l + r) / ppm, True)
