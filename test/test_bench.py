@@ -212,7 +212,8 @@ def test_model_policy_executes_what_the_node_publishes(world):
     from dsc_grasp_ros.ros.params import PARAMS
 
     node_top_k = next(p.default for p in PARAMS if p.name == "top_k")
-    pol = ModelPolicy(modality="rgbd", backend="eager", min_quality=0.0)
+    # finger_check off: this is the max_gripper_opening rule alone (the finger check also moves grasps)
+    pol = ModelPolicy(modality="rgbd", backend="eager", min_quality=0.0, finger_check="off")
     assert pol.detector.cfg.top_k == DetectorConfig().top_k == node_top_k > 1
     scene = world.build("banana", 0, 0)
     try:
@@ -225,7 +226,7 @@ def test_model_policy_executes_what_the_node_publishes(world):
         limit = widths[0] - 1e-6
         if not any(w <= limit for w in widths[1:]):
             pytest.skip(f"no candidate narrower than the best on this scene (widths {widths}); nothing to fall back on")
-        narrow = ModelPolicy(modality="rgbd", backend="eager", min_quality=0.0, max_gripper_opening=limit)
+        narrow = ModelPolicy(modality="rgbd", backend="eager", min_quality=0.0, max_gripper_opening=limit, finger_check="off")
         plan = narrow.plan(obs)
         assert plan is not None and plan.width_m <= limit
         assert plan.width_m == pytest.approx(next(w for w in widths[1:] if w <= limit))

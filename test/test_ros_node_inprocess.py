@@ -136,6 +136,25 @@ def test_max_gripper_opening_is_a_runtime_parameter(node, scene):
     assert not r.successful and "max_depth" in r.reason
 
 
+def test_finger_check_is_a_runtime_parameter(node, scene):
+    """require with a flat depth under the grasps (no finger can reach past anything): nothing is
+    published and the rejections are counted as fingers_blocked; a bad mode is refused by name."""
+    flat = np.full((480, 640), 600, np.uint16)  # a flat surface 0.6 m away: nowhere for the fingers to go
+    assert node.set_parameters([Parameter("finger_check", value="require")])[0].successful
+    try:
+        assert node._detector.cfg.finger_check == "require"
+        pub, counters, text = _run(node, *_pair(scene.rgb, flat, scene.K))
+    finally:
+        assert node.set_parameters([Parameter("finger_check", value="prefer")])[0].successful
+    assert pub == [] and counters.get("rejected_fingers_blocked", 0) >= 1, counters
+    assert "finger_check" in text, text
+    r = node.set_parameters([Parameter("finger_check", value="sometimes")])[0]
+    assert not r.successful and "finger_check" in r.reason
+    r = node.set_parameters([Parameter("finger_max_turn_deg", value=120.0)])[0]
+    assert not r.successful
+    assert node._detector.cfg.finger_check == "prefer" and node._detector.cfg.finger_max_turn_deg == 60.0
+
+
 # ---------------------------------------------------------------- item 6: empty frame_id, tiny images
 def test_empty_frame_id_is_skipped(node, scene):
     pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K, frame_id=""))

@@ -337,6 +337,8 @@ class GraspNode(LifecycleNode):
             min_depth=self._p("min_depth"),
             max_depth=self._p("max_depth"),
             max_gripper_opening=self._p("max_gripper_opening"),
+            **{name: self._p(name) for name in ("finger_check", "finger_max_turn_deg", "finger_thickness", "finger_width",
+                                                "finger_depth", "finger_pad", "opening_margin")},
         )
         t0 = time.perf_counter()
         try:
@@ -596,6 +598,8 @@ class GraspNode(LifecycleNode):
                 return
             self._warn("rejected_candidates", f"{len(res.rejected)} grasp candidates dropped: {res.rejected[0]}")
 
+        if res.grasps and res.grasps[0].fingers_clear is False:  # finger_check prefer: no clear grasp this frame
+            self._counters["best_grasp_fingers_blocked"] += 1
         rows, poses = [], []
         for g in res.grasps:
             pos, quat = np.asarray(g.position, float), np.asarray(g.orientation, float)

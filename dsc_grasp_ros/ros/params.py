@@ -19,6 +19,7 @@ from typing import Any
 
 from ..geometry import DEPTH_STATISTICS
 from ..backends import BACKENDS, DEFAULT_THREADS, THREADS_RANGE
+from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
 from ..inference import ROI_MODE_HELP, ROI_MODES, TUNABLE_RANGES
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
@@ -90,6 +91,25 @@ PARAMS: tuple[ParamSpec, ...] = (
               RUNTIME, range=(*TUNABLE_RANGES["max_depth"], 0.0), additional_constraints="larger than min_depth"),
     ParamSpec("max_gripper_opening", 0.08, "Widest opening (m) the gripper can make; wider grasps are rejected (Franka/Panda hand: 0.08).",
               RUNTIME, range=(*TUNABLE_RANGES["max_gripper_opening"], 0.0)),
+    # ---- finger clearance check (runtime): the open fingers must reach past the object in the depth image
+    ParamSpec("finger_check", "prefer", "Finger clearance check on the depth image: "
+              + "; ".join(f"{m} = {FINGER_CHECK_HELP[m]}" for m in FINGER_CHECK_MODES)
+              + ". A grasp is moved (centre along its closing axis, opening, and up to finger_max_turn_deg of turn) "
+              "to the nearest placement where both fingers clear the object.", RUNTIME, choices=FINGER_CHECK_MODES),
+    ParamSpec("finger_max_turn_deg", 60.0, "Largest turn (degrees) of a grasp's closing axis about its centre that the finger "
+              "check may make when the network's axis has no clear placement (10-degree steps); 0 = never turn.", RUNTIME,
+              range=(*TUNABLE_RANGES["finger_max_turn_deg"], 0.0)),
+    ParamSpec("finger_thickness", 0.010, "Extent (m) of one finger along the closing axis (Franka/Panda hand: 0.01).", RUNTIME,
+              range=(*TUNABLE_RANGES["finger_thickness"], 0.0)),
+    ParamSpec("finger_width", 0.020, "Extent (m) of one finger across the closing axis (Franka/Panda hand: 0.02).", RUNTIME,
+              range=(*TUNABLE_RANGES["finger_width"], 0.0)),
+    ParamSpec("finger_depth", 0.020, "How far (m) beyond the grasp surface the fingertips must reach (less for objects lower than that: "
+              "three quarters of their height above the surface beside them).", RUNTIME, range=(*TUNABLE_RANGES["finger_depth"], 0.0)),
+    ParamSpec("finger_pad", 0.003, "Free space (m) kept around each finger along the closing axis (depth noise, tracking error).",
+              RUNTIME, range=(*TUNABLE_RANGES["finger_pad"], 0.0)),
+    ParamSpec("opening_margin", 0.010, "Per-side margin (m) your controller adds to the published width when it opens the gripper "
+              "before the descent; the finger check plans the opening width + 2 x margin (0 if the controller opens exactly the width).",
+              RUNTIME, range=(*TUNABLE_RANGES["opening_margin"], 0.0)),
     # ---- outputs
     ParamSpec("publish_markers", True, "Publish ~/markers (gripper glyphs coloured by quality).", RUNTIME),
     ParamSpec("diagnostics_period", 5.0, "Period (s) of the summary log line and the /diagnostics status.", RECONFIGURE, range=(0.1, 3600.0, 0.0)),
@@ -98,7 +118,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 
 BY_NAME = {p.name: p for p in PARAMS}
 DETECTOR_RUNTIME = ("roi", "roi_mode", "net_px_per_metre", "sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic",
-                    "depth_region_scale", "min_depth", "max_depth", "max_gripper_opening")
+                    "depth_region_scale", "min_depth", "max_depth", "max_gripper_opening", "finger_check", "finger_max_turn_deg",
+                    "finger_thickness", "finger_width", "finger_depth", "finger_pad", "opening_margin")
 
 
 def defaults() -> dict[str, Any]:
