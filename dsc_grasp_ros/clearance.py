@@ -101,22 +101,27 @@ def _px_per_metre(angle: float, z: float, cam: CameraIntrinsics) -> tuple[float,
     return along, across
 
 
-def finger_profile(depth_m: np.ndarray, u: float, v: float, angle: float, half_len_px: int, half_band_px: int) -> np.ndarray:
-    """Nearest valid depth across a band of ``2 half_band_px + 1`` pixels at each integer pixel
-    offset ``-half_len_px..half_len_px`` along the closing axis through ``(u, v)`` (nearest-pixel
-    sampling). ``inf`` where no pixel of the band is valid or inside the image."""
+def _profiles(depth_m: np.ndarray, u: float, v: float, angles: np.ndarray, half_len_px: int, half_band_px: int) -> np.ndarray:
+    """:func:`finger_profile` along several closing axes at once: ``(len(angles), 2 half_len_px + 1)``."""
     h, w = depth_m.shape[:2]
-    s = np.arange(-half_len_px, half_len_px + 1, dtype=np.float64)
-    j = np.arange(-half_band_px, half_band_px + 1, dtype=np.float64)
-    ca, sa = math.cos(angle), math.sin(angle)
+    s = np.arange(-half_len_px, half_len_px + 1, dtype=np.float64)[None, :, None]
+    j = np.arange(-half_band_px, half_band_px + 1, dtype=np.float64)[None, None, :]
+    ca, sa = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
     # closing axis (du, dv) = (cos, -sin); across it (sin, cos)
-    uu = np.rint(u + s[:, None] * ca + j[None, :] * sa).astype(np.int64)
-    vv = np.rint(v - s[:, None] * sa + j[None, :] * ca).astype(np.int64)
+    uu = np.rint(u + s * ca + j * sa).astype(np.int64)
+    vv = np.rint(v - s * sa + j * ca).astype(np.int64)
     inside = (uu >= 0) & (uu < w) & (vv >= 0) & (vv < h)
     vals = np.full(uu.shape, np.inf)
     vals[inside] = depth_m[vv[inside], uu[inside]]
     vals[~np.isfinite(vals) | (vals <= 0)] = np.inf
-    return vals.min(axis=1)
+    return vals.min(axis=2)
+
+
+def finger_profile(depth_m: np.ndarray, u: float, v: float, angle: float, half_len_px: int, half_band_px: int) -> np.ndarray:
+    """Nearest valid depth across a band of ``2 half_band_px + 1`` pixels at each integer pixel
+    offset ``-half_len_px..half_len_px`` along the closing axis through ``(u, v)`` (nearest-pixel
+    sampling). ``inf`` where no pixel of the band is valid or inside the image."""
+    return _profiles(depth_m, u, v, np.array([angle], dtype=np.float64), half_len_px, half_band_px)[0]
 
 
 def fit_fingers(
@@ -136,62 +141,71 @@ def fit_fingers(
 
     ``max_turn`` (radians): when the closing axis as planned has no clear placement, turn it about
     the grasp centre by ``turn_step``, ``-turn_step``, ``2 turn_step``, ... up to ``max_turn`` and
-    take the first turned axis that has one (the smallest turn wins; the grasp centre stays).
+    take the first turned axis that has one (the smallest turn wins; the grasp centre stays). The
+    turned axes are evaluated together (one set of array operations, not one per axis).
     """
     n_turns = int(math.floor(max_turn / turn_step + 1e-9)) if turn_step > 0 else 0
-    for k in range(2 * n_turns + 1):
-        turn = 0.0 if k == 0 else ((k + 1) // 2) * turn_step * (1 if k % 2 else -1)
-        fit = _fit_axis(depth_m, cam, u, v, angle + turn, width_px, z, fingers)
-        if fit is not None:
-            if turn:
-                a = (angle + turn + math.pi / 2) % math.pi - math.pi / 2
-                fit.angle, fit.turn, fit.moved = a, turn, True
-            return fit
-    return None
+    turns = [((k + 1) // 2) * turn_step * (1 if k % 2 else -1) for k in range(1, 2 * n_turns + 1)]
+    fit = _fit_axes(depth_m, cam, u, v, angle, width_px, z, fingers, np.zeros(1))
+    if fit is None and turns:
+        fit = _fit_axes(depth_m, cam, u, v, angle, width_px, z, fingers, np.array(turns))
+    return fit
 
 
-def _fit_axis(depth_m, cam, u, v, angle, width_px, z, fingers) -> FingerFit | None:
-    """:func:`fit_fingers` along one closing axis."""
-    ppm, ppm_across = _px_per_metre(angle, z, cam)
-    f = fingers
-    reach = f.max_opening / 2 + f.thickness + f.pad
-    n = int(math.ceil((reach + f.max_opening / 2) * ppm))  # a face may move up to max_opening / 2 off centre
-    band = max(0, int(round(f.width / 2 * ppm_across)))
-    prof = finger_profile(depth_m, u, v, angle, n, band)
+def _fit_axes(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: np.ndarray) -> FingerFit | None:
+    """:func:`fit_fingers` along the axes ``angle + turns``: the first of them with a placement."""
+    angles = angle + turns
+    A = len(angles)
+    ca, sa = np.cos(angles), np.sin(angles)
+    ppm = 1.0 / (z * np.hypot(ca / cam.fx, sa / cam.fy))  # pixels per metre along each axis ...
+    ppa = 1.0 / (z * np.hypot(sa / cam.fx, ca / cam.fy))  # ... and across it
+    width_m = width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy)
+    # a face may sit up to the full opening off centre (the other at the centre), plus the finger
+    n = int(math.ceil((f.max_opening + f.thickness + f.pad) * ppm.max()))
+    band = max(0, int(round(f.width / 2 * ppa.max())))
+    prof = _profiles(depth_m, u, v, angles, n, band)  # (A, 2n+1)
     valid = np.isfinite(prof)
-    if not valid.any():
+    has = valid.any(axis=1)
+    if not has.any():
         return None
-    background = float(np.percentile(prof[valid], BACKGROUND_PERCENTILE))
-    need = max(MIN_STEP, min(f.depth, LOW_OBJECT_SHARE * (background - z)))
-    blocked = valid & (prof < z + need)
-    # cumulative count of blocked samples: blocked in [a, b] (offset indices) <=> cb[b+1] - cb[a] > 0
-    cb = np.concatenate([[0], np.cumsum(blocked)])
-    idx0 = n  # index of s = 0
+    # the percentile of each row's valid samples (numpy's linear interpolation; inf sorts last)
+    srt = np.sort(prof, axis=1)
+    pos = BACKGROUND_PERCENTILE / 100.0 * np.maximum(valid.sum(axis=1) - 1, 0)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, np.maximum(valid.sum(axis=1) - 1, 0))
+    rows = np.arange(A)
+    background = np.where(has, srt[rows, lo] + (pos - lo) * (srt[rows, hi] - srt[rows, lo]), z)
+    need = np.maximum(MIN_STEP, np.minimum(f.depth, LOW_OBJECT_SHARE * (background - z)))
+    blocked = valid & (prof < z + need[:, None])
+    # cumulative count of blocked samples: blocked in [a, b] (offsets) <=> cb[b + 1] - cb[a] > 0
+    cb = np.concatenate([np.zeros((A, 1), np.int64), np.cumsum(blocked, axis=1)], axis=1)
 
     def any_blocked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a = np.clip(a + idx0, 0, 2 * n + 1)
-        b = np.clip(b + idx0 + 1, 0, 2 * n + 1)
-        return (cb[np.maximum(b, a)] - cb[a]) > 0
+        """Any blocked sample in ``[a, b]`` (integer offsets, arrays whose first axis is the axis)."""
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        a = np.clip(np.broadcast_to(a, shape) + n, 0, 2 * n + 1).reshape(A, -1)
+        b = np.clip(np.broadcast_to(b, shape) + n + 1, 0, 2 * n + 1).reshape(A, -1)
+        b = np.maximum(a, b)
+        return ((np.take_along_axis(cb, b, 1) - np.take_along_axis(cb, a, 1)) > 0).reshape(shape)
 
-    t_px, pad_px, m_px = f.thickness * ppm, f.pad * ppm, f.margin * ppm
-    max_px = f.max_opening * ppm
-    faces = np.arange(0, int(math.floor(max_px)) + 1)
+    t_px, pad_px, m_px, max_px = (x * ppm for x in (f.thickness, f.pad, f.margin, f.max_opening))
+    faces = np.arange(0, int(math.floor(max_px.max())) + 1)
+    F = faces[None, :]
     # right face r occupies [r - pad, r + t + pad]; left face l occupies [-l - t - pad, -l + pad]
-    r_clear = ~any_blocked(np.rint(faces - pad_px).astype(int), np.rint(faces + t_px + pad_px).astype(int))
-    l_clear = ~any_blocked(np.rint(-faces - t_px - pad_px).astype(int), np.rint(-faces + pad_px).astype(int))
-    L, R = np.meshgrid(faces, faces, indexing="ij")
-    ok = l_clear[:, None] & r_clear[None, :] & (L + R <= max_px)
-    ok &= any_blocked(-L + 1, R - 1)  # the object lies between the fingers
-    if not ok.any():
-        return None
-    plan = width_px / 2 + m_px
-    cost = np.abs(L - plan) + np.abs(R - plan)
-    cost = np.where(ok, cost, np.inf)
-    li, ri = np.unravel_index(int(np.argmin(cost)), cost.shape)
-    l, r = float(faces[li]), float(faces[ri])
-    plan_ok = abs(l - plan) + abs(r - plan) <= 1.0  # within a pixel of the plan: keep the plan as it is
-    if plan_ok:
-        return FingerFit(u, v, angle, width_px, 0.0, (width_px + 2 * m_px) / ppm, False)
-    shift = (r - l) / 2
-    ca, sa = math.cos(angle), math.sin(angle)
-    return FingerFit(u + shift * ca, v - shift * sa, angle, max(l + r - 2 * m_px, 0.0), shift / ppm, (l + r) / ppm, True)
+    r_clear = ~any_blocked(np.rint(F - pad_px[:, None]).astype(int), np.rint(F + (t_px + pad_px)[:, None]).astype(int))
+    l_clear = ~any_blocked(np.rint(-F - (t_px + pad_px)[:, None]).astype(int), np.rint(-F + pad_px[:, None]).astype(int))
+    L, R = faces[None, :, None], faces[None, None, :]
+    ok = l_clear[:, :, None] & r_clear[:, None, :] & (L + R <= max_px[:, None, None]) & has[:, None, None]
+    ok &= any_blocked(np.broadcast_to(-L + 1, (A, len(faces), len(faces))), R - 1)  # the object lies between the fingers
+    plan = width_m * ppm / 2 + m_px  # the controller's faces, in pixels along each axis
+    for k in np.nonzero(ok.reshape(A, -1).any(axis=1))[0][:1]:
+        cost = np.where(ok[k], np.abs(faces[:, None] - plan[k]) + np.abs(faces[None, :] - plan[k]), np.inf)
+        li, ri = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        l, r = float(faces[li]), float(faces[ri])
+        if turns[k] == 0 and abs(l - plan[0]) + abs(r - plan[0]) <= 1.0:  # within a pixel of the plan: keep the plan as it is
+            return FingerFit(u, v, angle, width_px, 0.0, width_m + 2 * f.margin, False)
+        shift = (r - l) / 2
+        a = float((angles[k] + math.pi / 2) % math.pi - math.pi / 2)
+        return FingerFit(u + shift * ca[k], v - shift * sa[k], a if turns[k] else angle, max(l + r - 2 * m_px[k], 0.0),
+                         shift / ppm[k], (l + r) / ppm[k], True, float(turns[k]))
+    return None

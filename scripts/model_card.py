@@ -50,7 +50,7 @@ LEGACY_KEYS = ("heldout_objects", "sim_to_real")
 RESULT_FIELDS = ("accuracy", "correct", "count", "protocol", "protocol_crop", "depth_ref", "depth_ref_source", "pipeline", "crop",
                  "dataset", "path", "depth", "split_file", "part", "limit", "inference_ms_median", "command")
 CLOSED_LOOP_FIELDS = ("successes", "trials", "rate", "ci95", "policy", "objects", "trials_per_object", "seed", "camera",
-                      "table_texture", "source", "command")
+                      "table_texture", "source", "command", "post_processing")
 
 
 class CardError(RuntimeError):
@@ -198,6 +198,12 @@ def markdown(doc: dict) -> str:
                      f"{cl.get('trials_per_object')} trials each, seed {cl.get('seed')}, camera {sc.get('camera')}, "
                      f"table texture {sc.get('table_texture')}; every policy on the same scenes; Wilson 95 % intervals; "
                      f"source `{cl.get('source')}`.")
+        post = sorted({json.dumps(r["closed_loop"]["post_processing"], sort_keys=True) for r in doc["rows"]
+                       if (r.get("closed_loop") or {}).get("post_processing")})
+        if post:
+            notes.append("- Closed loop, our models' post-processing (detector settings of the run): "
+                         + "; ".join(", ".join(f"{k} {v}" for k, v in json.loads(p).items()) for p in post)
+                         + ". GR-ConvNet3 as published (its best grasp, no finger check).")
     elif cl.get("skipped"):
         notes.append(f"- Closed loop: not run ({cl['skipped']}).")
     notes.append(f"- Produced by `{doc.get('command')}` ({doc.get('date')}, commit {str((doc.get('code_version') or {}).get('commit'))[:12]}).")

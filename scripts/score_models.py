@@ -311,7 +311,9 @@ def read_bench(summary_path: Path, rows: list[dict], command: str | None) -> dic
         if name is None or name not in pols:
             info["unmatched"].append(row["name"])
             continue
-        row["closed_loop"] = {**pols[name]["overall"], "policy": name, **common,
+        described = next((p for p in doc["policies_described"] if p.get("name") == name), {})
+        post = {k: described[k] for k in ("top_k", "finger_check", "finger_max_turn_deg") if k in described}
+        row["closed_loop"] = {**pols[name]["overall"], "policy": name, **common, **({"post_processing": post} if post else {}),
                               "failures": pols[name].get("failures"), "per_object": pols[name].get("objects")}
     return info
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
 from ..imageio import read_depth, read_rgb
 
 EPILOG = """\
@@ -53,6 +54,13 @@ def register(sub):
     p.add_argument("--max-depth", type=float, default=3.0, help="reject grasps farther than this, metres (default: %(default)s)")
     p.add_argument("--max-opening", type=float, default=0.08,
                    help="reject grasps wider than the gripper's largest opening, metres (default: %(default)s, Franka/Panda hand)")
+    p.add_argument("--finger-check", choices=FINGER_CHECK_MODES, default="prefer",
+                   help="finger clearance check on the depth image (default: prefer, as the node): "
+                   + "; ".join(f"{m}: {FINGER_CHECK_HELP[m]}" for m in FINGER_CHECK_MODES))
+    p.add_argument("--finger-max-turn", type=float, default=60.0, metavar="DEG",
+                   help="largest turn of a grasp's closing axis, 0-90 degrees, the finger check may make (default: %(default)s)")
+    p.add_argument("--opening-margin", type=float, default=0.01, metavar="M",
+                   help="per-side margin your controller adds to the width when it opens the gripper, metres (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--out", help="write an annotated PNG: rectangles over the image, quality map beside it")
     p.set_defaults(func=run)
@@ -74,7 +82,8 @@ def run(args) -> int:
             model_path=args.model, device=args.device, roi=args.roi, sigma=args.sigma, top_k=args.top_k,
             min_distance_px=args.min_distance, min_quality=args.min_quality, depth_statistic=args.depth_statistic,
             min_depth=args.min_depth, max_depth=args.max_depth, max_gripper_opening=args.max_opening,
-            backend=args.backend, threads=args.threads,
+            backend=args.backend, threads=args.threads, finger_check=args.finger_check,
+            finger_max_turn_deg=args.finger_max_turn, opening_margin=args.opening_margin,
         )
         det = GraspDetector(cfg)
         res = det.detect(rgb, depth, K)
@@ -106,6 +115,7 @@ def run(args) -> int:
             f"#{i + 1} u={g.u:6.1f} v={g.v:6.1f} angle={np.degrees(g.angle):6.1f} deg "
             f"width={g.width_px:5.1f} px = {g.width_m * 1000:5.1f} mm  quality={g.quality:.3f}  "
             f"position=({x:+.4f}, {y:+.4f}, {z:.4f}) m"
+            + {True: "  fingers clear", False: "  fingers NOT clear", None: ""}[g.fingers_clear]
         )
     for r in res.rejected:
         print(f"rejected: {r}")

@@ -47,7 +47,9 @@ def closed_loop_check(model_path, trials: int, objects: list[str] | None = None,
     from ..bench.runner import run_benchmark
 
     objects = objects or check_objects(root=objects_root)
-    policy = ModelPolicy(str(model_path), name="candidate", device="cpu", backend="eager")
+    # finger_check off: the check scores the network's own grasps (the finger check of the detector
+    # moves and turns grasps until the fingers clear the object, which hides what training changes)
+    policy = ModelPolicy(str(model_path), name="candidate", device="cpu", backend="eager", finger_check="off")
     try:
         records, _, _ = run_benchmark([policy], objects, int(trials), seed, objects_root=objects_root, progress=False, tiles=False)
     finally:
