@@ -42,7 +42,8 @@ import numpy as np
 
 from .geometry import CameraIntrinsics
 
-__all__ = ["FINGER_CHECK_MODES", "FINGER_CHECK_HELP", "FingerGeometry", "FingerFit", "fit_fingers", "finger_profile"]
+__all__ = ["FINGER_CHECK_MODES", "FINGER_CHECK_HELP", "FingerGeometry", "FingerFit", "fit_fingers", "finger_profile",
+           "approach_profiles", "image_closing_direction"]
 
 #: ``DetectorConfig.finger_check`` choices and what each means.
 FINGER_CHECK_MODES = ("prefer", "require", "off")
@@ -92,6 +93,12 @@ class FingerFit:
     opening_m: float  # the controller's opening l + r the check cleared
     moved: bool  # False: the plan was clear as it was
     turn: float = 0.0  # how far the closing axis turned (radians, counter-clockwise)
+    #: With an ``approach`` direction: the grasp's surface point (m) and its unit closing direction
+    #: (perpendicular to the approach) in the camera optical frame; None otherwise.
+    position: np.ndarray | None = None
+    closing: np.ndarray | None = None
+    #: The published width (m): the cleared opening less the controller's two margins.
+    width_m: float = 0.0
 
 
 def _px_per_metre(angle: float, z: float, cam: CameraIntrinsics) -> tuple[float, float]:
@@ -135,6 +142,7 @@ def fit_fingers(
     fingers: FingerGeometry = FingerGeometry(),
     max_turn: float = 0.0,
     turn_step: float = math.radians(10.0),
+    approach: np.ndarray | None = None,
 ) -> FingerFit | None:
     """The grasp ``(u, v, angle, width_px)`` at depth ``z`` moved to the nearest placement whose
     finger footprints are clear (module docstring), or ``None`` when there is none.
@@ -143,40 +151,54 @@ def fit_fingers(
     the grasp centre by ``turn_step``, ``-turn_step``, ``2 turn_step``, ... up to ``max_turn`` and
     take the first turned axis that has one (the smallest turn wins; the grasp centre stays). The
     turned axes are evaluated together (one set of array operations, not one per axis).
+
+    ``approach`` (unit 3-vector in the camera optical frame, e.g. the robot base's -z for a gripper
+    that descends vertically under a tilted camera): the fingers descend along it instead of along
+    the viewing ray. The depth image is then read as a point cloud: heights are measured along
+    ``approach`` and footprints across it (:func:`approach_profiles`); the result carries the 3-D
+    ``position`` and ``closing`` direction. Within 2 degrees of the optical axis the image profile
+    is used (the same geometry, cheaper).
     """
+    if approach is not None:
+        a = np.asarray(approach, dtype=np.float64)
+        a = a / np.linalg.norm(a)
+        if not a[2] > 0:
+            raise ValueError(f"approach {a.round(3).tolist()} points towards the camera (its z must be > 0 in the optical frame)")
+        if a[2] > math.cos(math.radians(2.0)):
+            approach = None
     n_turns = int(math.floor(max_turn / turn_step + 1e-9)) if turn_step > 0 else 0
     turns = [((k + 1) // 2) * turn_step * (1 if k % 2 else -1) for k in range(1, 2 * n_turns + 1)]
-    fit = _fit_axes(depth_m, cam, u, v, angle, width_px, z, fingers, np.zeros(1))
+    fit_axes = _fit_axes if approach is None else _fit_axes_3d
+    extra = () if approach is None else (a,)
+    fit = fit_axes(depth_m, cam, u, v, angle, width_px, z, fingers, np.zeros(1), *extra)
     if fit is None and turns:
-        fit = _fit_axes(depth_m, cam, u, v, angle, width_px, z, fingers, np.array(turns))
+        fit = fit_axes(depth_m, cam, u, v, angle, width_px, z, fingers, np.array(turns), *extra)
     return fit
 
 
-def _fit_axes(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: np.ndarray) -> FingerFit | None:
-    """:func:`fit_fingers` along the axes ``angle + turns``: the first of them with a placement."""
-    angles = angle + turns
-    A = len(angles)
-    ca, sa = np.cos(angles), np.sin(angles)
-    ppm = 1.0 / (z * np.hypot(ca / cam.fx, sa / cam.fy))  # pixels per metre along each axis ...
-    ppa = 1.0 / (z * np.hypot(sa / cam.fx, ca / cam.fy))  # ... and across it
-    width_m = width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy)
-    # a face may sit up to the full opening off centre (the other at the centre), plus the finger
-    n = int(math.ceil((f.max_opening + f.thickness + f.pad) * ppm.max()))
-    band = max(0, int(round(f.width / 2 * ppa.max())))
-    prof = _profiles(depth_m, u, v, angles, n, band)  # (A, 2n+1)
+def _placement(prof: np.ndarray, bpm: np.ndarray, width_m: float, f: FingerGeometry, n: int, turns: np.ndarray):
+    """The placement search shared by both profiles.
+
+    ``prof`` (A, 2n+1): height (m) of the nearest surface beyond the grasp surface along the
+    approach at each bin along each axis (inf: unknown); ``bpm`` (A,): bins per metre along each
+    axis. Returns ``(k, l, r, kept)``: the first axis with a placement, its two faces in bins and
+    whether the plan itself is clear (within a bin), or None.
+    """
+    A = prof.shape[0]
     valid = np.isfinite(prof)
     has = valid.any(axis=1)
     if not has.any():
         return None
     # the percentile of each row's valid samples (numpy's linear interpolation; inf sorts last)
+    cnt = valid.sum(axis=1)
     srt = np.sort(prof, axis=1)
-    pos = BACKGROUND_PERCENTILE / 100.0 * np.maximum(valid.sum(axis=1) - 1, 0)
+    pos = BACKGROUND_PERCENTILE / 100.0 * np.maximum(cnt - 1, 0)
     lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, np.maximum(valid.sum(axis=1) - 1, 0))
+    hi = np.minimum(lo + 1, np.maximum(cnt - 1, 0))
     rows = np.arange(A)
-    background = np.where(has, srt[rows, lo] + (pos - lo) * (srt[rows, hi] - srt[rows, lo]), z)
-    need = np.maximum(MIN_STEP, np.minimum(f.depth, LOW_OBJECT_SHARE * (background - z)))
-    blocked = valid & (prof < z + need[:, None])
+    background = np.where(has, srt[rows, lo] + (pos - lo) * (srt[rows, hi] - srt[rows, lo]), 0.0)
+    need = np.maximum(MIN_STEP, np.minimum(f.depth, LOW_OBJECT_SHARE * background))
+    blocked = valid & (prof < need[:, None])
     # cumulative count of blocked samples: blocked in [a, b] (offsets) <=> cb[b + 1] - cb[a] > 0
     cb = np.concatenate([np.zeros((A, 1), np.int64), np.cumsum(blocked, axis=1)], axis=1)
 
@@ -188,24 +210,133 @@ def _fit_axes(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: 
         b = np.maximum(a, b)
         return ((np.take_along_axis(cb, b, 1) - np.take_along_axis(cb, a, 1)) > 0).reshape(shape)
 
-    t_px, pad_px, m_px, max_px = (x * ppm for x in (f.thickness, f.pad, f.margin, f.max_opening))
-    faces = np.arange(0, int(math.floor(max_px.max())) + 1)
+    t_b, pad_b, m_b, max_b = (x * bpm for x in (f.thickness, f.pad, f.margin, f.max_opening))
+    faces = np.arange(0, int(math.floor(max_b.max())) + 1)
     F = faces[None, :]
     # right face r occupies [r - pad, r + t + pad]; left face l occupies [-l - t - pad, -l + pad]
-    r_clear = ~any_blocked(np.rint(F - pad_px[:, None]).astype(int), np.rint(F + (t_px + pad_px)[:, None]).astype(int))
-    l_clear = ~any_blocked(np.rint(-F - (t_px + pad_px)[:, None]).astype(int), np.rint(-F + pad_px[:, None]).astype(int))
+    r_clear = ~any_blocked(np.rint(F - pad_b[:, None]).astype(int), np.rint(F + (t_b + pad_b)[:, None]).astype(int))
+    l_clear = ~any_blocked(np.rint(-F - (t_b + pad_b)[:, None]).astype(int), np.rint(-F + pad_b[:, None]).astype(int))
     L, R = faces[None, :, None], faces[None, None, :]
-    ok = l_clear[:, :, None] & r_clear[:, None, :] & (L + R <= max_px[:, None, None]) & has[:, None, None]
+    ok = l_clear[:, :, None] & r_clear[:, None, :] & (L + R <= max_b[:, None, None]) & has[:, None, None]
     ok &= any_blocked(np.broadcast_to(-L + 1, (A, len(faces), len(faces))), R - 1)  # the object lies between the fingers
-    plan = width_m * ppm / 2 + m_px  # the controller's faces, in pixels along each axis
+    plan = width_m * bpm / 2 + m_b  # the controller's faces, in bins along each axis
     for k in np.nonzero(ok.reshape(A, -1).any(axis=1))[0][:1]:
         cost = np.where(ok[k], np.abs(faces[:, None] - plan[k]) + np.abs(faces[None, :] - plan[k]), np.inf)
         li, ri = np.unravel_index(int(np.argmin(cost)), cost.shape)
         l, r = float(faces[li]), float(faces[ri])
-        if turns[k] == 0 and abs(l - plan[0]) + abs(r - plan[0]) <= 1.0:  # within a pixel of the plan: keep the plan as it is
-            return FingerFit(u, v, angle, width_px, 0.0, width_m + 2 * f.margin, False)
-        shift = (r - l) / 2
-        a = float((angles[k] + math.pi / 2) % math.pi - math.pi / 2)
-        return FingerFit(u + shift * ca[k], v - shift * sa[k], a if turns[k] else angle, max(l + r - 2 * m_px[k], 0.0),
-                         shift / ppm[k], (l + r) / ppm[k], True, float(turns[k]))
+        kept = turns[k] == 0 and abs(l - plan[0]) + abs(r - plan[0]) <= 1.0
+        return int(k), l, r, bool(kept)
     return None
+
+
+def _fit_axes(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: np.ndarray) -> FingerFit | None:
+    """:func:`fit_fingers` along the image axes ``angle + turns`` (fingers along the viewing ray)."""
+    angles = angle + turns
+    ca, sa = np.cos(angles), np.sin(angles)
+    ppm = 1.0 / (z * np.hypot(ca / cam.fx, sa / cam.fy))  # pixels per metre along each axis ...
+    ppa = 1.0 / (z * np.hypot(sa / cam.fx, ca / cam.fy))  # ... and across it
+    width_m = width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy)
+    # a face may sit up to the full opening off centre (the other at the centre), plus the finger
+    n = int(math.ceil((f.max_opening + f.thickness + f.pad) * ppm.max()))
+    band = max(0, int(round(f.width / 2 * ppa.max())))
+    prof = _profiles(depth_m, u, v, angles, n, band) - z  # (A, 2n+1): height beyond the grasp surface
+    found = _placement(prof, ppm, width_m, f, n, turns)
+    if found is None:
+        return None
+    k, l, r, kept = found
+    fit = FingerFit(u, v, angle, width_px, 0.0, width_m + 2 * f.margin, False)
+    fit.width_m = width_m
+    if kept:
+        return fit
+    shift = (r - l) / 2
+    a = float((angles[k] + math.pi / 2) % math.pi - math.pi / 2)
+    fit = FingerFit(u + shift * ca[k], v - shift * sa[k], a if turns[k] else angle, max(l + r - 2 * f.margin * ppm[k], 0.0),
+                    shift / ppm[k], (l + r) / ppm[k], True, float(turns[k]))
+    fit.width_m = max((l + r) / ppm[k] - 2 * f.margin, 0.0)
+    return fit
+
+
+#: Pixel stride of the point cloud of :func:`approach_profiles` (bins are this many pixels wide at
+#: the grasp depth, so that every bin across the finger holds points).
+POINT_STRIDE = 2
+
+
+def approach_profiles(depth_m, cam: CameraIntrinsics, P: np.ndarray, a: np.ndarray, closing: np.ndarray, n: int, bin_m: float,
+                      half_width: float, stride: int = POINT_STRIDE) -> np.ndarray:
+    """Height along ``a`` beyond the point ``P`` (negative: nearer the camera) of the nearest surface, binned
+    along each unit direction of ``closing`` (A, 3; perpendicular to ``a``) in ``2n+1`` bins of
+    ``bin_m`` metres, over a band of ``±half_width`` across it (``a x closing``): ``(A, 2n+1)``,
+    inf where no point falls. The points are the depth image's valid pixels (every ``stride``-th)
+    deprojected within reach of ``P``."""
+    h, w = depth_m.shape[:2]
+    reach = (n + 1) * bin_m + half_width
+    # the pixel box that holds every point within `reach` of P across the approach (P's depth +- reach)
+    zmin = max(P[2] - 2 * reach, 1e-3)
+    r_u = int(math.ceil(2 * reach * cam.fx / zmin)) + 1
+    r_v = int(math.ceil(2 * reach * cam.fy / zmin)) + 1
+    uc, vc = cam.project(P)[:2]
+    u0, u1 = max(int(uc) - r_u, 0), min(int(uc) + r_u + 1, w)
+    v0, v1 = max(int(vc) - r_v, 0), min(int(vc) + r_v + 1, h)
+    d = np.asarray(depth_m[v0:v1:stride, u0:u1:stride], dtype=np.float64)
+    vv, uu = np.mgrid[v0:v1:stride, u0:u1:stride]
+    ok = np.isfinite(d) & (d > 0)
+    d, uu, vv = d[ok], uu[ok], vv[ok]
+    D = np.stack([(uu - cam.cx) / cam.fx * d - P[0], (vv - cam.cy) / cam.fy * d - P[1], d - P[2]], axis=1)
+    height = D @ a
+    across_all = np.cross(a[None, :], closing)  # (A, 3)
+    s = D @ closing.T  # (N, A)
+    j = D @ across_all.T
+    idx = np.rint(s / bin_m).astype(np.int64) + n
+    inside = (np.abs(j) <= half_width) & (idx >= 0) & (idx <= 2 * n)
+    A = closing.shape[0]
+    prof = np.full(A * (2 * n + 1), np.inf)
+    k = np.broadcast_to(np.arange(A)[None, :], s.shape)
+    np.minimum.at(prof, (k[inside] * (2 * n + 1) + idx[inside]), np.broadcast_to(height[:, None], s.shape)[inside])
+    return prof.reshape(A, 2 * n + 1)
+
+
+def image_closing_direction(angle: float, a: np.ndarray, cam: CameraIntrinsics) -> np.ndarray:
+    """The image closing axis ``angle`` as a unit 3-D direction perpendicular to the approach ``a``
+    (the optical-frame direction of the pixel axis, projected onto the plane across ``a``)."""
+    c = np.array([math.cos(angle) / cam.fx, -math.sin(angle) / cam.fy, 0.0])
+    c = c - (c @ a) * a
+    nrm = np.linalg.norm(c)
+    if nrm < 1e-9:  # the axis points along the approach: any direction across it
+        c = np.cross(a, [1.0, 0.0, 0.0]) if abs(a[0]) < 0.9 else np.cross(a, [0.0, 1.0, 0.0])
+        nrm = np.linalg.norm(c)
+    return c / nrm
+
+
+def _turned(c: np.ndarray, a: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """``c`` turned about ``-a`` by each of ``turns`` (counter-clockwise as the camera sees it when
+    ``a`` is the optical axis: the image angle convention)."""
+    b = np.cross(-a, c)
+    return np.cos(turns)[:, None] * c[None, :] + np.sin(turns)[:, None] * b[None, :]
+
+
+def _fit_axes_3d(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: np.ndarray, a: np.ndarray) -> FingerFit | None:
+    """:func:`fit_fingers` with the fingers descending along ``a`` (camera optical frame)."""
+    P = cam.deproject(u, v, z)
+    width_m = width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy)
+    c0 = image_closing_direction(angle, a, cam)
+    closing = _turned(c0, a, turns)
+    bin_m = POINT_STRIDE * z / min(cam.fx, cam.fy)
+    n = int(math.ceil((f.max_opening + f.thickness + f.pad) / bin_m))
+    prof = approach_profiles(depth_m, cam, P, a, closing, n, bin_m, f.width / 2)
+    found = _placement(prof, np.full(len(turns), 1.0 / bin_m), width_m, f, n, turns)
+    if found is None:
+        return None
+    k, l, r, kept = found
+    shift = 0.0 if kept else (r - l) / 2 * bin_m
+    c = closing[k]
+    Pn = P + shift * c
+    un, vn = cam.project(Pn)[:2]
+    tip = cam.project(Pn + 0.01 * c)[:2]  # the image direction of the closing axis at the new centre
+    ang = math.atan2(-(tip[1] - vn), tip[0] - un)
+    ang = (ang + math.pi / 2) % math.pi - math.pi / 2
+    opening = width_m + 2 * f.margin if kept else (l + r) * bin_m
+    wm = width_m if kept else max(opening - 2 * f.margin, 0.0)
+    px_per_m = 1.0 / (Pn[2] * math.hypot(math.cos(ang) / cam.fx, math.sin(ang) / cam.fy))
+    fit = FingerFit(float(un), float(vn), ang, wm * px_per_m, shift, opening, not kept, float(turns[k]), Pn, c)
+    fit.width_m = wm
+    return fit

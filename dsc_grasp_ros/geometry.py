@@ -288,6 +288,17 @@ def grasp_orientation(angle: float, cam: CameraIntrinsics) -> np.ndarray:
     return rotation_to_quaternion(np.column_stack([x, y, z]))
 
 
+def tcp_orientation(closing, approach) -> np.ndarray:
+    """TCP quaternion from its closing direction (+y) and approach (+z), both in one frame; the
+    closing direction is made perpendicular to the approach first."""
+    z = np.asarray(approach, dtype=np.float64)
+    z = z / np.linalg.norm(z)
+    y = np.asarray(closing, dtype=np.float64)
+    y = y - (y @ z) * z
+    y = y / np.linalg.norm(y)
+    return rotation_to_quaternion(np.column_stack([np.cross(y, z), y, z]))
+
+
 def grasp_width_m(width_px: float, angle: float, z: float, cam: CameraIntrinsics) -> float:
     """Opening in metres of ``width_px`` pixels along ``angle`` at depth ``z`` (``w·z/f`` if fx = fy)."""
     return float(width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy))

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from .backends import BACKENDS, DEFAULT_THREADS, CudaGraphRunner, compile_cpu, configure_threads, example_input, prepare_fast_model
-from .clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES, FingerGeometry, fit_fingers
+from .clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES, FingerGeometry, fit_fingers, image_closing_direction
 from .conventions import PREDICTED_JAW_RATIO
-from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose, undistort_pixel
+from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose, tcp_orientation, undistort_pixel
 from .model_io import ModelMetadata, load_model
 from .postprocess import decode_grasps
 from .preprocess import ROI, InputError, check_depth_units, check_frame, prepare, scale_roi, scene_depth
@@ -416,7 +416,8 @@ class GraspDetector:
                                            c.depth_region_scale, ray)
         return pos, quat, width_m, z, jaw_px
 
-    def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K, D=None, distortion_model: str = "plumb_bob") -> DetectionResult:
+    def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K, D=None, distortion_model: str = "plumb_bob",
+               approach=None) -> DetectionResult:
         """Detect grasps on one aligned frame.
 
         ``rgb``: HxWx3 uint8 RGB (may be ``None`` for a depth-only model); ``depth``: HxW uint16
@@ -426,6 +427,11 @@ class GraspDetector:
         for frames that cannot be processed (too small, depth in the wrong unit, ...). Grasps outside
         the working range ``min_depth``..``max_depth`` or wider than ``max_gripper_opening`` are
         rejected (``rejected`` / ``rejected_codes``).
+
+        ``approach``: the direction (3-vector, camera optical frame) the gripper descends along, e.g.
+        the robot base's -z for vertical grasps under a tilted camera; None = the optical axis. The
+        poses then approach along it (TCP +z), their closing axis is the image axis made
+        perpendicular to it, and the finger check measures heights along it.
         """
         if depth is None:
             raise InputError("a depth image is required: grasp poses are metric", "missing_image")
@@ -451,6 +457,15 @@ class GraspDetector:
         t3 = time.perf_counter()
         grasps, rejected, codes = [], [], []
         fingers = c.fingers() if c.finger_check != "off" else None
+        a = None
+        if approach is not None:
+            a = np.asarray(approach, dtype=np.float64).reshape(3)
+            if not np.all(np.isfinite(a)) or np.linalg.norm(a) < 1e-9:
+                raise InputError(f"approach direction {a.tolist()} is not a finite non-zero vector", "bad_approach")
+            a = a / np.linalg.norm(a)
+            if a[2] <= 0.0:
+                raise InputError(f"approach direction {a.round(3).tolist()} points towards the camera (its z must be > 0 "
+                                 "in the optical frame)", "bad_approach")
         blocked: list[MetricGrasp] = []
         for g in net_grasps:
             u, v, angle, width_px = roi.grasp_to_full(g.u, g.v, g.angle, g.width_px)
@@ -467,8 +482,10 @@ class GraspDetector:
                                 f"[{c.min_depth}, {c.max_depth}] m (min_depth/max_depth)")
                 codes.append("depth_out_of_range")
                 continue
+            if a is not None:  # the approach given: the TCP descends along it, jaws across it
+                quat = tcp_orientation(image_closing_direction(angle, a, cam), a)
             if fingers is not None:
-                fit = fit_fingers(prep.depth_full, cam, u, v, angle, width_px, z, fingers, math.radians(c.finger_max_turn_deg))
+                fit = fit_fingers(prep.depth_full, cam, u, v, angle, width_px, z, fingers, math.radians(c.finger_max_turn_deg), approach=a)
                 if fit is None and c.finger_check == "require":
                     rejected.append(f"grasp at (u={u:.1f}, v={v:.1f}): no finger placement within the gripper's "
                                     f"{c.max_gripper_opening * 1000:.0f} mm opening is clear of the object in the depth image "
@@ -479,10 +496,16 @@ class GraspDetector:
                     if width_m <= c.max_gripper_opening:
                         blocked.append(MetricGrasp(u, v, angle, width_px, g.quality, jaw_px, pos, quat, width_m, z, False))
                         continue
+                elif fit.moved and fit.position is not None:  # the 3-D fit: its point and closing direction
+                    u, v, angle, width_px = fit.u, fit.v, fit.angle, fit.width_px
+                    pos, width_m, z = fit.position, fit.width_m, float(fit.position[2])
+                    quat = tcp_orientation(fit.closing, a)  # (the 3-D fit reads the image without undistortion)
                 elif fit.moved:
                     try:
                         pos, quat, width_m, z, jaw_px = self._pose(fit.u, fit.v, fit.angle, fit.width_px, prep.depth_full, cam,
                                                                    D, distortion_model, jaw_px)
+                        if a is not None:
+                            quat = tcp_orientation(image_closing_direction(fit.angle, a, cam), a)
                     except GeometryError as e:
                         rejected.append(str(e))
                         codes.append("no_valid_depth")

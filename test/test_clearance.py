@@ -223,7 +223,8 @@ def test_a_peer_with_our_finger_check_gets_its_grasp_moved_and_as_published_does
     rgb, depth = box_scene(K=K640)
     cam = CameraIntrinsics.from_K(K640)
     u0, v0 = cam.project(np.array([0.02, -0.01, 0.55]))[:2]
-    obs = Observation(rgb, depth, K640, np.eye(4))
+    down = np.diag([1.0, -1.0, -1.0, 1.0])  # a camera looking straight down at the base's table
+    obs = Observation(rgb, depth, K640, down)
     narrow = (u0, v0, math.pi / 2, 40.0, 0.9)  # 40 px = 3.6 cm across the 6 cm side: fingers on the box
     as_published = PeerPolicy(_FixedPeer([narrow]), "peer").plan(obs)
     assert as_published.image.width_px == 40.0 and as_published.image.v == v0
@@ -234,7 +235,7 @@ def test_a_peer_with_our_finger_check_gets_its_grasp_moved_and_as_published_does
     assert again is not None and not again.moved
     # nothing clear within the gripper: the peer's best grasp, unmoved (prefer)
     flat = np.full_like(depth, 0.55)
-    kept = PeerPolicy(_FixedPeer([narrow]), "peer+fingers", top_k=5, fingers=FINGERS).plan(Observation(rgb, flat, K640, np.eye(4)))
+    kept = PeerPolicy(_FixedPeer([narrow]), "peer+fingers", top_k=5, fingers=FINGERS).plan(Observation(rgb, flat, K640, down))
     assert kept.image.width_px == 40.0 and kept.image.v == v0
 
 
@@ -251,3 +252,58 @@ def test_the_bench_parses_peers_with_fingers_and_our_finger_settings():
     assert math.degrees(peer.finger_max_turn) == pytest.approx(30.0)
     assert ours.detector.cfg.finger_check == "require" and ours.detector.cfg.finger_max_turn_deg == 30.0
     assert ours.describe()["finger_check"] == "require"
+
+
+# --------------------------------------------------------------------------- a tilted camera, vertical fingers
+def tilted_scene(tilt_deg=30.0, half=(0.04, 0.015), height=0.05, K=None):
+    """Depth (m along the optical axis) of an upright box on a table (z = 0 up) seen by a camera
+    0.7 m from the box, tilted ``tilt_deg`` from vertical, ray-cast exactly. Returns
+    ``(depth, cam, R_world_camera, C)``."""
+    cam = CAM if K is None else CameraIntrinsics.from_K(K)
+    t = math.radians(tilt_deg)
+    C = np.array([0.0, -0.7 * math.sin(t), 0.7 * math.cos(t)])
+    zc = -C / np.linalg.norm(C)  # optical axis towards the box
+    xc = np.array([1.0, 0.0, 0.0])
+    yc = np.cross(zc, xc)
+    R = np.column_stack([xc, yc, zc])  # camera -> world
+    v, u = np.mgrid[0:480, 0:640].astype(np.float64)
+    r = np.stack([(u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, np.ones_like(u)], -1) @ R.T  # world ray per unit optical depth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_table = np.where(r[..., 2] < 0, -C[2] / r[..., 2], np.inf)
+        lo = np.array([-half[0], -half[1], 0.0])
+        hi = np.array([half[0], half[1], height])
+        t1 = (lo - C) / r
+        t2 = (hi - C) / r
+        near = np.nanmax(np.minimum(t1, t2), axis=-1)
+        far = np.nanmin(np.maximum(t1, t2), axis=-1)
+    hit = (near <= far) & (far > 0)
+    depth = np.where(hit, np.minimum(near, t_table), t_table)
+    return depth, cam, R, C
+
+
+def test_under_a_tilted_camera_vertical_fingers_are_checked_along_the_vertical():
+    depth, cam, R, C = tilted_scene()  # box 8 x 3 cm, 5 cm high, centred at the origin
+    a = R.T @ np.array([0.0, 0.0, -1.0])  # world down, in the optical frame
+    top = np.array([0.0, 0.0, 0.05])
+    P = R.T @ (top - C)  # the box top's centre in the optical frame
+    u, v = cam.project(P)[:2]
+    # the closing axis across the 3 cm side (world y) as the image shows it
+    q = cam.project(R.T @ (top + np.array([0.0, 0.01, 0.0]) - C))[:2]
+    angle = math.atan2(-(q[1] - v), q[0] - u)
+    fit = fit_fingers(depth, cam, u, v, angle, 10.0, float(P[2]), FINGERS, approach=a)  # 10 px: fingers on the box
+    assert fit is not None and fit.moved and fit.position is not None
+    c_w = R @ fit.closing
+    assert abs(c_w[2]) < 1e-9 and abs(abs(c_w[1]) - 1.0) < 0.02  # horizontal, across the 3 cm side
+    centre_w = R @ fit.position + C
+    faces = [centre_w + sgn * fit.opening_m / 2 * c_w for sgn in (-1, 1)]
+    for f in faces:  # each inner face outside the box (plus the pad, to a bin)
+        assert abs(f[1]) >= 0.015 + FINGERS.pad - 0.0025, faces
+    assert fit.opening_m <= FINGERS.max_opening + 1e-9
+    # looking along the viewing ray instead, the same grasp is judged on a slanted column
+    optical = fit_fingers(depth, cam, u, v, angle, 10.0, float(P[2]), FINGERS)
+    assert optical is None or optical.position is None
+    # an approach within 2 degrees of the optical axis uses the image profile: identical results
+    d2 = scene()
+    same = fit_fingers(d2, CAM, 320.0, 240.0, math.pi / 2, px(0.005), TABLE - 0.04, approach=np.array([0.0, 0.01, 1.0]))
+    plain = fit_fingers(d2, CAM, 320.0, 240.0, math.pi / 2, px(0.005), TABLE - 0.04)
+    assert same == plain

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..clearance import fit_fingers
 from ..conventions import PREDICTED_JAW_RATIO, wrap_angle
-from ..geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion
+from ..geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion, tcp_orientation
 
 __all__ = [
     "BASE_FRAME",
@@ -132,6 +132,19 @@ def camera_grasp_to_base(position, quaternion, T_base_camera) -> tuple[np.ndarra
     return T.apply_pose(np.asarray(position, dtype=np.float64), np.asarray(quaternion, dtype=np.float64))
 
 
+#: What a policy plans the descent along: the base's -z, or the camera's optical axis.
+APPROACHES = ("vertical", "camera")
+
+
+def approach_in_camera(obs: "Observation", approach: str):
+    """The descent direction in the camera optical frame: the base's -z for ``vertical`` (the
+    executor's default), None (the optical axis) for ``camera``."""
+    if approach != "vertical":
+        return None
+    R = np.asarray(obs.T_base_camera, dtype=np.float64)[:3, :3]  # camera -> base
+    return R.T @ np.array([0.0, 0.0, -1.0])
+
+
 # --------------------------------------------------------------------------- our models
 class ModelPolicy(Policy):
     """A DSC-GraspNet model through the core detector; executes its best grasp.
@@ -144,8 +157,15 @@ class ModelPolicy(Policy):
     given, must match the model's (else :class:`PolicyError`, naming both).
     """
 
-    def __init__(self, path=None, modality: str | None = None, name: str | None = None, device: str = "cpu", **detector_settings):
+    def __init__(self, path=None, modality: str | None = None, name: str | None = None, device: str = "cpu",
+                 approach: str = "vertical", **detector_settings):
         from ..inference import DetectorConfig, GraspDetector
+
+        if approach not in APPROACHES:
+            raise PolicyError(f"approach must be one of {APPROACHES}, got {approach!r}")
+        #: ``vertical``: plan for a gripper that descends along the base's -z (the executor's default;
+        #: the node's ``approach: target_down``); ``camera``: along the optical axis (``approach: optical``).
+        self.approach = approach
         from ..model_io import ModelError
 
         try:
@@ -166,12 +186,13 @@ class ModelPolicy(Policy):
             path = self.path
         c = self.detector.cfg
         d.update(path=path, sha256=getattr(self.detector.meta, "weights_sha256", None) or None, top_k=c.top_k,
-                 finger_check=c.finger_check, finger_max_turn_deg=c.finger_max_turn_deg)
+                 finger_check=c.finger_check, finger_max_turn_deg=c.finger_max_turn_deg, approach=self.approach)
         return d
 
     def plan(self, obs: Observation) -> PlannedGrasp | None:
         t0 = time.perf_counter()
-        res = self.detector.detect(None if self.modality == "d" else obs.rgb, obs.depth, obs.K)
+        res = self.detector.detect(None if self.modality == "d" else obs.rgb, obs.depth, obs.K,
+                                   approach=approach_in_camera(obs, self.approach))
         if not res.grasps:
             return None
         g = res.grasps[0]
@@ -198,8 +219,10 @@ class PeerPolicy(Policy):
     """
 
     def __init__(self, peer, name: str, modality: str = "rgbd", depth_statistic: str = "median", region_scale: float = 0.5,
-                 top_k: int = 1, max_gripper_opening: float | None = None, fingers=None, finger_max_turn_deg: float = 0.0):
+                 top_k: int = 1, max_gripper_opening: float | None = None, fingers=None, finger_max_turn_deg: float = 0.0,
+                 approach: str = "vertical"):
         self.peer = peer
+        self.approach = approach  # what the finger check measures along (APPROACHES)
         #: ``fingers`` (:class:`~dsc_grasp_ros.clearance.FingerGeometry`): our detector's finger check
         #: (``finger_check`` prefer) on the peer's ``top_k`` grasps; None = the peer as published.
         self.fingers = fingers
@@ -248,12 +271,17 @@ class PeerPolicy(Policy):
             except GeometryError:
                 continue
             if self.fingers is not None:  # our finger check, "prefer": the first clear grasp, else the best
-                fit = fit_fingers(obs.depth, cam, u, v, angle, width_px, z, self.fingers, self.finger_max_turn)
+                fit = fit_fingers(obs.depth, cam, u, v, angle, width_px, z, self.fingers, self.finger_max_turn,
+                                  approach=approach_in_camera(obs, self.approach))
                 if fit is None:
                     if self.max_gripper_opening is None or width_m <= self.max_gripper_opening:
                         blocked = blocked or (u, v, angle, width_px, quality, pos_c, quat_c, width_m, z)
                     continue
-                if fit.moved:
+                if fit.moved and fit.position is not None:  # the 3-D fit (an approach other than the optical axis)
+                    u, v, angle, width_px, width_m, z = fit.u, fit.v, fit.angle, fit.width_px, fit.width_m, float(fit.position[2])
+                    pos_c = fit.position
+                    quat_c = tcp_orientation(fit.closing, approach_in_camera(obs, self.approach))
+                elif fit.moved:
                     u, v, angle, width_px = fit.u, fit.v, fit.angle, fit.width_px
                     try:
                         pos_c, quat_c, width_m, z = grasp_pose(u, v, angle, width_px, obs.depth, cam, jaw_px,

@@ -118,11 +118,13 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def build_policies(spec: str, device: str = "cpu", finger_check: str | None = None, finger_max_turn: float | None = None) -> list:
+def build_policies(spec: str, device: str = "cpu", finger_check: str | None = None, finger_max_turn: float | None = None,
+                   approach: str = "vertical") -> list:
     """Parse ``--policies`` into policy objects (errors name the bad item).
 
     ``finger_check`` / ``finger_max_turn`` (degrees): our models' finger check settings (None: the
-    detector's defaults, those of the node); ``PEER+fingers`` peers use the same turn."""
+    detector's defaults, those of the node); ``PEER+fingers`` peers use the same turn. ``approach``
+    (the executor's): what our models and the finger check plan the descent along."""
     from ..inference import DetectorConfig
     from pathlib import Path
 
@@ -140,6 +142,7 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
     if finger_max_turn is not None:
         model_settings["finger_max_turn_deg"] = finger_max_turn
     peer_cfg = DetectorConfig(**model_settings)
+    model_settings["approach"] = approach
     out = []
     for it in expanded:
         name, _, path = it.partition("=")
@@ -151,7 +154,8 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
             out.append(PeerPolicy.load(name, path or None))
         elif name.endswith("+fingers") and name[: -len("+fingers")] in PEERS:
             out.append(PeerPolicy.load(name[: -len("+fingers")], path or None, policy_name=name, top_k=peer_cfg.top_k,
-                                       fingers=peer_cfg.fingers(), finger_max_turn_deg=peer_cfg.finger_max_turn_deg))
+                                       fingers=peer_cfg.fingers(), finger_max_turn_deg=peer_cfg.finger_max_turn_deg,
+                                       approach=approach))
         elif name.startswith("dsc_") and path:
             mod = name[4:]
             if mod not in ("rgbd", "d", "rgb"):
@@ -183,7 +187,7 @@ def run(args) -> int:
         objects = mo.resolve_names(args.objects, args.objects_root)
         scene = SceneSettings(camera=args.camera, table_color=args.table_color, table_texture=args.table_texture,
                               lighting=args.lighting, object_color=args.object_color, depth_noise=args.depth_noise).validate()
-        policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn)
+        policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn, args.approach)
     except (mo.ObjectsNotFound, mo.UnknownObject, PolicyError, ValueError) as e:
         print(f"dsc-grasp bench: error: {e}", file=sys.stderr)
         return 2

@@ -112,6 +112,7 @@ class NodePolicy(Policy):
             "qos_reliability": "reliable",
             "diagnostics_period": 0.1,
             "publish_markers": False,
+            "approach": "target_down",  # the executor descends along panda_link0's -z (ModelPolicy: approach vertical)
             **detector_settings,
         }
         pfile = Path(self._tmp.name) / "params.yaml"

@@ -82,6 +82,7 @@ SKIP_REASONS = (
     "grasps_out_of_limits",
     "non_finite_pose",
     "tf_unavailable",
+    "bad_approach",
     "invalid_input",
     "detector_error",
 )
@@ -557,12 +558,25 @@ class GraspNode(LifecycleNode):
 
         from ..preprocess import InputError
 
+        T = approach = None
+        looked_up = False
+        if self._p("approach") == "target_down":  # the descent direction is needed before inference
+            try:
+                T = self._camera_to_target(cam_frame, stamp)
+            except TransformUnavailable as e:
+                self._skip("tf_unavailable", str(e))
+                return
+            looked_up = True
+            if T is not None:  # target_frame's -z in the camera optical frame
+                approach = T.matrix[:3, :3].T @ np.array([0.0, 0.0, -1.0])
+
         with self._det_lock:
             det = self._detector
             if det is None:
                 return
             try:
-                res = det.detect(None if det.modality == "d" else rgb, depth, cam.K, cam.D, cam.distortion_model)
+                res = det.detect(None if det.modality == "d" else rgb, depth, cam.K, cam.D, cam.distortion_model,
+                                 approach=approach)
             except InputError as e:
                 self._skip(e.code, str(e))
                 return
@@ -572,7 +586,8 @@ class GraspNode(LifecycleNode):
         # The transform at the image stamp is looked up after inference: by then tf has usually
         # received it and the lookup does not wait.
         try:
-            T = self._camera_to_target(cam_frame, stamp)
+            if not looked_up:
+                T = self._camera_to_target(cam_frame, stamp)
         except TransformUnavailable as e:
             self._skip("tf_unavailable", str(e))
             return

@@ -91,6 +91,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               RUNTIME, range=(*TUNABLE_RANGES["max_depth"], 0.0), additional_constraints="larger than min_depth"),
     ParamSpec("max_gripper_opening", 0.08, "Widest opening (m) the gripper can make; wider grasps are rejected (Franka/Panda hand: 0.08).",
               RUNTIME, range=(*TUNABLE_RANGES["max_gripper_opening"], 0.0)),
+    ParamSpec("approach", "optical", "Direction the published grasps approach along (TCP +z): optical = the camera's optical "
+              "axis; target_down = the -z axis of target_frame (a gripper that descends vertically under a tilted camera; "
+              "the transform is then looked up before inference; with an empty target_frame: optical). The finger check "
+              "measures along it.", RUNTIME, choices=("optical", "target_down")),
     # ---- finger clearance check (runtime): the open fingers must reach past the object in the depth image
     ParamSpec("finger_check", "prefer", "Finger clearance check on the depth image: "
               + "; ".join(f"{m} = {FINGER_CHECK_HELP[m]}" for m in FINGER_CHECK_MODES)
