@@ -307,3 +307,25 @@ def test_under_a_tilted_camera_vertical_fingers_are_checked_along_the_vertical()
     same = fit_fingers(d2, CAM, 320.0, 240.0, math.pi / 2, px(0.005), TABLE - 0.04, approach=np.array([0.0, 0.01, 1.0]))
     plain = fit_fingers(d2, CAM, 320.0, 240.0, math.pi / 2, px(0.005), TABLE - 0.04)
     assert same == plain
+
+
+def test_the_detector_refuses_an_approach_towards_the_camera(det, K640):
+    from conftest import box_scene
+
+    from dsc_grasp_ros.preprocess import InputError
+
+    rgb, depth = box_scene(K=K640)
+    with pytest.raises(InputError, match="towards the camera") as e:
+        det.detect(rgb, depth, K640, approach=[0.0, 0.0, -1.0])
+    assert e.value.code == "bad_approach"
+    with pytest.raises(InputError, match="finite non-zero"):
+        det.detect(rgb, depth, K640, approach=[0.0, float("nan"), 1.0])
+    a = np.array([0.0, 0.5, 1.0]) / math.hypot(0.5, 1.0)  # 27 degrees off the optical axis
+    from dsc_grasp_ros.geometry import quaternion_to_rotation
+
+    from conftest import OracleNet
+
+    det.engine.model = OracleNet([112.0, 112.0, 0.3, 20.0, 10.0])
+    grasps = det.detect(rgb, depth, K640, approach=a).grasps
+    assert len(grasps) == 1
+    assert np.allclose(quaternion_to_rotation(grasps[0].orientation)[:, 2], a)

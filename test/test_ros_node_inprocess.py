@@ -363,3 +363,40 @@ def test_shutdown_race_is_a_clean_exit_but_a_real_error_is_not_hidden(tmp_path, 
     assert p.returncode == want_rc, p.stdout + p.stderr
     assert ("Traceback" in p.stderr) is False, p.stderr
     assert ("RC 0" in p.stdout) == (mode == "shutdown")
+
+
+def test_approach_target_down_publishes_vertical_grasps_under_a_tilted_camera(scene):
+    """approach: target_down with a tilted camera (the scene's camera looks at the table from the
+    side) and a static camera pose: every published TCP +z is the target frame's -z; switched to
+    optical at runtime, the poses approach along the camera's optical axis again."""
+    from dsc_grasp_ros.geometry import quaternion_to_rotation
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN_ID)
+    overrides = [Parameter("device", value="cpu"), Parameter("min_quality", value=0.0), Parameter("top_k", value=3),
+                 Parameter("warn_throttle", value=0.0), Parameter("diagnostics_period", value=3600.0),
+                 Parameter("target_frame", value="world"), Parameter("static_camera_transform", value=list(scene.T_base_camera)),
+                 Parameter("approach", value="target_down")]
+    n = GraspNode(context=ctx, parameter_overrides=overrides)
+    try:
+        from rclpy.lifecycle import TransitionCallbackReturn
+
+        assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        n.published, n.warnings = [], []
+        n._publish = lambda header, rows, poses, res, rgb, image_header: n.published.append((header, rows))
+        R_cam = quaternion_to_rotation(scene.T_base_camera[3:])
+        assert R_cam[2, 2] > -0.95  # the optical axis is tilted from vertical by more than 18 degrees
+        pub, counters, _ = _run(n, *_pair(scene.rgb, _mm(scene), scene.K))
+        assert len(pub) == 1 and pub[0][0].frame_id == "world" and pub[0][1], counters
+        for row in pub[0][1]:
+            z = quaternion_to_rotation(row[3:7])[:, 2]
+            assert np.allclose(z, [0.0, 0.0, -1.0], atol=1e-6), z
+        assert n.set_parameters([Parameter("approach", value="optical")])[0].successful
+        pub, counters, _ = _run(n, *_pair(scene.rgb, _mm(scene), scene.K))
+        for row in pub[0][1]:
+            assert np.allclose(quaternion_to_rotation(row[3:7])[:, 2], R_cam[:, 2], atol=1e-6)
+        assert not n.set_parameters([Parameter("approach", value="sideways")])[0].successful
+    finally:
+        n._teardown()
+        n.destroy_node()
+        rclpy.try_shutdown(context=ctx)
