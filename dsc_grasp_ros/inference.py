@@ -25,7 +25,8 @@ from .conventions import PREDICTED_JAW_RATIO
 from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose, tcp_orientation, undistort_pixel
 from .model_io import ModelMetadata, load_model
 from .postprocess import decode_grasps
-from .preprocess import ROI, InputError, check_depth_units, check_frame, prepare, scale_roi, scene_depth
+from .preprocess import ROI, InputError, check_depth_units, check_frame, depth_to_metres, prepare, scale_roi, scene_depth
+from .virtual_view import VIEW_HELP, VIEWS, down_view
 
 __all__ = ["InferenceEngine", "DetectorConfig", "GraspDetector", "DetectionResult", "MetricGrasp", "resolve_device"]
 
@@ -202,6 +203,9 @@ class DetectionResult:
     #: one code per ``rejected`` entry: ``no_valid_depth``, ``depth_out_of_range``, ``too_wide``
     rejected_codes: list[str] = field(default_factory=list)
     _quality: torch.Tensor | None = field(default=None, repr=False)
+    #: The virtual camera the network saw (``view`` down with a tilted approach), else None: ``roi``
+    #: and the quality map are then in its image, the grasps in the real camera's.
+    view: object | None = None
 
     @property
     def quality_map(self) -> np.ndarray | None:
@@ -260,6 +264,11 @@ class DetectorConfig:
     #: Finger check: when the network's closing axis has no clear placement, turn it about the grasp
     #: centre in 10-degree steps up to this many degrees (0: never turn).
     finger_max_turn_deg: float = 60.0
+    #: What the network sees when ``detect`` is given an ``approach``: ``camera`` = the frame as it
+    #: is; ``down`` = the frame re-projected into a virtual camera at the same place looking along
+    #: the approach (:mod:`~dsc_grasp_ros.virtual_view`: a tilted camera's view turned into the
+    #: straight-down view the networks trained on); grasps are mapped back to the real camera.
+    view: str = "camera"
 
     def fingers(self) -> FingerGeometry:
         """The gripper as the finger clearance check sees it."""
@@ -298,7 +307,7 @@ TUNABLE_RANGES = {
 RUNTIME_SETTINGS = ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale",
                     "min_depth", "max_depth", "max_gripper_opening", "roi_mode", "net_px_per_metre", "finger_check",
                     "finger_thickness", "finger_width", "finger_depth", "finger_pad", "opening_margin",
-                    "finger_max_turn_deg")
+                    "finger_max_turn_deg", "view")
 
 
 def _check_depth_range(min_depth: float, max_depth: float) -> None:
@@ -318,6 +327,10 @@ def validate_setting(name: str, value):
     if name == "finger_check":
         if value not in FINGER_CHECK_MODES:
             raise ValueError(f"finger_check must be one of {FINGER_CHECK_MODES}, got {value!r}")
+        return value
+    if name == "view":
+        if value not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {value!r}")
         return value
     if name == "roi_mode":
         if value not in ROI_MODES:
@@ -441,10 +454,42 @@ class GraspDetector:
             cam = CameraIntrinsics.from_K(K)
         except GeometryError as e:
             raise InputError(str(e), "bad_camera_info") from e
-        c = self.cfg
-        t0 = time.perf_counter()
+        a = None
+        if approach is not None:
+            a = np.asarray(approach, dtype=np.float64).reshape(3)
+            if not np.all(np.isfinite(a)) or np.linalg.norm(a) < 1e-9:
+                raise InputError(f"approach direction {a.tolist()} is not a finite non-zero vector", "bad_approach")
+            a = a / np.linalg.norm(a)
+            if a[2] <= 0.0:
+                raise InputError(f"approach direction {a.round(3).tolist()} points towards the camera (its z must be > 0 "
+                                 "in the optical frame)", "bad_approach")
         h, w = check_frame(rgb, depth)
         check_depth_units(depth)
+        if a is not None and self.cfg.view == "down":
+            try:
+                view = down_view(cam.K, a, w, h)
+            except ValueError as e:
+                raise InputError(str(e), "bad_approach") from e
+            if view is not None:
+                t0 = time.perf_counter()
+                depth_m, _ = depth_to_metres(depth)
+                rgb_v, depth_v = view.warp(rgb, depth_m)
+                t_warp = time.perf_counter() - t0
+                res = self._detect_frame(rgb_v, depth_v, CameraIntrinsics.from_K(view.K), None, distortion_model, None)
+                for g in res.grasps:  # virtual -> real camera
+                    g.position, g.orientation = view.pose_to_real(g.position, g.orientation)
+                    g.depth_m = float(g.position[2])
+                    g.u, g.v, g.angle, g.width_px = view.grasp_to_real_image(g.position, g.orientation, g.width_m)
+                res.timings["preprocess"] += t_warp
+                res.view = view
+                return res
+        return self._detect_frame(rgb, depth, cam, D, distortion_model, a)
+
+    def _detect_frame(self, rgb, depth, cam: CameraIntrinsics, D, distortion_model: str, a) -> DetectionResult:
+        """:meth:`detect` on one (real or virtual) frame; ``a``: the checked unit approach or None."""
+        c = self.cfg
+        t0 = time.perf_counter()
+        h, w = depth.shape[:2]
         roi = self.roi_for(h, w, cam, depth)
         x, prep = prepare(rgb, depth, roi, self.modality, self.meta.depth_ref)
         t1 = time.perf_counter()
@@ -457,15 +502,6 @@ class GraspDetector:
         t3 = time.perf_counter()
         grasps, rejected, codes = [], [], []
         fingers = c.fingers() if c.finger_check != "off" else None
-        a = None
-        if approach is not None:
-            a = np.asarray(approach, dtype=np.float64).reshape(3)
-            if not np.all(np.isfinite(a)) or np.linalg.norm(a) < 1e-9:
-                raise InputError(f"approach direction {a.tolist()} is not a finite non-zero vector", "bad_approach")
-            a = a / np.linalg.norm(a)
-            if a[2] <= 0.0:
-                raise InputError(f"approach direction {a.round(3).tolist()} points towards the camera (its z must be > 0 "
-                                 "in the optical frame)", "bad_approach")
         blocked: list[MetricGrasp] = []
         for g in net_grasps:
             u, v, angle, width_px = roi.grasp_to_full(g.u, g.v, g.angle, g.width_px)

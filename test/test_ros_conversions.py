@@ -116,11 +116,15 @@ def test_candidate_cloud_round_trip():
     h = Header(frame_id="base_link")
     msg = deserialize_message(serialize_message(conv.candidates_to_cloud(rows, h)), PointCloud2)
     assert [f.name for f in msg.fields] == list(conv.CANDIDATE_FIELDS)
-    assert msg.point_step == 48 and msg.width == 4 and msg.height == 1 and msg.header.frame_id == "base_link"
+    assert msg.point_step == 52 and msg.width == 4 and msg.height == 1 and msg.header.frame_id == "base_link"
+    assert msg.is_dense
     rec = conv.cloud_to_records(msg)
     for i, name in enumerate(conv.CANDIDATE_FIELDS):
         np.testing.assert_allclose(rec[name], rows[:, i].astype(np.float32))
-    assert conv.cloud_to_records(conv.candidates_to_cloud(np.zeros((0, 12)), h)).shape == (0,)
+    assert conv.cloud_to_records(conv.candidates_to_cloud(np.zeros((0, 13)), h)).shape == (0,)
+    rows[:, -1] = np.nan  # fingers_clear not checked (finger_check off): kept as NaN, the cloud is not dense
+    msg = conv.candidates_to_cloud(rows, h)
+    assert not msg.is_dense and np.all(np.isnan(conv.cloud_to_records(msg)["fingers_clear"]))
 
 
 def test_gripper_marker_opens_to_width():

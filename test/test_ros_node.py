@@ -149,7 +149,11 @@ def test_replay_grasps_in_base_frame(ros_context, scene_bag, tmp_path):
         assert set(conv.CANDIDATE_FIELDS) <= set(rows.dtype.names)
         assert clouds[s].header.frame_id == arrays[s].header.frame_id == "base_link"
         assert 1 <= len(rows) <= 3 and len(arrays[s].poses) == len(rows)
-        assert np.all(np.diff(rows["quality"]) <= 1e-6), "candidates must be best first"
+        # best first: grasps whose fingers clear the object (finger_check prefer) by quality, then the others
+        clear = rows["fingers_clear"]
+        assert np.all(np.isin(clear, (0.0, 1.0))) and np.all(np.diff(clear) <= 0), clear
+        for group in (clear == 1.0, clear == 0.0):
+            assert np.all(np.diff(rows["quality"][group]) <= 1e-6), "candidates must be best first"
         assert np.all(np.isfinite(rows["width"])) and np.all(rows["width"] >= 0)
         assert np.all((rows["quality"] >= 0) & (rows["quality"] <= 1))
         best = rows[0]

@@ -391,6 +391,15 @@ def test_approach_target_down_publishes_vertical_grasps_under_a_tilted_camera(sc
         for row in pub[0][1]:
             z = quaternion_to_rotation(row[3:7])[:, 2]
             assert np.allclose(z, [0.0, 0.0, -1.0], atol=1e-6), z
+        # view down: the network sees the virtual straight-down camera; the poses stay vertical, in the world
+        assert n.set_parameters([Parameter("view", value="down")])[0].successful
+        assert n._detector.cfg.view == "down"
+        pub, counters, _ = _run(n, *_pair(scene.rgb, _mm(scene), scene.K))
+        assert len(pub) == 1 and pub[0][1], counters
+        for row in pub[0][1]:
+            assert np.allclose(quaternion_to_rotation(row[3:7])[:, 2], [0.0, 0.0, -1.0], atol=1e-6)
+        assert not n.set_parameters([Parameter("view", value="sideways")])[0].successful
+        assert n.set_parameters([Parameter("view", value="camera")])[0].successful
         assert n.set_parameters([Parameter("approach", value="optical")])[0].successful
         pub, counters, _ = _run(n, *_pair(scene.rgb, _mm(scene), scene.K))
         for row in pub[0][1]:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
+from ..virtual_view import VIEW_HELP, VIEWS
 
 #: Shipped models by policy name, and the peers.
 SHIPPED = {"dsc_rgbd": "rgbd", "dsc_d": "d", "dsc_rgb": "rgb"}
@@ -112,6 +113,9 @@ def register(sub):
     e.add_argument("--finger-max-turn", type=float, default=None, metavar="DEG",
                    help="largest turn (degrees, 0-90) of a grasp's closing axis the finger check may make to clear the "
                    "fingers (default: the node's finger_max_turn_deg)")
+    e.add_argument("--view", choices=VIEWS, default=None,
+                   help="what our models' network sees (default: the node's, camera): "
+                   + "; ".join(f"{m}: {VIEW_HELP[m]}" for m in VIEWS) + " (the approach is --approach's)")
     e.add_argument("--device", default="cpu", help="device of the networks: cpu (default), cuda or auto")
     p.add_argument("--json", action="store_true", help="print the summary document as JSON instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -119,12 +123,13 @@ def register(sub):
 
 
 def build_policies(spec: str, device: str = "cpu", finger_check: str | None = None, finger_max_turn: float | None = None,
-                   approach: str = "vertical") -> list:
+                   approach: str = "vertical", view: str | None = None) -> list:
     """Parse ``--policies`` into policy objects (errors name the bad item).
 
     ``finger_check`` / ``finger_max_turn`` (degrees): our models' finger check settings (None: the
     detector's defaults, those of the node); ``PEER+fingers`` peers use the same turn. ``approach``
-    (the executor's): what our models and the finger check plan the descent along."""
+    (the executor's): what our models and the finger check plan the descent along; ``view``: what
+    our models' network sees (None: the detector's default, the node's)."""
     from ..inference import DetectorConfig
     from pathlib import Path
 
@@ -143,6 +148,8 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
         model_settings["finger_max_turn_deg"] = finger_max_turn
     peer_cfg = DetectorConfig(**model_settings)
     model_settings["approach"] = approach
+    if view is not None:
+        model_settings["view"] = view
     out = []
     for it in expanded:
         name, _, path = it.partition("=")
@@ -187,7 +194,7 @@ def run(args) -> int:
         objects = mo.resolve_names(args.objects, args.objects_root)
         scene = SceneSettings(camera=args.camera, table_color=args.table_color, table_texture=args.table_texture,
                               lighting=args.lighting, object_color=args.object_color, depth_noise=args.depth_noise).validate()
-        policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn, args.approach)
+        policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn, args.approach, args.view)
     except (mo.ObjectsNotFound, mo.UnknownObject, PolicyError, ValueError) as e:
         print(f"dsc-grasp bench: error: {e}", file=sys.stderr)
         return 2

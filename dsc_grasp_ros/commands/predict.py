@@ -98,7 +98,8 @@ def run(args) -> int:
         from ..imageio import write_rgb
         from ..visualize import draw_grasps
 
-        write_rgb(args.out, draw_grasps(rgb, res.grasps, res.quality_map, res.roi, depth=depth))
+        virtual = res.view is not None  # (predict gives no approach: never virtual today)
+        write_rgb(args.out, draw_grasps(rgb, res.grasps, None if virtual else res.quality_map, None if virtual else res.roi, depth=depth))
     if args.json:
         out = {"model": model_info, "image_size": [w, h], "grasps": [g.as_dict() for g in res.grasps],
                "rejected": res.rejected, "timings_ms": {k: v * 1e3 for k, v in res.timings.items()}}

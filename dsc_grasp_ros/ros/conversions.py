@@ -268,11 +268,11 @@ def ns_to_stamp(ns: int):
 
 # --------------------------------------------------------------------------- outputs
 #: Fields of ``~/grasp_candidates`` (all float32, in this order).
-CANDIDATE_FIELDS = ("x", "y", "z", "qx", "qy", "qz", "qw", "width", "quality", "angle", "u", "v")
+CANDIDATE_FIELDS = ("x", "y", "z", "qx", "qy", "qz", "qw", "width", "quality", "angle", "u", "v", "fingers_clear")
 
 
 def candidates_to_cloud(rows: np.ndarray, header):
-    """N x 12 float array (columns :data:`CANDIDATE_FIELDS`) -> ``sensor_msgs/PointCloud2``."""
+    """N x 13 float array (columns :data:`CANDIDATE_FIELDS`) -> ``sensor_msgs/PointCloud2``."""
     from sensor_msgs.msg import PointCloud2, PointField
 
     rows = np.ascontiguousarray(np.asarray(rows, dtype="<f4").reshape(-1, len(CANDIDATE_FIELDS)))
@@ -289,7 +289,7 @@ def candidates_to_cloud(rows: np.ndarray, header):
     data = array.array("B")
     data.frombytes(rows.tobytes())
     msg.data = data
-    msg.is_dense = True
+    msg.is_dense = bool(np.all(np.isfinite(rows)))  # false when fingers_clear is NaN (finger_check off)
     return msg
 
 

@@ -339,7 +339,7 @@ class GraspNode(LifecycleNode):
             max_depth=self._p("max_depth"),
             max_gripper_opening=self._p("max_gripper_opening"),
             **{name: self._p(name) for name in ("finger_check", "finger_max_turn_deg", "finger_thickness", "finger_width",
-                                                "finger_depth", "finger_pad", "opening_margin")},
+                                                "finger_depth", "finger_pad", "opening_margin", "view")},
         )
         t0 = time.perf_counter()
         try:
@@ -625,7 +625,7 @@ class GraspNode(LifecycleNode):
                 self._counters["rejected_candidates"] += 1
                 self._warn("non_finite_pose", f"grasp at (u={g.u:.1f}, v={g.v:.1f}) has a non-finite pose; not published")
                 continue
-            rows.append(vals)
+            rows.append(vals + [math.nan if g.fingers_clear is None else float(g.fingers_clear)])
             poses.append(_pose(pos, quat))
         if res.grasps and not rows:
             self._skip("non_finite_pose", "no grasp with a finite pose")
@@ -702,7 +702,7 @@ class GraspNode(LifecycleNode):
                 pubs["grasp"].publish(PoseStamped(header=header, pose=poses[0]))
                 self._published += 1
             pubs["grasps"].publish(PoseArray(header=header, poses=poses))
-            pubs["candidates"].publish(conv.candidates_to_cloud(np.asarray(rows, dtype=np.float64).reshape(-1, 12), header))
+            pubs["candidates"].publish(conv.candidates_to_cloud(np.asarray(rows, dtype=np.float64).reshape(-1, len(conv.CANDIDATE_FIELDS)), header))
             if self._p("publish_markers"):
                 arr = MarkerArray()
                 clear = Marker(header=header, action=Marker.DELETEALL)
@@ -713,7 +713,9 @@ class GraspNode(LifecycleNode):
             if pubs["debug"].get_subscription_count() > 0:
                 from ..visualize import draw_grasps
 
-                img = draw_grasps(rgb, res.grasps, res.quality_map, res.roi)
+                # with view down the ROI and the quality map are the virtual camera's: not drawn on the real image
+                virtual = getattr(res, "view", None) is not None
+                img = draw_grasps(rgb, res.grasps, None if virtual else res.quality_map, None if virtual else res.roi)
                 pubs["debug"].publish(conv.array_to_image(img, "rgb8", header=image_header))
 
     # ------------------------------------------------------------------ summary

@@ -20,6 +20,7 @@ from typing import Any
 from ..geometry import DEPTH_STATISTICS
 from ..backends import BACKENDS, DEFAULT_THREADS, THREADS_RANGE
 from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
+from ..virtual_view import VIEW_HELP, VIEWS
 from ..inference import ROI_MODE_HELP, ROI_MODES, TUNABLE_RANGES
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
@@ -95,6 +96,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "axis; target_down = the -z axis of target_frame (a gripper that descends vertically under a tilted camera; "
               "the transform is then looked up before inference; with an empty target_frame: optical). The finger check "
               "measures along it.", RUNTIME, choices=("optical", "target_down")),
+    ParamSpec("view", "camera", "What the network sees: " + "; ".join(f"{m} = {VIEW_HELP[m]}" for m in VIEWS)
+              + ". down needs approach target_down; /diagnostics' roi is then the virtual camera's.", RUNTIME, choices=VIEWS),
     # ---- finger clearance check (runtime): the open fingers must reach past the object in the depth image
     ParamSpec("finger_check", "prefer", "Finger clearance check on the depth image: "
               + "; ".join(f"{m} = {FINGER_CHECK_HELP[m]}" for m in FINGER_CHECK_MODES)
@@ -123,7 +126,7 @@ PARAMS: tuple[ParamSpec, ...] = (
 BY_NAME = {p.name: p for p in PARAMS}
 DETECTOR_RUNTIME = ("roi", "roi_mode", "net_px_per_metre", "sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic",
                     "depth_region_scale", "min_depth", "max_depth", "max_gripper_opening", "finger_check", "finger_max_turn_deg",
-                    "finger_thickness", "finger_width", "finger_depth", "finger_pad", "opening_margin")
+                    "finger_thickness", "finger_width", "finger_depth", "finger_pad", "opening_margin", "view")
 
 
 def defaults() -> dict[str, Any]:
