@@ -202,7 +202,7 @@ def test_distortion_moves_the_pose_onto_the_undistorted_ray(node, scene):
     info = conv.k_to_camera_info(scene.K, 640, 480)
     info.d = [0.12, -0.25, 0.001, -0.002, 0.05]
     rows = _grasp_rows(node, scene, info)
-    for x, y, z, *_, u, v in rows:
+    for x, y, z, *_, u, v, _fingers_clear in rows:
         ray = cv2.undistortPoints(np.array([[[u, v]]]), scene.K, np.array(info.d))[0, 0]
         np.testing.assert_allclose([x / z, y / z], ray, atol=1e-5)
 

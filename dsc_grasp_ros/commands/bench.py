@@ -175,7 +175,10 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
         elif name.endswith("@node") and name[: -len("@node")] in SHIPPED:
             from ..ros.bench_driver import NodePolicy
 
-            out.append(NodePolicy(name=name, model_path=path or None, modality=SHIPPED[name[: -len("@node")]], device=device))
+            node_settings = {k: v for k, v in model_settings.items() if k != "approach"}
+            node_settings["approach"] = "target_down" if approach == "vertical" else "optical"  # the node's names
+            out.append(NodePolicy(name=name, model_path=path or None, modality=SHIPPED[name[: -len("@node")]], device=device,
+                                  **node_settings))
         else:
             raise PolicyError(f"unknown policy {it!r}: use {', '.join(ALL)}, all, dsc_MOD=PATH, NAME=PATH for a peer, or a .pt model file")
     return out
