@@ -250,9 +250,10 @@ class DetectorConfig:
     #: (``ModelMetadata.px_per_metre``, the scale it was trained at).
     net_px_per_metre: float = 0.0
     #: Finger clearance check (:mod:`~dsc_grasp_ros.clearance`): move each grasp (centre along its
-    #: closing axis, opening) to the nearest placement where both open fingers reach past the object
-    #: in the depth image, and reject it (``fingers_blocked``) when none within
-    #: ``max_gripper_opening`` is clear. The finger sizes below are the Franka/Panda hand's.
+    #: closing axis, opening, up to ``finger_max_turn_deg`` of turn) to the nearest placement where
+    #: both open fingers reach past the object in the depth image. ``prefer``: grasps without one
+    #: follow the others, unmoved; ``require``: they are rejected (``fingers_blocked``); ``off``.
+    #: The finger sizes below are the Franka/Panda hand's.
     finger_check: str = "prefer"
     finger_thickness: float = 0.010  # m, one finger along the closing axis
     finger_width: float = 0.020  # m, one finger across the closing axis
@@ -479,7 +480,9 @@ class GraspDetector:
                 for g in res.grasps:  # virtual -> real camera
                     g.position, g.orientation = view.pose_to_real(g.position, g.orientation)
                     g.depth_m = float(g.position[2])
+                    width_v = g.width_px
                     g.u, g.v, g.angle, g.width_px = view.grasp_to_real_image(g.position, g.orientation, g.width_m)
+                    g.jaw_px *= g.width_px / width_v if width_v > 0 else 1.0
                 res.timings["preprocess"] += t_warp
                 res.view = view
                 return res

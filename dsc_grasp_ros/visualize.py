@@ -7,7 +7,7 @@ import numpy as np
 
 from .grasp import rect_corners
 
-__all__ = ["draw_grasps", "quality_colour"]
+__all__ = ["draw_grasps", "finger_boxes", "quality_colour"]
 
 
 def quality_colour(q: float) -> tuple[int, int, int]:
@@ -26,12 +26,36 @@ def _depth_to_rgb(depth: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_GRAY2RGB)
 
 
-def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: bool = True) -> np.ndarray:
+#: Colours of the finger footprints drawn by :func:`draw_grasps`: clear of the object / not.
+FINGERS_CLEAR_COLOUR = (0, 220, 255)
+FINGERS_BLOCKED_COLOUR = (255, 0, 200)
+
+
+def finger_boxes(g, fingers) -> list[np.ndarray] | None:
+    """The two finger footprints (4 corners each, full-image pixels) of a checked grasp at the
+    controller's opening (``width + 2 x margin``), or None when ``g`` carries no metric width."""
+    width_m = float(getattr(g, "width_m", 0.0) or 0.0)
+    if width_m <= 0 or g.width_px <= 0:
+        return None
+    ppm = g.width_px / width_m
+    half = g.width_px / 2 + fingers.margin * ppm + fingers.thickness * ppm / 2
+    ca, sa = np.cos(g.angle), np.sin(g.angle)
+    boxes = []
+    for sgn in (-1.0, 1.0):
+        cu, cv = g.u + sgn * half * ca, g.v - sgn * half * sa
+        boxes.append(rect_corners(cu, cv, g.angle, fingers.thickness * ppm, fingers.width * ppm))
+    return boxes
+
+
+def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: bool = True, fingers=None) -> np.ndarray:
     """Annotated RGB image: rectangles (jaws drawn thick), ranks and qualities; the ROI box.
 
     ``rgb`` may be ``None`` (then ``depth`` is shown in grey). ``grasps`` are objects with
     ``u, v, angle, width_px, quality`` and ``jaw`` or ``jaw_px`` in full-image pixels. With
-    ``quality_map`` (network pixels) it is drawn beside the image with a colour bar.
+    ``quality_map`` (network pixels) it is drawn beside the image with a colour bar. With
+    ``fingers`` (:class:`~dsc_grasp_ros.clearance.FingerGeometry`), grasps that went through the
+    finger check (``fingers_clear`` True or False) get their two finger footprints at the
+    controller's opening: cyan when clear of the object, magenta when not.
     """
     img = _depth_to_rgb(depth) if rgb is None else np.ascontiguousarray(rgb[..., :3]).copy()
     if img.ndim == 2:
@@ -51,6 +75,11 @@ def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: boo
         cv2.line(img, tuple(pts[1]), tuple(pts[2]), col, 3 * thick, cv2.LINE_AA)
         cv2.line(img, tuple(pts[3]), tuple(pts[0]), col, 3 * thick, cv2.LINE_AA)
         cv2.circle(img, (int(round(g.u)), int(round(g.v))), 2 * thick, col, -1, cv2.LINE_AA)
+        clear = getattr(g, "fingers_clear", None)
+        boxes = finger_boxes(g, fingers) if (fingers is not None and clear is not None) else None
+        for box in boxes or ():
+            fcol = FINGERS_CLEAR_COLOUR if clear else FINGERS_BLOCKED_COLOUR
+            cv2.polylines(img, [np.round(box).astype(np.int32)], True, fcol, thick, cv2.LINE_8)
         if labels:
             txt = f"#{rank + 1} q={g.quality:.2f}"
             org = (int(g.u) + 6, int(g.v) - 6)

@@ -329,3 +329,25 @@ def test_the_detector_refuses_an_approach_towards_the_camera(det, K640):
     grasps = det.detect(rgb, depth, K640, approach=a).grasps
     assert len(grasps) == 1
     assert np.allclose(quaternion_to_rotation(grasps[0].orientation)[:, 2], a)
+
+
+def test_the_annotated_image_shows_the_finger_footprints_where_the_controller_opens():
+    from types import SimpleNamespace
+
+    from dsc_grasp_ros.visualize import FINGERS_BLOCKED_COLOUR, FINGERS_CLEAR_COLOUR, draw_grasps
+
+    rgb = np.full((240, 320, 3), 128, np.uint8)
+    # a horizontal grasp 40 px = 4 cm wide (1000 px/m): fingers 1 cm thick centred 20 + 10 + 5 = 35 px off centre
+    g = SimpleNamespace(u=160.0, v=120.0, angle=0.0, width_px=40.0, jaw_px=20.0, quality=0.9, width_m=0.04, fingers_clear=True)
+    img = draw_grasps(rgb, [g], labels=False, fingers=FINGERS)
+    ys, xs = np.nonzero(np.all(img == FINGERS_CLEAR_COLOUR, axis=2))
+    assert len(xs) > 0
+    left, right = xs[xs < 160], xs[xs > 160]
+    assert left.min() >= 160 - 41 and left.max() <= 160 - 29 and right.min() >= 160 + 29 and right.max() <= 160 + 41
+    assert ys.min() >= 120 - 11 and ys.max() <= 120 + 11  # 2 cm jaw = 20 px across
+    g.fingers_clear = False
+    img = draw_grasps(rgb, [g], labels=False, fingers=FINGERS)
+    assert np.any(np.all(img == FINGERS_BLOCKED_COLOUR, axis=2)) and not np.any(np.all(img == FINGERS_CLEAR_COLOUR, axis=2))
+    g.fingers_clear = None  # not checked: no footprints
+    img = draw_grasps(rgb, [g], labels=False, fingers=FINGERS)
+    assert not np.any(np.all(img == FINGERS_BLOCKED_COLOUR, axis=2)) and not np.any(np.all(img == FINGERS_CLEAR_COLOUR, axis=2))

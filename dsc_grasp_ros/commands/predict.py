@@ -62,7 +62,8 @@ def register(sub):
     p.add_argument("--opening-margin", type=float, default=0.01, metavar="M",
                    help="per-side margin your controller adds to the width when it opens the gripper, metres (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--out", help="write an annotated PNG: rectangles over the image, quality map beside it")
+    p.add_argument("--out", help="write an annotated PNG: rectangles over the image, the finger footprints of the finger check "
+                   "(cyan: clear of the object, magenta: not), quality map beside it")
     p.set_defaults(func=run)
 
 
@@ -99,7 +100,8 @@ def run(args) -> int:
         from ..visualize import draw_grasps
 
         virtual = res.view is not None  # (predict gives no approach: never virtual today)
-        write_rgb(args.out, draw_grasps(rgb, res.grasps, None if virtual else res.quality_map, None if virtual else res.roi, depth=depth))
+        write_rgb(args.out, draw_grasps(rgb, res.grasps, None if virtual else res.quality_map, None if virtual else res.roi, depth=depth,
+                                        fingers=det.cfg.fingers()))
     if args.json:
         out = {"model": model_info, "image_size": [w, h], "grasps": [g.as_dict() for g in res.grasps],
                "rejected": res.rejected, "timings_ms": {k: v * 1e3 for k, v in res.timings.items()}}

@@ -715,7 +715,9 @@ class GraspNode(LifecycleNode):
 
                 # with view down the ROI and the quality map are the virtual camera's: not drawn on the real image
                 virtual = getattr(res, "view", None) is not None
-                img = draw_grasps(rgb, res.grasps, None if virtual else res.quality_map, None if virtual else res.roi)
+                det = self._detector
+                img = draw_grasps(rgb, res.grasps, None if virtual else res.quality_map, None if virtual else res.roi,
+                                  fingers=det.cfg.fingers() if det is not None else None)
                 pubs["debug"].publish(conv.array_to_image(img, "rgb8", header=image_header))
 
     # ------------------------------------------------------------------ summary
