@@ -232,3 +232,24 @@ def test_model_policy_executes_what_the_node_publishes(world):
         assert plan.width_m == pytest.approx(next(w for w in widths[1:] if w <= limit))
     finally:
         world.discard(scene)
+
+
+def test_finger_check_figure_script_draws_off_and_on_side_by_side(tmp_path):
+    """scripts/finger_check_figure.py (the picture in docs/bench.md), CI size: one scene."""
+    import importlib.util
+
+    import cv2
+
+    _objects_root()
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("finger_check_figure", ROOT / "scripts" / "finger_check_figure.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "fig.png"
+    assert mod.main(["--objects", "potted_meat_can", "--trials", "0", "--crop", "120", "--out", str(out)]) == 0
+    img = cv2.imread(str(out))
+    assert img.shape[:2] == (120 + 4, 2 * 120 + 4)
+    # the right panel (check on) shows the finger footprints in cyan (RGB 0, 220, 255 -> BGR 255, 220, 0)
+    right = img[:120, 124:]
+    assert np.any(np.all(right == (255, 220, 0), axis=2))
