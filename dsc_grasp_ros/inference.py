@@ -311,6 +311,10 @@ RUNTIME_SETTINGS = ("sigma", "top_k", "min_distance_px", "min_quality", "depth_s
                     "finger_max_turn_deg", "view")
 
 
+#: Settings that take one of a few named values.
+CHOICE_SETTINGS = {"finger_check": FINGER_CHECK_MODES, "view": VIEWS, "roi_mode": ROI_MODES, "depth_statistic": DEPTH_STATISTICS}
+
+
 def _check_depth_range(min_depth: float, max_depth: float) -> None:
     if not min_depth < max_depth:
         raise ValueError(f"min_depth={min_depth} must be smaller than max_depth={max_depth}")
@@ -325,21 +329,10 @@ def validate_setting(name: str, value):
         if not lo <= value <= hi:
             raise ValueError(f"{name}={value} is outside [{lo}, {hi}]")
         return int(value) if name == "top_k" else float(value)
-    if name == "finger_check":
-        if value not in FINGER_CHECK_MODES:
-            raise ValueError(f"finger_check must be one of {FINGER_CHECK_MODES}, got {value!r}")
-        return value
-    if name == "view":
-        if value not in VIEWS:
-            raise ValueError(f"view must be one of {VIEWS}, got {value!r}")
-        return value
-    if name == "roi_mode":
-        if value not in ROI_MODES:
-            raise ValueError(f"roi_mode must be one of {ROI_MODES}, got {value!r}")
-        return value
-    if name == "depth_statistic":
-        if value not in DEPTH_STATISTICS:
-            raise ValueError(f"depth_statistic={value!r} is not one of {DEPTH_STATISTICS}")
+    if name in CHOICE_SETTINGS:
+        choices = CHOICE_SETTINGS[name]
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         return value
     if name == "roi":
         if value is None or len(value) == 0:
