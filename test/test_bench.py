@@ -253,3 +253,20 @@ def test_finger_check_figure_script_draws_off_and_on_side_by_side(tmp_path):
     # the right panel (check on) shows the finger footprints in cyan (RGB 0, 220, 255 -> BGR 255, 220, 0)
     right = img[:120, 124:]
     assert np.any(np.all(right == (255, 220, 0), axis=2))
+
+
+def test_finger_check_cost_script_times_the_three_modes(capsys):
+    """scripts/finger_check_cost.py (the cost in docs/bench.md), CI size: one scene, one frame."""
+    import importlib.util
+    import json
+
+    from conftest import ROOT
+
+    _objects_root()
+    spec = importlib.util.spec_from_file_location("finger_check_cost", ROOT / "scripts" / "finger_check_cost.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--objects", "banana", "--trials", "1", "--repeats", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"off", "prefer", "require"}
+    assert all(r["frames"] == 1 and r["median_ms"] > 0 for r in out.values())
