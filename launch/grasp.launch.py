@@ -5,8 +5,9 @@
         params_file:=/path/to/my_params.yaml target_frame:=panda_link0 use_sim_time:=true
 
 Inputs are remapped to the realsense2_camera 4.5x aligned-depth topics under ``camera_ns``.
-``target_frame`` and ``device`` given here override the params file; left empty, the params
-file's values are used.
+``target_frame``, ``device``, ``approach`` and ``view`` given here override the params file; left
+empty, the params file's values are used. A tilted camera on a robot: ``target_frame:=panda_link0
+approach:=target_down`` (and ``view:=down`` for the depth model).
 """
 
 import os
@@ -19,7 +20,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 
 #: Launch arguments that, when not empty, override the node parameter of the same name.
-PARAMETER_ARGS = ("target_frame", "device")
+PARAMETER_ARGS = ("target_frame", "device", "approach", "view")
 
 
 def camera_topic_prefix(camera_ns: str) -> str:
@@ -71,6 +72,11 @@ def generate_launch_description():
             DeclareLaunchArgument("target_frame", default_value="",
                                   description="Frame of the published grasps (robot base); empty = the params file's"),
             DeclareLaunchArgument("device", default_value="", description="auto | cpu | cuda | cuda:N; empty = the params file's"),
+            DeclareLaunchArgument("approach", default_value="",
+                                  description="optical | target_down (grasps approach along target_frame's -z); empty = the params file's"),
+            DeclareLaunchArgument("view", default_value="",
+                                  description="camera | down (the network sees a virtual straight-down view; needs approach "
+                                  "target_down); empty = the params file's"),
             DeclareLaunchArgument("log_level", default_value="info"),
             DeclareLaunchArgument("fastdds_profile", default_value="true",
                                   description="Use the shipped Fast DDS profile (32 MB shared memory) for large images"),
