@@ -87,6 +87,33 @@ def test_in_process_and_through_the_node_execute_the_same_grasp(node_policy, tmp
     assert compared >= 2, "the model found a grasp in fewer than 2 scenes: too little compared"
 
 
+def test_a_tilted_camera_through_the_node_with_tf_gives_the_in_process_grasps(tmp_path):
+    """The oblique camera (30 degrees), the depth model with approach target_down (the camera pose
+    from /tf, looked up before inference) and view down (the virtual straight-down camera): the
+    node publishes what the in-process policy plans, and the grasp approaches vertically."""
+    from dsc_grasp_ros.bench.runner import run_benchmark
+    from dsc_grasp_ros.bench.scene import SceneSettings
+    from dsc_grasp_ros.geometry import quaternion_to_rotation
+    from dsc_grasp_ros.ros.bench_driver import NodePolicy
+
+    root = _objects_root()
+    node = NodePolicy(name="dsc_d@node", modality="d", device="cpu", domain_id=pick_domain_id(),
+                      log_path=tmp_path / "node.log", timeout=60, view="down")
+    try:
+        ours = ModelPolicy(modality="d", name="dsc_d", device="cpu", view="down")
+        records, doc, _ = run_benchmark([ours, node], ["banana"], 2, seed=0, scene_settings=SceneSettings(camera="oblique").validate(),
+                                        objects_root=root, progress=False, tiles=False)
+    finally:
+        node.close()
+    by = {(r["trial"], r["policy"]): r for r in records}
+    for trial in range(2):
+        a, b = by[(trial, "dsc_d")], by[(trial, "dsc_d@node")]
+        assert b["error"] is None and a["grasp"] is not None and b["grasp"] is not None, (a, b)
+        assert np.linalg.norm(np.subtract(a["grasp"]["position"], b["grasp"]["position"])) < 0.002
+        assert _angle_deg(a["grasp"]["quaternion"], b["grasp"]["quaternion"]) < 2.0
+        assert np.allclose(quaternion_to_rotation(b["grasp"]["quaternion"])[:, 2], [0.0, 0.0, -1.0], atol=1e-3)
+
+
 def test_a_node_that_does_not_answer_is_a_clear_error(node_policy):
     """Frozen node process: plan() raises NodeNotAnswering within its timeout, naming the node."""
     from dsc_grasp_ros.bench.runner import observation
