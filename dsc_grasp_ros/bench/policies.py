@@ -160,13 +160,13 @@ class ModelPolicy(Policy):
     def __init__(self, path=None, modality: str | None = None, name: str | None = None, device: str = "cpu",
                  approach: str = "vertical", **detector_settings):
         from ..inference import DetectorConfig, GraspDetector
+        from ..model_io import ModelError
 
         if approach not in APPROACHES:
             raise PolicyError(f"approach must be one of {APPROACHES}, got {approach!r}")
         #: ``vertical``: plan for a gripper that descends along the base's -z (the executor's default;
         #: the node's ``approach: target_down``); ``camera``: along the optical axis (``approach: optical``).
         self.approach = approach
-        from ..model_io import ModelError
 
         try:
             self.detector = GraspDetector(DetectorConfig(model_path=None if path is None else str(path), device=device, modality=modality, **detector_settings))
