@@ -29,8 +29,15 @@ The model, in the grasp's closing-axis coordinate ``s`` (metres from the grasp c
   wins; the returned grasp has its centre at ``(r - l) / 2`` along the axis and the width
   ``l + r - 2 x margin`` (so that the controller's opening is ``l + r``).
 
-The camera is assumed to look roughly along the approach (the node's grasps approach along the
-optical axis): the footprint of a finger is its column along the viewing ray.
+* **Turns**: when the axis as planned has no placement, it is turned about the grasp centre in
+  10-degree steps (±10, ±20, ... up to ``max_turn``); the smallest turn with a placement wins.
+
+Without an ``approach`` (the optical axis) the footprint of a finger is its column along the
+viewing ray and the profile is read straight from the image (one sample per pixel along the axis,
+every second pixel across it when the band is 9 px or wider). With an ``approach`` more than 2
+degrees off the optical axis (a gripper descending vertically under a tilted camera) the depth
+image is read as a point cloud: heights are measured along the approach and footprints across it
+(:func:`approach_profiles`), with the same placement search.
 """
 
 from __future__ import annotations
