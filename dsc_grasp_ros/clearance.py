@@ -47,10 +47,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import CameraIntrinsics
+from .conventions import wrap_angle
+from .geometry import CameraIntrinsics, grasp_width_m, image_axis, tcp_orientation
 
-__all__ = ["FINGER_CHECK_MODES", "FINGER_CHECK_HELP", "FingerGeometry", "FingerFit", "fit_fingers", "finger_profile",
-           "approach_profiles", "image_closing_direction"]
+__all__ = ["FINGER_CHECK_MODES", "FINGER_CHECK_HELP", "FingerGeometry", "FingerFit", "fit_fingers", "fitted_pose",
+           "finger_profile", "approach_profiles", "image_closing_direction"]
 
 #: ``DetectorConfig.finger_check`` choices and what each means.
 FINGER_CHECK_MODES = ("prefer", "require", "off")
@@ -106,13 +107,6 @@ class FingerFit:
     closing: np.ndarray | None = None
     #: The published width (m): the cleared opening less the controller's two margins.
     width_m: float = 0.0
-
-
-def _px_per_metre(angle: float, z: float, cam: CameraIntrinsics) -> tuple[float, float]:
-    """Pixels per metre at depth ``z`` along the closing axis and across it."""
-    along = 1.0 / (z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy))
-    across = 1.0 / (z * math.hypot(math.sin(angle) / cam.fx, math.cos(angle) / cam.fy))
-    return along, across
 
 
 def _profiles(depth_m: np.ndarray, u: float, v: float, angles: np.ndarray, half_len_px: int, half_band_px: int) -> np.ndarray:
@@ -252,7 +246,7 @@ def _fit_axes(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: 
     ca, sa = np.cos(angles), np.sin(angles)
     ppm = 1.0 / (z * np.hypot(ca / cam.fx, sa / cam.fy))  # pixels per metre along each axis ...
     ppa = 1.0 / (z * np.hypot(sa / cam.fx, ca / cam.fy))  # ... and across it
-    width_m = width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy)
+    width_m = grasp_width_m(width_px, angle, z, cam)
     # a face may sit up to the full opening off centre (the other at the centre), plus the finger
     n = int(math.ceil((f.max_opening + f.thickness + f.pad) * ppm.max()))
     band = max(0, int(round(f.width / 2 * ppa.max())))
@@ -261,16 +255,12 @@ def _fit_axes(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: 
     if found is None:
         return None
     k, l, r, kept = found
-    fit = FingerFit(u, v, angle, width_px, 0.0, width_m + 2 * f.margin, False)
-    fit.width_m = width_m
     if kept:
-        return fit
+        return FingerFit(u, v, angle, width_px, 0.0, width_m + 2 * f.margin, False, width_m=width_m)
     shift = (r - l) / 2
-    a = float((angles[k] + math.pi / 2) % math.pi - math.pi / 2)
-    fit = FingerFit(u + shift * ca[k], v - shift * sa[k], a if turns[k] else angle, max(l + r - 2 * f.margin * ppm[k], 0.0),
-                    shift / ppm[k], (l + r) / ppm[k], True, float(turns[k]))
-    fit.width_m = max((l + r) / ppm[k] - 2 * f.margin, 0.0)
-    return fit
+    return FingerFit(u + shift * ca[k], v - shift * sa[k], float(wrap_angle(angles[k])) if turns[k] else angle,
+                     max(l + r - 2 * f.margin * ppm[k], 0.0), shift / ppm[k], (l + r) / ppm[k], True, float(turns[k]),
+                     width_m=max((l + r) / ppm[k] - 2 * f.margin, 0.0))
 
 
 #: Pixel stride of the point cloud of :func:`approach_profiles` (bins are this many pixels wide at
@@ -334,7 +324,7 @@ def _turned(c: np.ndarray, a: np.ndarray, turns: np.ndarray) -> np.ndarray:
 def _fit_axes_3d(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: np.ndarray, a: np.ndarray) -> FingerFit | None:
     """:func:`fit_fingers` with the fingers descending along ``a`` (camera optical frame)."""
     P = cam.deproject(u, v, z)
-    width_m = width_px * z * math.hypot(math.cos(angle) / cam.fx, math.sin(angle) / cam.fy)
+    width_m = grasp_width_m(width_px, angle, z, cam)
     c0 = image_closing_direction(angle, a, cam)
     closing = _turned(c0, a, turns)
     bin_m = POINT_STRIDE * z / min(cam.fx, cam.fy)
@@ -347,13 +337,25 @@ def _fit_axes_3d(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turn
     shift = 0.0 if kept else (r - l) / 2 * bin_m
     c = closing[k]
     Pn = P + shift * c
-    un, vn = cam.project(Pn)[:2]
-    tip = cam.project(Pn + 0.01 * c)[:2]  # the image direction of the closing axis at the new centre
-    ang = math.atan2(-(tip[1] - vn), tip[0] - un)
-    ang = (ang + math.pi / 2) % math.pi - math.pi / 2
+    un, vn, ang = image_axis(cam, Pn, c)  # the new centre and the closing axis as the image shows them
     opening = width_m + 2 * f.margin if kept else (l + r) * bin_m
     wm = width_m if kept else max(opening - 2 * f.margin, 0.0)
-    px_per_m = 1.0 / (Pn[2] * math.hypot(math.cos(ang) / cam.fx, math.sin(ang) / cam.fy))
-    fit = FingerFit(float(un), float(vn), ang, wm * px_per_m, shift, opening, not kept, float(turns[k]), Pn, c)
-    fit.width_m = wm
-    return fit
+    width_px_new = wm / grasp_width_m(1.0, ang, float(Pn[2]), cam)
+    return FingerFit(un, vn, ang, width_px_new, shift, opening, not kept, float(turns[k]), Pn, c, width_m=wm)
+
+
+def fitted_pose(fit: FingerFit, cam: CameraIntrinsics, approach, pose):
+    """The grasp a moved ``fit`` stands for: ``(u, v, angle, width_px, position, quaternion, width_m, z)``.
+
+    A 3-D fit (an approach off the optical axis) carries its point and closing direction; the pose
+    approaches along ``approach``. Otherwise ``pose(u, v, angle, width_px)`` (the caller's
+    :func:`~dsc_grasp_ros.geometry.grasp_pose`, which may raise ``GeometryError``) gives
+    ``(position, quaternion, width_m, z)``, its orientation turned to ``approach`` when one is given.
+    """
+    if fit.position is not None:
+        return (fit.u, fit.v, fit.angle, fit.width_px, fit.position, tcp_orientation(fit.closing, approach), fit.width_m,
+                float(fit.position[2]))
+    pos, quat, width_m, z = pose(fit.u, fit.v, fit.angle, fit.width_px)
+    if approach is not None:
+        quat = tcp_orientation(image_closing_direction(fit.angle, approach, cam), approach)
+    return fit.u, fit.v, fit.angle, fit.width_px, pos, quat, width_m, z

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conventions import PREDICTED_JAW_RATIO
+from .conventions import PREDICTED_JAW_RATIO, wrap_angle
 
 __all__ = [
     "GeometryError",
@@ -297,6 +297,15 @@ def tcp_orientation(closing, approach) -> np.ndarray:
     y = y - (y @ z) * z
     y = y / np.linalg.norm(y)
     return rotation_to_quaternion(np.column_stack([np.cross(y, z), y, z]))
+
+
+def image_axis(cam: CameraIntrinsics, point, direction) -> tuple[float, float, float]:
+    """``(u, v, angle)``: the pixel of a 3-D ``point`` (optical frame) and the image angle (the grasp
+    angle convention, wrapped) of a 3-D ``direction`` at that point."""
+    p = np.asarray(point, dtype=np.float64)
+    u, v = cam.project(p)[:2]
+    tu, tv = cam.project(p + 0.01 * np.asarray(direction, dtype=np.float64))[:2]
+    return float(u), float(v), float(wrap_angle(math.atan2(-(tv - v), tu - u)))
 
 
 def grasp_width_m(width_px: float, angle: float, z: float, cam: CameraIntrinsics) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .backends import BACKENDS, DEFAULT_THREADS, CudaGraphRunner, compile_cpu, configure_threads, example_input, prepare_fast_model
-from .clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES, FingerGeometry, fit_fingers, image_closing_direction
+from .clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES, FingerGeometry, fit_fingers, fitted_pose, image_closing_direction
 from .conventions import PREDICTED_JAW_RATIO
 from .geometry import DEPTH_STATISTICS, CameraIntrinsics, GeometryError, grasp_pose, tcp_orientation, undistort_pixel
 from .model_io import ModelMetadata, load_model
@@ -359,6 +359,7 @@ class GraspDetector:
         self.meta: ModelMetadata
         self.engine = InferenceEngine(model, cfg.device, cfg.fp16, cfg.backend, cfg.threads, cfg.compile_cache)
         self._roi_cache: dict[tuple, ROI] = {}
+        self._view = self._view_key = None  # the last virtual view (view down) and what it was built for
         self.engine.warmup(self.meta.in_channels, (self.meta.input_size, self.meta.input_size))
 
     @property
@@ -412,16 +413,23 @@ class GraspDetector:
         return self._roi_cache[("scale",) + key]
 
     def _pose(self, u, v, angle, width_px, depth_full, cam, D, distortion_model, jaw_px):
-        """``grasp_pose`` of a full-image grasp: ``(position, quaternion, width_m, z, jaw_px)``."""
+        """``grasp_pose`` of a full-image grasp: ``(position, quaternion, width_m, z)``; ``D`` is None
+        for an undistorted image (checked once per frame)."""
         c = self.cfg
-        distorted = D is not None and np.any(np.asarray(D, dtype=np.float64))
         try:
-            ray = undistort_pixel(u, v, cam.K, D, distortion_model) if distorted else None
+            ray = undistort_pixel(u, v, cam.K, D, distortion_model) if D is not None else None
         except GeometryError as e:
             raise InputError(str(e), "bad_camera_info") from e
-        pos, quat, width_m, z = grasp_pose(u, v, angle, width_px, depth_full, cam, jaw_px, c.depth_statistic,
-                                           c.depth_region_scale, ray)
-        return pos, quat, width_m, z, jaw_px
+        return grasp_pose(u, v, angle, width_px, depth_full, cam, jaw_px, c.depth_statistic, c.depth_region_scale, ray)
+
+    def _virtual_view(self, K: np.ndarray, a: np.ndarray, w: int, h: int):
+        """:func:`~dsc_grasp_ros.virtual_view.down_view`, kept while the intrinsics, the approach and
+        the image size stay the same (a fixed camera under a static transform: every frame), so
+        that its warp tables are built once."""
+        key = (w, h, K.tobytes(), a.tobytes())
+        if self._view_key != key:
+            self._view, self._view_key = down_view(K, a, w, h), key
+        return self._view
 
     def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K, D=None, distortion_model: str = "plumb_bob",
                approach=None) -> DetectionResult:
@@ -461,7 +469,7 @@ class GraspDetector:
         check_depth_units(depth)
         if a is not None and self.cfg.view == "down":
             try:
-                view = down_view(cam.K, a, w, h)
+                view = self._virtual_view(cam.K, a, w, h)
             except ValueError as e:
                 raise InputError(str(e), "bad_approach") from e
             if view is not None:
@@ -498,13 +506,14 @@ class GraspDetector:
         t3 = time.perf_counter()
         grasps, rejected, codes = [], [], []
         fingers = c.fingers() if c.finger_check != "off" else None
+        if D is not None and not np.any(np.asarray(D, dtype=np.float64)):
+            D = None  # all-zero distortion: nothing to undistort
         blocked: list[MetricGrasp] = []
         for g in net_grasps:
             u, v, angle, width_px = roi.grasp_to_full(g.u, g.v, g.angle, g.width_px)
             _, _, _, jaw_px = roi.grasp_to_full(g.u, g.v, g.angle + math.pi / 2, g.width_px * PREDICTED_JAW_RATIO)
             try:
-                pos, quat, width_m, z, jaw_px = self._pose(u, v, angle, width_px, prep.depth_full, cam, D, distortion_model,
-                                                           jaw_px)
+                pos, quat, width_m, z = self._pose(u, v, angle, width_px, prep.depth_full, cam, D, distortion_model, jaw_px)
             except GeometryError as e:
                 rejected.append(str(e))
                 codes.append("no_valid_depth")
@@ -528,21 +537,14 @@ class GraspDetector:
                     if width_m <= c.max_gripper_opening:
                         blocked.append(MetricGrasp(u, v, angle, width_px, g.quality, jaw_px, pos, quat, width_m, z, False))
                         continue
-                elif fit.moved and fit.position is not None:  # the 3-D fit: its point and closing direction
-                    u, v, angle, width_px = fit.u, fit.v, fit.angle, fit.width_px
-                    pos, width_m, z = fit.position, fit.width_m, float(fit.position[2])
-                    quat = tcp_orientation(fit.closing, a)  # (the 3-D fit reads the image without undistortion)
-                elif fit.moved:
+                elif fit.moved:  # (a 3-D fit reads the image without undistortion)
                     try:
-                        pos, quat, width_m, z, jaw_px = self._pose(fit.u, fit.v, fit.angle, fit.width_px, prep.depth_full, cam,
-                                                                   D, distortion_model, jaw_px)
-                        if a is not None:
-                            quat = tcp_orientation(image_closing_direction(fit.angle, a, cam), a)
+                        u, v, angle, width_px, pos, quat, width_m, z = fitted_pose(
+                            fit, cam, a, lambda *grasp: self._pose(*grasp, prep.depth_full, cam, D, distortion_model, jaw_px))
                     except GeometryError as e:
                         rejected.append(str(e))
                         codes.append("no_valid_depth")
                         continue
-                    u, v, angle, width_px = fit.u, fit.v, fit.angle, fit.width_px
             if width_m > c.max_gripper_opening:
                 rejected.append(f"grasp at (u={u:.1f}, v={v:.1f}) needs a {width_m * 1000:.0f} mm opening, wider than the "
                                 f"gripper's {c.max_gripper_opening * 1000:.0f} mm (max_gripper_opening)")

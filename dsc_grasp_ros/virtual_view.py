@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
 
-from .geometry import CameraIntrinsics, rotation_to_quaternion, quaternion_to_rotation
+from .geometry import CameraIntrinsics, image_axis, quaternion_to_rotation, rotation_to_quaternion
 
 __all__ = ["VIEWS", "VIEW_HELP", "VirtualView", "down_view"]
 
@@ -62,25 +63,32 @@ class VirtualView:
     def tilt_deg(self) -> float:
         return math.degrees(math.acos(max(-1.0, min(1.0, float(self.R[2, 2])))))
 
+    @cached_property
+    def homography(self) -> np.ndarray:
+        """Real pixel -> virtual pixel: ``K_v R K^-1``."""
+        return self.K @ self.R @ np.linalg.inv(self.K_real)
+
+    @cached_property
+    def depth_factor(self) -> np.ndarray:
+        """Per real pixel, the depth along the virtual axis of its point per metre of real depth:
+        ``R[2] . K^-1 [u, v, 1]`` (height x width)."""
+        row = self.R[2] @ np.linalg.inv(self.K_real)
+        vv, uu = np.mgrid[0:self.height, 0:self.width].astype(np.float64)
+        return row[0] * uu + row[1] * vv + row[2]
+
     def warp(self, rgb: np.ndarray | None, depth_m: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """The virtual frame: colour (bilinear) and depth along the virtual optical axis (nearest
         pixel, so that no depth is mixed across an object's edge; 0 where nothing is seen)."""
-        H = self.K @ self.R @ np.linalg.inv(self.K_real)  # real pixel -> virtual pixel
-        h, w = depth_m.shape[:2]
         d = np.asarray(depth_m, dtype=np.float32)
-        d = np.where(np.isfinite(d) & (d > 0), d, 0.0).astype(np.float32)
-        vv, uu = np.mgrid[0:h, 0:w].astype(np.float64)
-        Ki = np.linalg.inv(self.K_real)
-        # depth along the new axis of each real pixel's point: d * (R[2] . K^-1 [u, v, 1])
-        g = self.R[2, 0] * (Ki[0, 0] * uu + Ki[0, 1] * vv + Ki[0, 2]) + self.R[2, 1] * (Ki[1, 0] * uu + Ki[1, 1] * vv + Ki[1, 2]) \
-            + self.R[2, 2] * (Ki[2, 0] * uu + Ki[2, 1] * vv + Ki[2, 2])
-        zv = (d * g).astype(np.float32)
+        d = np.where(np.isfinite(d) & (d > 0), d, np.float32(0.0))
+        zv = (d * self.depth_factor).astype(np.float32)
         zv[zv <= 0] = 0.0
         size = (self.width, self.height)
-        depth_v = cv2.warpPerspective(zv, H, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        depth_v = cv2.warpPerspective(zv, self.homography, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         rgb_v = None
         if rgb is not None:
-            rgb_v = cv2.warpPerspective(np.ascontiguousarray(rgb), H, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            rgb_v = cv2.warpPerspective(np.ascontiguousarray(rgb), self.homography, size, flags=cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_REPLICATE)
         return rgb_v, depth_v
 
     def pose_to_real(self, position, quaternion) -> tuple[np.ndarray, np.ndarray]:
@@ -96,13 +104,10 @@ class VirtualView:
         cam = CameraIntrinsics.from_K(self.K_real)
         p = np.asarray(position_real, dtype=np.float64)
         c = quaternion_to_rotation(orientation_real)[:, 1]
-        u, v = cam.project(p)[:2]
-        tu, tv = cam.project(p + 0.01 * c)[:2]
-        angle = math.atan2(-(tv - v), tu - u)
-        angle = (angle + math.pi / 2) % math.pi - math.pi / 2
+        u, v, angle = image_axis(cam, p, c)
         ends = [cam.project(p + s * width_m / 2 * c)[:2] for s in (-1.0, 1.0)]
         width_px = float(math.hypot(ends[1][0] - ends[0][0], ends[1][1] - ends[0][1]))
-        return float(u), float(v), float(angle), width_px
+        return u, v, angle, width_px
 
 
 def down_view(K, approach, width: int, height: int) -> VirtualView | None:

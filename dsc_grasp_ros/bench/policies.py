@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..clearance import fit_fingers
+from ..clearance import fit_fingers, fitted_pose
 from ..conventions import PREDICTED_JAW_RATIO, wrap_angle
-from ..geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion, tcp_orientation
+from ..geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion
 
 __all__ = [
     "BASE_FRAME",
@@ -261,6 +261,7 @@ class PeerPolicy(Policy):
         out = self.peer.predict(obs.rgb, obs.depth, k=self.top_k)
         t1 = time.perf_counter()
         cam = CameraIntrinsics.from_K(obs.K)
+        approach = approach_in_camera(obs, self.approach)  # what the finger check measures along
         blocked = None
         for cand in out:  # best first; the same checks as our detector: computable pose, gripper opening
             u, v, angle, width_px, quality = (float(a) for a in cand)
@@ -271,21 +272,16 @@ class PeerPolicy(Policy):
             except GeometryError:
                 continue
             if self.fingers is not None:  # our finger check, "prefer": the first clear grasp, else the best
-                fit = fit_fingers(obs.depth, cam, u, v, angle, width_px, z, self.fingers, self.finger_max_turn,
-                                  approach=approach_in_camera(obs, self.approach))
+                fit = fit_fingers(obs.depth, cam, u, v, angle, width_px, z, self.fingers, self.finger_max_turn, approach=approach)
                 if fit is None:
                     if self.max_gripper_opening is None or width_m <= self.max_gripper_opening:
                         blocked = blocked or (u, v, angle, width_px, quality, pos_c, quat_c, width_m, z)
                     continue
-                if fit.moved and fit.position is not None:  # the 3-D fit (an approach other than the optical axis)
-                    u, v, angle, width_px, width_m, z = fit.u, fit.v, fit.angle, fit.width_px, fit.width_m, float(fit.position[2])
-                    pos_c = fit.position
-                    quat_c = tcp_orientation(fit.closing, approach_in_camera(obs, self.approach))
-                elif fit.moved:
-                    u, v, angle, width_px = fit.u, fit.v, fit.angle, fit.width_px
+                if fit.moved:
                     try:
-                        pos_c, quat_c, width_m, z = grasp_pose(u, v, angle, width_px, obs.depth, cam, jaw_px,
-                                                               self.depth_statistic, self.region_scale)
+                        u, v, angle, width_px, pos_c, quat_c, width_m, z = fitted_pose(
+                            fit, cam, approach, lambda *grasp: grasp_pose(*grasp, obs.depth, cam, jaw_px, self.depth_statistic,
+                                                                          self.region_scale))
                     except GeometryError:
                         continue
             if self.max_gripper_opening is not None and width_m > self.max_gripper_opening:

@@ -326,20 +326,9 @@ class GraspNode(LifecycleNode):
             modality=self._p("modality") or None,
             backend=self._p("backend"),
             threads=self._p("threads"),
+            # the runtime detector settings, one list (params.DETECTOR_RUNTIME); roi: empty = none
+            **{name: self._p(name) for name in P.DETECTOR_RUNTIME if name != "roi"},
             roi=self._p("roi") or None,
-            roi_mode=self._p("roi_mode"),
-            net_px_per_metre=self._p("net_px_per_metre"),
-            sigma=self._p("sigma"),
-            top_k=self._p("top_k"),
-            min_distance_px=self._p("min_distance_px"),
-            min_quality=self._p("min_quality"),
-            depth_statistic=self._p("depth_statistic"),
-            depth_region_scale=self._p("depth_region_scale"),
-            min_depth=self._p("min_depth"),
-            max_depth=self._p("max_depth"),
-            max_gripper_opening=self._p("max_gripper_opening"),
-            **{name: self._p(name) for name in ("finger_check", "finger_max_turn_deg", "finger_thickness", "finger_width",
-                                                "finger_depth", "finger_pad", "opening_margin", "view")},
         )
         t0 = time.perf_counter()
         try:
