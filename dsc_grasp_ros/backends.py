@@ -194,6 +194,7 @@ def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, toleran
     except Exception as e:  # noqa: BLE001 - cache folder not writable, no Inductor, ...
         info["reason"] = f"torch.compile failed ({_first_line(e)})"
         return None, info
+    _raise_recompile_limit()
     for wrapper in ((True, False) if cpp_wrapper else (False,)):
         try:
             with inductor_config.patch(cpp_wrapper=wrapper):  # Inductor reads it while compiling (first call)
@@ -221,6 +222,23 @@ def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, toleran
         info["reason"] = f"compiled outputs differ from eager by {diff:.3g} (> {tolerance} x {scale:.3g})"
         return None, info
     return compiled, info
+
+
+#: Dynamo's per-function cache size that :func:`compile_cpu` guarantees. Every compiled model of
+#: one class shares one cache (keyed by ``forward``'s code object): each model of another input
+#: channel count, up-sampling order or input size takes an entry. Torch's default (8) was hit by a
+#: benchmark of six models in one process (``dsc-grasp bench`` with three eq5 and three csp_first
+#: models): Dynamo then silently ran the rest in eager mode and printed a warning per frame.
+RECOMPILE_LIMIT = 64
+
+
+def _raise_recompile_limit(limit: int = RECOMPILE_LIMIT) -> None:
+    import torch._dynamo.config as dynamo_config
+
+    for name in ("recompile_limit", "cache_size_limit"):  # torch >= 2.6 name, and the older alias
+        if isinstance(getattr(dynamo_config, name, None), int) and getattr(dynamo_config, name) < limit:
+            setattr(dynamo_config, name, limit)
+            break
 
 
 def _first_line(e: Exception) -> str:

@@ -130,6 +130,24 @@ def test_cpp_wrapper_failure_falls_back_to_the_python_wrapper(monkeypatch):
     assert seen == [False] and info["cpp_wrapper"] is False
 
 
+def test_compile_raises_dynamos_recompile_limit_for_many_models(monkeypatch):
+    """Six models in one process (a benchmark of eq5 and csp_first models) need more than Dynamo's
+    default 8 cache entries of the shared ``FastGraspNet.forward``; beyond it Dynamo silently ran
+    eager and warned on every frame (seen in a 9-policy ``dsc-grasp bench``)."""
+    import torch._dynamo.config as dynamo_config
+
+    from dsc_grasp_ros.backends import RECOMPILE_LIMIT
+
+    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)  # torch's default; restored after the test
+    monkeypatch.setattr(torch, "compile", lambda model, **k: model)
+    compiled, info = compile_cpu(prepare_fast_model(tiny_net()), example_input((1, 4, 32, 32)), cpp_wrapper=False)
+    assert compiled is not None and info["reason"] == ""
+    assert dynamo_config.recompile_limit == RECOMPILE_LIMIT >= 6 * 3  # 6 models x 3 input sizes
+    monkeypatch.setattr(dynamo_config, "recompile_limit", 500)  # a user's larger setting is kept
+    compile_cpu(prepare_fast_model(tiny_net()), example_input((1, 4, 32, 32)), cpp_wrapper=False)
+    assert dynamo_config.recompile_limit == 500
+
+
 COMPILE_SKIP = (
     "torch.compile (Inductor, C++ codegen) took 201 s for a 4-block network with a cold cache on this "
     "project's loaded 2-core CI machine; set DSC_GRASP_TEST_COMPILE=1 to run the compile parity tests"
