@@ -228,7 +228,7 @@ def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, toleran
 #: one class shares one cache (keyed by ``forward``'s code object): each model of another input
 #: channel count, up-sampling order or input size takes an entry. Torch's default (8) was hit by a
 #: benchmark of six models in one process (``dsc-grasp bench`` with three eq5 and three csp_first
-#: models): Dynamo then silently ran the rest in eager mode and printed a warning per frame.
+#: models): Dynamo then ran the rest in eager mode, without telling the engine, and logged a warning per frame.
 RECOMPILE_LIMIT = 64
 
 

@@ -132,7 +132,7 @@ def test_cpp_wrapper_failure_falls_back_to_the_python_wrapper(monkeypatch):
 
 def test_compile_raises_dynamos_recompile_limit_for_many_models(monkeypatch):
     """Six models in one process (a benchmark of eq5 and csp_first models) need more than Dynamo's
-    default 8 cache entries of the shared ``FastGraspNet.forward``; beyond it Dynamo silently ran
+    default 8 cache entries of the shared ``FastGraspNet.forward``; beyond it Dynamo quietly ran
     eager and warned on every frame (seen in a 9-policy ``dsc-grasp bench``)."""
     import torch._dynamo.config as dynamo_config
 
