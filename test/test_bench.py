@@ -170,6 +170,47 @@ def test_bad_input_errors(tmp_path, capsys):
         build_policies(f"ggcnn2={bad}")
 
 
+def test_model_files_of_the_same_name_need_labels(tmp_path, monkeypatch):
+    """Two model files named alike (an old and a new dsc_graspnet_rgbd.pt) were a traceback from the
+    runner ("policy names must be unique"); now a clear error, and LABEL=PATH.pt names each one."""
+    import shutil
+
+    from dsc_grasp_ros.commands.bench import build_policies
+    from dsc_grasp_ros.model_io import default_model_path
+
+    src = default_model_path("rgbd")
+    paths = []
+    for d in ("old", "new"):
+        (tmp_path / d).mkdir()
+        for ext in (".pt", ".json"):
+            shutil.copy(src.with_suffix(ext), tmp_path / d / f"dsc_graspnet_rgbd{ext}")
+        paths.append(tmp_path / d / "dsc_graspnet_rgbd.pt")
+    with pytest.raises(PolicyError, match=r"2 policies are named 'dsc_graspnet_rgbd'.*label.*old="):
+        build_policies(f"{paths[0]},{paths[1]}")
+    pols = build_policies(f"oracle,old={paths[0]},new={paths[1]}")
+    assert [p.name for p in pols] == ["oracle", "old", "new"]
+    for p in pols:
+        p.close()
+    with pytest.raises(PolicyError, match="label 'my model'"):
+        build_policies(f"my model={paths[0]}")
+    # dsc_rgbd@node=PATH.pt is the node with that file (it used to become a model named after the file)
+    import dsc_grasp_ros.ros.bench_driver as bd
+
+    seen = {}
+
+    class FakeNode:
+        def __init__(self, name, model_path, modality, device, **k):
+            seen.update(name=name, model_path=model_path, modality=modality)
+            self.name = name
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(bd, "NodePolicy", FakeNode)
+    build_policies(f"dsc_rgbd@node={paths[1]}")
+    assert seen == {"name": "dsc_rgbd@node", "model_path": str(paths[1]), "modality": "rgbd"}
+
+
 class _Shifted:
     """The oracle's grasp moved 6 mm along the jaws: a second, different policy."""
 

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+import re
+
 from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
 from ..virtual_view import VIEW_HELP, VIEWS
 
@@ -13,6 +15,7 @@ from ..virtual_view import VIEW_HELP, VIEWS
 SHIPPED = {"dsc_rgbd": "rgbd", "dsc_d": "d", "dsc_rgb": "rgb"}
 PEERS = ("grconvnet3", "ggcnn2")
 ALL = ("oracle", "dsc_rgbd", "dsc_d", "dsc_rgb", "grconvnet3", "ggcnn2")
+_LABEL = re.compile(r"[A-Za-z0-9_.+-]+")  # a policy label names files (grid_<label>.png)
 
 EPILOG = """\
 Protocol (docs/bench.md has every number): one object per scene from ../shared/objects (the
@@ -29,6 +32,7 @@ Policies (--policies, comma-separated):
                        the shipped DSC-GraspNet models (models/dsc_graspnet_*.pt)
   dsc_MOD=PATH         another model file that must have modality MOD (rgbd, d or rgb)
   PATH.pt              any DSC-GraspNet model file (named after the file)
+  LABEL=PATH.pt        the same, named LABEL (two files of the same name: old=a/m.pt,new=b/m.pt)
   grconvnet3, ggcnn2   the peers with the weights in ../shared/peers; NAME=PATH for other weights
   grconvnet3+fingers, ggcnn2+fingers
                        a peer's 5 best grasps through our finger check (--finger-check prefer and
@@ -157,6 +161,16 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
             out.append(OraclePolicy())
         elif name in SHIPPED:
             out.append(ModelPolicy(path or None, modality=SHIPPED[name], name=name, device=device, **model_settings))
+        # --- through-the-node mode (hook added by H3): the real grasp_node over DDS, tf2 path;
+        # ROS is imported only for this mode (dsc_grasp_ros/ros/bench_driver.py). Before the dsc_MOD=PATH
+        # and .pt forms: dsc_rgbd@node=PATH.pt is the node with that model file.
+        elif name.endswith("@node") and name[: -len("@node")] in SHIPPED:
+            from ..ros.bench_driver import NodePolicy
+
+            node_settings = {k: v for k, v in model_settings.items() if k != "approach"}
+            node_settings["approach"] = "target_down" if approach == "vertical" else "optical"  # the node's names
+            out.append(NodePolicy(name=name, model_path=path or None, modality=SHIPPED[name[: -len("@node")]], device=device,
+                                  **node_settings))
         elif name in PEERS:
             out.append(PeerPolicy.load(name, path or None))
         elif name.endswith("+fingers") and name[: -len("+fingers")] in PEERS:
@@ -168,19 +182,23 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
             if mod not in ("rgbd", "d", "rgb"):
                 raise PolicyError(f"policy {it!r}: modality {mod!r} is not one of rgbd, d, rgb")
             out.append(ModelPolicy(path, modality=mod, name=name, device=device, **model_settings))
+        elif path and path.endswith(".pt"):  # LABEL=PATH.pt: a model file under a name of the user's
+            if not _LABEL.fullmatch(name):
+                raise PolicyError(f"policy {it!r}: the label {name!r} names the output pictures; use letters, digits and _ . + -")
+            out.append(ModelPolicy(path, name=name, device=device, **model_settings))
         elif it.endswith(".pt"):
             out.append(ModelPolicy(it, name=Path(it).stem, device=device, **model_settings))
-        # --- through-the-node mode (hook added by H3): the real grasp_node over DDS, tf2 path;
-        # ROS is imported only for this mode (dsc_grasp_ros/ros/bench_driver.py)
-        elif name.endswith("@node") and name[: -len("@node")] in SHIPPED:
-            from ..ros.bench_driver import NodePolicy
-
-            node_settings = {k: v for k, v in model_settings.items() if k != "approach"}
-            node_settings["approach"] = "target_down" if approach == "vertical" else "optical"  # the node's names
-            out.append(NodePolicy(name=name, model_path=path or None, modality=SHIPPED[name[: -len("@node")]], device=device,
-                                  **node_settings))
         else:
-            raise PolicyError(f"unknown policy {it!r}: use {', '.join(ALL)}, all, dsc_MOD=PATH, NAME=PATH for a peer, or a .pt model file")
+            raise PolicyError(f"unknown policy {it!r}: use {', '.join(ALL)}, all, dsc_MOD=PATH, LABEL=PATH.pt, "
+                              "NAME=PATH for a peer, or a .pt model file")
+    names = [p.name for p in out]
+    for n in dict.fromkeys(names):
+        if names.count(n) > 1:
+            for p in out:
+                p.close()
+            given = [it for it, p in zip(expanded, out) if p.name == n]
+            raise PolicyError(f"{names.count(n)} policies are named {n!r} ({', '.join(given)}): a model file is named after "
+                              f"the file; give each a label of its own, e.g. old={given[0]}")
     return out
 
 
