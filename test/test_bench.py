@@ -193,7 +193,7 @@ def test_model_files_of_the_same_name_need_labels(tmp_path, monkeypatch):
         p.close()
     with pytest.raises(PolicyError, match="label 'my model'"):
         build_policies(f"my model={paths[0]}")
-    # dsc_rgbd@node=PATH.pt is the node with that file (it used to become a model named after the file)
+    # dsc_rgbd@node=PATH.pt is the node with that file (it used to be refused as modality 'rgbd@node')
     import dsc_grasp_ros.ros.bench_driver as bd
 
     seen = {}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-
 import re
+import sys
 
 from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
 from ..virtual_view import VIEW_HELP, VIEWS
@@ -192,13 +191,13 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
             raise PolicyError(f"unknown policy {it!r}: use {', '.join(ALL)}, all, dsc_MOD=PATH, LABEL=PATH.pt, "
                               "NAME=PATH for a peer, or a .pt model file")
     names = [p.name for p in out]
-    for n in dict.fromkeys(names):
-        if names.count(n) > 1:
-            for p in out:
-                p.close()
-            given = [it for it, p in zip(expanded, out) if p.name == n]
-            raise PolicyError(f"{names.count(n)} policies are named {n!r} ({', '.join(given)}): a model file is named after "
-                              f"the file; give each a label of its own, e.g. old={given[0]}")
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        for p in out:
+            p.close()
+        given = [it for it, n in zip(expanded, names) if n == dup]
+        raise PolicyError(f"{len(given)} policies are named {dup!r} ({', '.join(given)}): a model file is named after "
+                          f"the file; give each a label of its own, e.g. old={given[0]}")
     return out
 
 
