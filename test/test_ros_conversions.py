@@ -149,6 +149,31 @@ def test_stamp_pairing_exact_and_tolerance():
     pair = p.add_color(208, "c208")
     assert pair.depth == "d210"  # nearest within tolerance
     assert p.unmatched == 1  # d200 is older than the pair: dropped, counted
+    assert (p.unmatched_color, p.unmatched_depth) == (0, 1)
+
+
+def test_stamp_pairing_accounts_for_every_message_per_stream():
+    """A color whose depth was lost (best-effort DDS) is pending, then unmatched once a newer pair
+    passes it: each color message is in exactly one of paired / unmatched_color / pending."""
+    p = StampPairer(0, buffer_size=3)
+    paired = 0
+    for t in range(10):
+        if p.add_color(t, f"c{t}") is not None:
+            paired += 1
+        if t != 4 and p.add_depth(t, f"d{t}") is not None:  # depth 4 lost
+            paired += 1
+    assert p.add_color(10, "c10") is None  # its depth has not come yet
+    assert p.add_depth(20, "d20") is None  # its color was lost
+    assert paired == 9
+    assert (p.unmatched_color, p.unmatched_depth) == (1, 0)  # c4, passed by pair 5
+    assert p.pending() == (1, 1)
+    assert paired + p.unmatched_color + p.pending()[0] == 11  # colors added
+    assert paired + p.unmatched_depth + p.pending()[1] == 10  # depths added
+    for t in range(30, 34):
+        p.add_color(t, f"c{t}")  # no depth: the buffer of 3 overflows
+    assert p.pending() == (3, 1) and p.unmatched_color == 1 + 2
+    p.clear()  # deactivate: the buffered messages will never be paired
+    assert p.pending() == (0, 0) and (p.unmatched_color, p.unmatched_depth) == (6, 1) and p.unmatched == 7
 
 
 def test_latest_slot_keeps_only_newest():

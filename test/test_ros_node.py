@@ -20,6 +20,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
+from dsc_grasp_ros.ros.grasp_node import SKIP_REASONS  # noqa: E402
 from dsc_grasp_ros.ros.listener import GraspListener  # noqa: E402
 
 from ros_helpers import REALSENSE_REMAPS, replay, ros_context, start_node, write_params  # noqa: E402,F401 - ros_context: fixture
@@ -97,12 +98,15 @@ def test_replay_grasps_in_base_frame(ros_context, scene_bag, tmp_path):
         rp = replay(bag_path, env, tmp_path / "replay30.log", "--hz", "30", "--tail", "1.0")
         assert rp.wait(60) == 0, rp.output()
         assert lis.wait_for(lambda rx: len(rx.diagnostics) > 0, 10)
-        # the frame in flight finishes and a fresh summary accounts for every received frame (on a loaded
-        # CPU one frame can take longer than a fixed pause)
+        # the frame in flight finishes and a fresh summary accounts for every received color image (on a
+        # loaded CPU one frame can take longer than a fixed pause). Best-effort DDS may lose an image on a
+        # loaded machine: a color whose depth was lost is unmatched or still pending, never processed.
+        def accounted(d):
+            return (int(d.get("processed", 0)) + int(d.get("dropped_stale", 0)) + sum(int(d.get(k, 0)) for k in SKIP_REASONS)
+                    + int(d.get("unmatched_color", 0)) + int(d.get("pending_color", 0)))
+
         def settled(d):
-            acc = int(d.get("processed", 0)) + int(d.get("dropped_stale", 0))
-            acc += sum(int(d.get(k, 0)) for k in ("missing_camera_info", "no_valid_depth_at_grasp"))
-            return d and acc >= int(d.get("received", 0))
+            return bool(d) and accounted(d) >= int(d.get("received", 0))
 
         deadline = time.monotonic() + 20
         time.sleep(1.0)
@@ -111,11 +115,14 @@ def test_replay_grasps_in_base_frame(ros_context, scene_bag, tmp_path):
         time.sleep(0.6)  # one more summary period: the last grasp message has arrived too
         diag = lis.latest_diagnostics()
         received, processed, dropped = int(diag["received"]), int(diag["processed"]), int(diag["dropped_stale"])
-        skipped = {k: int(diag.get(k, 0)) for k in ("missing_camera_info", "no_valid_depth_at_grasp")}
-        print(f"30 Hz phase: received {received}, processed {processed}, dropped {dropped}, skipped {skipped}")
+        skipped = {k: int(diag[k]) for k in SKIP_REASONS if int(diag.get(k, 0))}
+        unpaired = int(diag["unmatched_color"]) + int(diag["pending_color"])
+        print(f"30 Hz phase: received {received}, processed {processed}, dropped {dropped}, skipped {skipped}, "
+              f"color without depth {unpaired}")
         assert received >= 0.9 * N_FRAMES, diag
         assert processed >= 1
-        assert processed + dropped + sum(skipped.values()) >= 0.9 * N_FRAMES, diag  # every frame accounted for
+        assert accounted(diag) == received, diag  # every received frame accounted for, exactly once
+        assert processed + dropped + sum(skipped.values()) >= 0.8 * N_FRAMES, diag  # pairs formed: DDS lost few
         with lis.lock:
             phase1 = list(lis.rx.grasp)
             lis.rx.grasp.clear(), lis.rx.grasps.clear(), lis.rx.candidates.clear()

@@ -723,6 +723,8 @@ class GraspNode(LifecycleNode):
         c = dict(self._counters)
         c["dropped_stale"] = self._slot.dropped
         c["unmatched"] = self._pairer.unmatched
+        c["unmatched_color"], c["unmatched_depth"] = self._pairer.unmatched_color, self._pairer.unmatched_depth
+        c["pending_color"], c["pending_depth"] = self._pairer.pending()
         return c
 
     def _summary(self) -> None:

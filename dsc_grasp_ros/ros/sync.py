@@ -33,7 +33,10 @@ class StampPairer:
 
     ``add_color`` / ``add_depth`` return a :class:`FramePair` when the new message completes a
     pair (the nearest partner within ``tolerance_ns``), else ``None``. Messages older than a
-    completed pair, and messages pushed out of the small buffers, are counted as unmatched.
+    completed pair, and messages pushed out of the small buffers, are counted as unmatched, per
+    stream (``unmatched_color`` / ``unmatched_depth``); :meth:`pending` says how many of each still
+    wait for a partner. Every color message added is, at any time, in exactly one of: a returned
+    pair, ``unmatched_color``, or ``pending()[0]`` (and the same for depth).
     """
 
     def __init__(self, tolerance_ns: int = 0, buffer_size: int = 10):
@@ -42,7 +45,18 @@ class StampPairer:
         self._color: "collections.OrderedDict[int, Any]" = collections.OrderedDict()
         self._depth: "collections.OrderedDict[int, Any]" = collections.OrderedDict()
         self._lock = threading.Lock()
-        self.unmatched = 0
+        self.unmatched_color = 0
+        self.unmatched_depth = 0
+
+    @property
+    def unmatched(self) -> int:
+        """Messages of either stream that will never be paired."""
+        return self.unmatched_color + self.unmatched_depth
+
+    def pending(self) -> tuple[int, int]:
+        """(color, depth) messages buffered, still waiting for a partner."""
+        with self._lock:
+            return len(self._color), len(self._depth)
 
     def add_color(self, stamp_ns: int, msg) -> FramePair | None:
         return self._add(stamp_ns, msg, self._color, self._depth, color_first=True)
@@ -51,7 +65,10 @@ class StampPairer:
         return self._add(stamp_ns, msg, self._depth, self._color, color_first=False)
 
     def clear(self) -> None:
+        """Forget the buffered messages (counted as unmatched: they will never be paired)."""
         with self._lock:
+            self.unmatched_color += len(self._color)
+            self.unmatched_depth += len(self._depth)
             self._color.clear()
             self._depth.clear()
 
@@ -66,17 +83,24 @@ class StampPairer:
                 mine[stamp] = msg
                 while len(mine) > self.buffer_size:
                     mine.popitem(last=False)
-                    self.unmatched += 1
+                    self._count(color_first, 1)
                 return None
             partner = other.pop(best)
             # Everything older than this pair can no longer be matched in order: drop it.
-            for buf in (mine, other):
-                for s in [s for s in buf if s <= max(stamp, best)]:
+            for buf, is_color in ((mine, color_first), (other, not color_first)):
+                old = [s for s in buf if s <= max(stamp, best)]
+                for s in old:
                     del buf[s]
-                    self.unmatched += 1
+                self._count(is_color, len(old))
             color, depth = (msg, partner) if color_first else (partner, msg)
             color_stamp = stamp if color_first else best
             return FramePair(color=color, depth=depth, stamp_ns=color_stamp)
+
+    def _count(self, is_color: bool, n: int) -> None:
+        if is_color:
+            self.unmatched_color += n
+        else:
+            self.unmatched_depth += n
 
 
 class LatestSlot:
