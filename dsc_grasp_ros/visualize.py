@@ -7,7 +7,7 @@ import numpy as np
 
 from .grasp import rect_corners
 
-__all__ = ["draw_grasps", "finger_boxes", "quality_colour"]
+__all__ = ["depth_to_rgb", "draw_grasps", "evaluation_tile", "finger_boxes", "quality_colour", "tile_grid"]
 
 
 def quality_colour(q: float) -> tuple[int, int, int]:
@@ -16,7 +16,8 @@ def quality_colour(q: float) -> tuple[int, int, int]:
     return (int(255 * min(1, 2 * (1 - q))), int(255 * min(1, 2 * q)), 0)
 
 
-def _depth_to_rgb(depth: np.ndarray) -> np.ndarray:
+def depth_to_rgb(depth: np.ndarray) -> np.ndarray:
+    """Depth in grey for people (near bright, 2-98 percentile range; invalid pixels black)."""
     d = np.asarray(depth, dtype=np.float32)
     valid = np.isfinite(d) & (d > 0)
     out = np.zeros(d.shape, np.uint8)
@@ -57,7 +58,7 @@ def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: boo
     finger check (``fingers_clear`` True or False) get their two finger footprints at the
     controller's opening: cyan when clear of the object, magenta when not.
     """
-    img = _depth_to_rgb(depth) if rgb is None else np.ascontiguousarray(rgb[..., :3]).copy()
+    img = depth_to_rgb(depth) if rgb is None else np.ascontiguousarray(rgb[..., :3]).copy()
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     h, w = img.shape[:2]
@@ -99,3 +100,47 @@ def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: boo
     cv2.putText(panel, "1", (qw - 14, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
     cv2.putText(panel, "0", (qw - 14, qh - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
     return np.concatenate([img, np.full((h, 6, 3), 255, np.uint8), panel], 1)
+
+
+#: Colours of :func:`evaluation_tile`: ground truth, a correct top-1 grasp, a wrong one.
+GT_COLOUR, CORRECT_COLOUR, WRONG_COLOUR = (90, 170, 255), (0, 210, 0), (255, 40, 40)
+
+
+def evaluation_tile(img: np.ndarray, rects: np.ndarray, result: dict, size: int | None = None) -> np.ndarray:
+    """One scored image of ``dsc-grasp evaluate`` for people: the network's view (``img``, network
+    pixels) with the ground-truth rectangles (thin, blue) and the top-1 grasp (jaws thick; green when
+    the metric counts it correct, red when not), its id and best IoU written on it; ``size``: the
+    tile's side in pixels (default: the image's)."""
+    tile = np.ascontiguousarray(img[..., :3]).copy()
+    for r in np.asarray(rects, dtype=np.float64).reshape(-1, 5):
+        pts = np.round(rect_corners(r[0], r[1], r[2], r[3], r[4])).astype(np.int32)
+        cv2.polylines(tile, [pts], True, GT_COLOUR, 1, cv2.LINE_8)
+    g = result.get("grasp")
+    col = CORRECT_COLOUR if result.get("correct") else WRONG_COLOUR
+    if g:
+        c = np.round(rect_corners(g["u"], g["v"], np.radians(g["angle_deg"]), g["width_px"], g["width_px"] / 2)).astype(np.int32)
+        cv2.line(tile, tuple(c[0]), tuple(c[1]), col, 1, cv2.LINE_8)
+        cv2.line(tile, tuple(c[2]), tuple(c[3]), col, 1, cv2.LINE_8)
+        cv2.line(tile, tuple(c[1]), tuple(c[2]), col, 3, cv2.LINE_8)
+        cv2.line(tile, tuple(c[3]), tuple(c[0]), col, 3, cv2.LINE_8)
+        cv2.circle(tile, (int(round(g["u"])), int(round(g["v"]))), 3, col, -1, cv2.LINE_8)
+    if size and size != tile.shape[0]:
+        tile = cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA)
+    text = f"{result.get('id', '')} IoU {result.get('best_iou', 0.0):.2f}" + ("" if g else " no grasp")
+    cv2.rectangle(tile, (0, 0), (tile.shape[1] - 1, 14), (0, 0, 0), -1)
+    cv2.putText(tile, text[-34:], (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.36, col, 1, cv2.LINE_AA)
+    return tile
+
+
+def tile_grid(tiles: list[np.ndarray], cols: int, gap: int = 4) -> np.ndarray:
+    """Equal-sized RGB tiles in a white grid of ``cols`` columns, row by row."""
+    if not tiles:
+        raise ValueError("no tiles to lay out")
+    h, w = tiles[0].shape[:2]
+    cols = max(1, min(int(cols), len(tiles)))
+    rows = -(-len(tiles) // cols)
+    out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), 255, np.uint8)
+    for k, t in enumerate(tiles):
+        r, c = divmod(k, cols)
+        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = t
+    return out

@@ -96,9 +96,13 @@ def test_cli_train_resume_export_evaluate(toy, tmp_path, capsys):
     assert "grasps" in json.loads(capsys.readouterr().out)
     # evaluate with the run's split scores exactly its held-out items
     assert main(["evaluate", "--dataset", "jacquard-format", "--path", str(toy), "--model", str(out),
-                 "--split-file", str(run / "split.json"), "--json"]) == 0
+                 "--split-file", str(run / "split.json"), "--json", "--save-images", str(tmp_path / "seen")]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["count"] == 2 and [r["id"] for r in res["per_image"]] == split["test"]
+    # --save-images: one picture per scored image, the grid, and the wrong ones' grid when there are any
+    pics = res["images"]
+    assert pics["per_image"] == 2 and Path(pics["grid"]).is_file() and len(list((tmp_path / "seen").glob("*.png"))) == 2 + 1 + ("wrong" in pics)
+    assert ("wrong" in pics) == (res["correct"] < 2)
     assert 0.0 <= res["accuracy"] <= 1.0 and res["inference_ms"]["mean"] > 0
 
 

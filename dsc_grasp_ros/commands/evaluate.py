@@ -31,6 +31,8 @@ examples:
   dsc-grasp evaluate --dataset cornell --path ~/data/cornell --model runs/cw/model.pt --split-file runs/cw/split.json
   dsc-grasp evaluate --dataset jacquard --path ../shared/data/jacquard --json > eval.json   # shipped RGB-D model
   dsc-grasp evaluate --dataset cornell --path ../shared/data/cornell --modality rgb --protocol square  # the old crop
+  dsc-grasp evaluate --dataset cornell --path ../shared/data/cornell --split-file config/splits/cornell_shared_split.json \
+      --save-images runs/eval_cornell   # look at what it got wrong: runs/eval_cornell/wrong.png
 """
 
 
@@ -74,8 +76,40 @@ def register(sub):
     p.add_argument("--batch-size", type=int, default=1, help="images per forward pass; 1 gives per-frame inference time (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the full result (accuracy, count, per-image results, timing) as JSON")
     p.add_argument("--output", default=None, help="also write the JSON result to this file")
+    p.add_argument("--save-images", default=None, metavar="DIR",
+                   help="also draw every scored image as the network saw it (its crop), with the ground-truth rectangles (blue) "
+                        "and the top-1 grasp (green: correct, red: wrong): DIR/grid.png (all images), DIR/wrong.png (the wrong "
+                        "ones) and one DIR/<id>.png each")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def save_images(ds, per_image: list[dict], out: Path, cols: int = 8, tile_px: int = 160) -> dict:
+    """Draw the scored images (:func:`~dsc_grasp_ros.visualize.evaluation_tile`): one PNG per
+    image, a grid of all of them and one of the wrong ones; returns what was written."""
+    import re
+
+    import cv2
+
+    from ..visualize import evaluation_tile, tile_grid
+
+    out.mkdir(parents=True, exist_ok=True)
+    tiles, wrong = [], []
+    for i, r in enumerate(per_image):
+        img, rects = ds.view(i)
+        full = evaluation_tile(img, rects, r)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(r["id"])) + ".png"
+        cv2.imwrite(str(out / name), cv2.cvtColor(full, cv2.COLOR_RGB2BGR))
+        tiles.append(evaluation_tile(img, rects, r, tile_px))
+        if not r["correct"]:
+            wrong.append(tiles[-1])
+    written = {"dir": str(out), "per_image": len(tiles)}
+    for key, group in (("grid", tiles), ("wrong", wrong)):
+        if group:
+            path = out / f"{key}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(tile_grid(group, cols), cv2.COLOR_RGB2BGR))
+            written[key] = str(path)
+    return written
 
 
 def run(args) -> int:
@@ -124,6 +158,8 @@ def run(args) -> int:
         "wall_s": round(time.time() - t0, 2),
         "per_image": res["per_image"],
     }
+    if args.save_images:
+        result["images"] = save_images(ds, res["per_image"], Path(args.save_images))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
     if args.json:
@@ -135,4 +171,6 @@ def run(args) -> int:
             f"depth ref {depth_ref}, {device}]; inference {res['inference_ms']['mean']:.1f} ms/image "
             f"(forward + decode)"
         )
+        if args.save_images:
+            print(f"images: {result['images']['dir']} (grid.png, wrong.png, one per image)")
     return 0

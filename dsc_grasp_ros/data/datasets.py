@@ -214,17 +214,36 @@ class GraspDataset(Dataset):
         depth = read_depth(it.depth) if self.needs_depth else None
         return rgb, depth, read_rects(it)
 
-    def sample(self, i: int, quarter_turns: int = 0, zoom: float = 1.0):
-        """Deterministic sample: ``(x, rects_net)`` for a given rotation and zoom."""
-        rgb, depth, rects = self.load(i)
-        h, w = (rgb if rgb is not None else depth).shape[:2]
+    def _roi(self, i: int, h: int, w: int, depth, zoom: float = 1.0):
+        """The crop of sample ``i`` (``h x w`` full image) under this dataset's protocol and ``zoom``."""
         K, roi_depth = None, depth
         if self.protocol == "scale" and self.items[i].camera:
             K = read_camera_K(self.items[i].camera)
             if roi_depth is None:  # an RGB model still crops at the scale the depth says
                 roi_depth = read_depth(self.items[i].depth)
         base = protocol_roi(self.protocol, self.items[i].format, h, w, self.input_size, K, roi_depth, self.net_px_per_metre)
-        roi = zoom_roi(h, w, zoom, self.input_size, base)
+        return zoom_roi(h, w, zoom, self.input_size, base)
+
+    def view(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """What the network sees of sample ``i``, for people: ``(S x S x 3 uint8, rects_net)``, the
+        colour image (the depth in grey when the sample has none) in the same crop as :meth:`sample`
+        at zoom 1 without rotation, and the ground-truth rectangles in its network pixels."""
+        from ..visualize import depth_to_rgb
+
+        it = self.items[i]
+        rgb = read_rgb(it.rgb) if it.rgb else None
+        depth = read_depth(it.depth) if rgb is None else None  # (the scale ROI reads the depth itself)
+        rects = read_rects(it)
+        h, w = (rgb if rgb is not None else depth).shape[:2]
+        roi = self._roi(i, h, w, depth)
+        img = roi.crop(np.ascontiguousarray(rgb[..., :3])) if rgb is not None else depth_to_rgb(roi.crop(depth))
+        return img, transform_rects(rects, roi.matrix)
+
+    def sample(self, i: int, quarter_turns: int = 0, zoom: float = 1.0):
+        """Deterministic sample: ``(x, rects_net)`` for a given rotation and zoom."""
+        rgb, depth, rects = self.load(i)
+        h, w = (rgb if rgb is not None else depth).shape[:2]
+        roi = self._roi(i, h, w, depth, zoom)
         x, _ = prepare(rgb, depth, roi, self.modality, self.depth_ref)
         r = transform_rects(rects, roi.matrix)
         if self.max_opening_px is not None and len(r):
