@@ -174,6 +174,10 @@ def test_stamp_pairing_accounts_for_every_message_per_stream():
     assert p.pending() == (3, 1) and p.unmatched_color == 1 + 2
     p.clear()  # deactivate: the buffered messages will never be paired
     assert p.pending() == (0, 0) and (p.unmatched_color, p.unmatched_depth) == (6, 1) and p.unmatched == 7
+    p.add_depth(50, "d50")
+    p.add_depth(50, "d50 again")  # the same stamp twice (e.g. a bag played in a loop): the first is lost
+    assert p.pending() == (0, 1) and p.unmatched_depth == 2
+    assert p.add_color(50, "c50").depth == "d50 again"
 
 
 def test_latest_slot_keeps_only_newest():

@@ -80,6 +80,8 @@ class StampPairer:
                 if dt <= self.tolerance_ns and (best_dt is None or dt < best_dt):
                     best, best_dt = s, dt
             if best is None:
+                if stamp in mine:  # a second message of the same stamp replaces the first: that one is lost
+                    self._count(color_first, 1)
                 mine[stamp] = msg
                 while len(mine) > self.buffer_size:
                     mine.popitem(last=False)
