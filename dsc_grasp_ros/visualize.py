@@ -5,9 +5,21 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .conventions import PREDICTED_JAW_RATIO
 from .grasp import rect_corners
 
 __all__ = ["depth_to_rgb", "draw_grasps", "evaluation_tile", "finger_boxes", "quality_colour", "tile_grid"]
+
+
+def _draw_grasp_rect(img, u, v, angle, opening, jaw, col, thick: int, dot: int, line_type: int) -> None:
+    """A grasp rectangle in place: closing-axis edges (p0-p1, p2-p3) ``thick``, jaw edges (p1-p2,
+    p3-p0) three times that, and a dot of radius ``dot`` at the centre."""
+    pts = np.round(rect_corners(u, v, angle, opening, jaw)).astype(np.int32)
+    cv2.line(img, tuple(pts[0]), tuple(pts[1]), col, thick, line_type)
+    cv2.line(img, tuple(pts[2]), tuple(pts[3]), col, thick, line_type)
+    cv2.line(img, tuple(pts[1]), tuple(pts[2]), col, 3 * thick, line_type)
+    cv2.line(img, tuple(pts[3]), tuple(pts[0]), col, 3 * thick, line_type)
+    cv2.circle(img, (int(round(u)), int(round(v))), dot, col, -1, line_type)
 
 
 def quality_colour(q: float) -> tuple[int, int, int]:
@@ -67,15 +79,8 @@ def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: boo
         cv2.rectangle(img, (roi.x, roi.y), (roi.x + roi.w - 1, roi.y + roi.h - 1), (80, 160, 255), thick)
     for rank, g in reversed(list(enumerate(grasps))):
         jaw = getattr(g, "jaw_px", None) or getattr(g, "jaw", None) or g.width_px / 2
-        c = rect_corners(g.u, g.v, g.angle, g.width_px, jaw)
-        pts = np.round(c).astype(np.int32)
         col = quality_colour(g.quality)
-        # closing-axis edges thin, jaw edges (p1-p2 and p3-p0) thick
-        cv2.line(img, tuple(pts[0]), tuple(pts[1]), col, thick, cv2.LINE_AA)
-        cv2.line(img, tuple(pts[2]), tuple(pts[3]), col, thick, cv2.LINE_AA)
-        cv2.line(img, tuple(pts[1]), tuple(pts[2]), col, 3 * thick, cv2.LINE_AA)
-        cv2.line(img, tuple(pts[3]), tuple(pts[0]), col, 3 * thick, cv2.LINE_AA)
-        cv2.circle(img, (int(round(g.u)), int(round(g.v))), 2 * thick, col, -1, cv2.LINE_AA)
+        _draw_grasp_rect(img, g.u, g.v, g.angle, g.width_px, jaw, col, thick, 2 * thick, cv2.LINE_AA)
         clear = getattr(g, "fingers_clear", None)
         boxes = finger_boxes(g, fingers) if (fingers is not None and clear is not None) else None
         for box in boxes or ():
@@ -117,13 +122,9 @@ def evaluation_tile(img: np.ndarray, rects: np.ndarray, result: dict, size: int 
         cv2.polylines(tile, [pts], True, GT_COLOUR, 1, cv2.LINE_8)
     g = result.get("grasp")
     col = CORRECT_COLOUR if result.get("correct") else WRONG_COLOUR
-    if g:
-        c = np.round(rect_corners(g["u"], g["v"], np.radians(g["angle_deg"]), g["width_px"], g["width_px"] / 2)).astype(np.int32)
-        cv2.line(tile, tuple(c[0]), tuple(c[1]), col, 1, cv2.LINE_8)
-        cv2.line(tile, tuple(c[2]), tuple(c[3]), col, 1, cv2.LINE_8)
-        cv2.line(tile, tuple(c[1]), tuple(c[2]), col, 3, cv2.LINE_8)
-        cv2.line(tile, tuple(c[3]), tuple(c[0]), col, 3, cv2.LINE_8)
-        cv2.circle(tile, (int(round(g["u"])), int(round(g["v"]))), 3, col, -1, cv2.LINE_8)
+    if g:  # the rectangle the metric scored: jaw = opening x PREDICTED_JAW_RATIO
+        w = g["width_px"]
+        _draw_grasp_rect(tile, g["u"], g["v"], np.radians(g["angle_deg"]), w, w * PREDICTED_JAW_RATIO, col, 1, 3, cv2.LINE_8)
     if size and size != tile.shape[0]:
         tile = cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA)
     text = f"{result.get('id', '')} IoU {result.get('best_iou', 0.0):.2f}" + ("" if g else " no grasp")
