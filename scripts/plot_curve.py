@@ -28,12 +28,11 @@ from pathlib import Path
 
 
 def load(path: str) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{path}: no such file")
     try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
+        doc = json.loads(Path(path).read_text())
+    except (FileNotFoundError, IsADirectoryError):
+        raise ValueError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not JSON ({e})") from None
     series = doc.get("series") if isinstance(doc, dict) else None
     if not isinstance(series, list) or not series:
