@@ -15,7 +15,7 @@ examples:
   .venv/bin/python scripts/plot_curve.py config/curves/rgbd_csp_first.json --out docs/img/rgbd_curve.png
   .venv/bin/python scripts/plot_curve.py config/curves/rgbd_csp_first.json --json
 
-Bad input (a missing file, not JSON, a series without points, a non-positive x) exits with
+Bad input (a missing file, not JSON, a series without label or points, a non-positive x) exits with
 status 2 and one line naming it.
 """
 
@@ -38,17 +38,19 @@ def load(path: str) -> dict:
     if not isinstance(series, list) or not series:
         raise ValueError(f"{path}: expected an object with a non-empty 'series' list")
     for s in series:
-        pts = s.get("points") if isinstance(s, dict) else None
+        if not (isinstance(s, dict) and isinstance(s.get("label"), str)):
+            raise ValueError(f"{path}: series {s!r} needs a 'label' text")
+        pts = s.get("points")
         if not isinstance(pts, list) or not pts:
-            raise ValueError(f"{path}: series {s.get('label', '?') if isinstance(s, dict) else s!r} has no points")
+            raise ValueError(f"{path}: series {s['label']!r} has no points")
         for pt in pts:
             if not (isinstance(pt, list) and len(pt) == 2 and all(isinstance(v, (int, float)) for v in pt)):
-                raise ValueError(f"{path}: series {s.get('label', '?')!r}: point {pt!r} is not [x, y]")
+                raise ValueError(f"{path}: series {s['label']!r}: point {pt!r} is not [x, y]")
             if pt[0] <= 0:
-                raise ValueError(f"{path}: series {s.get('label', '?')!r}: x must be positive for a log axis, got {pt[0]}")
+                raise ValueError(f"{path}: series {s['label']!r}: x must be positive for a log axis, got {pt[0]}")
     for r in doc.get("references", []):
-        if not (isinstance(r, dict) and isinstance(r.get("x"), (int, float)) and r["x"] > 0):
-            raise ValueError(f"{path}: reference {r!r} needs a positive 'x'")
+        if not (isinstance(r, dict) and isinstance(r.get("x"), (int, float)) and r["x"] > 0 and isinstance(r.get("label"), str)):
+            raise ValueError(f"{path}: reference {r!r} needs a positive 'x' and a 'label' text")
     return doc
 
 
