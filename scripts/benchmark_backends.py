@@ -34,11 +34,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from dsc_grasp_ros import backends  # noqa: E402
-from dsc_grasp_ros.backends import example_input  # noqa: E402
-from dsc_grasp_ros.inference import InferenceEngine  # noqa: E402
-from dsc_grasp_ros.model_io import load_model  # noqa: E402
-from dsc_grasp_ros.network import MODALITY_CHANNELS, UPSAMPLE_ORDERS, dsc_graspnet  # noqa: E402
+from dsc_grasp_ros.core import backends  # noqa: E402
+from dsc_grasp_ros.core.backends import example_input  # noqa: E402
+from dsc_grasp_ros.core.inference import InferenceEngine  # noqa: E402
+from dsc_grasp_ros.core.model_io import load_model  # noqa: E402
+from dsc_grasp_ros.core.network import MODALITY_CHANNELS, UPSAMPLE_ORDERS, dsc_graspnet  # noqa: E402
 
 
 def main(argv=None) -> int:

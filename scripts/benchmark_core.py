@@ -30,7 +30,7 @@ import dsc_grasp_ros  # noqa: E402,F401  (before torch: sets OMP_WAIT_POLICY=PAS
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from dsc_grasp_ros.inference import DetectorConfig, GraspDetector  # noqa: E402
+from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector  # noqa: E402
 
 
 def synthetic_frames(n: int, seed: int = 0):

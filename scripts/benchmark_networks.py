@@ -16,7 +16,7 @@ Networks (names for --networks; `list` prints the ones available in this checkou
                              their published architectures (dsc_grasp_ros/bench/peers.py)
   grconvnet3-ch32            GR-ConvNet3 at its 32-channel default width (1.90 M parameters,
                              random weights: no published ch32 weights are in ../shared/peers)
-<order> is an up-sampling order of dsc_grasp_ros.network (csp_first = the authors' order, the
+<order> is an up-sampling order of dsc_grasp_ros.core.network (csp_first = the authors' order, the
 default; eq5 = literal Eq. 5). Our networks run with random weights (latency does not depend
 on them); the peers with their published weights. Inputs are random, normalised-range tensors.
 
@@ -56,7 +56,7 @@ import dsc_grasp_ros  # noqa: E402,F401 - before torch: the package's passive Op
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dsc_grasp_ros import network as net_mod  # noqa: E402
+from dsc_grasp_ros.core import network as net_mod  # noqa: E402
 from dsc_grasp_ros.bench.peers import PEERS, PeerError, load_peer  # noqa: E402
 
 
@@ -73,11 +73,11 @@ def upsample_orders() -> list[str]:
 
 def engine_backends() -> list[str]:
     """InferenceEngine backends (``auto`` left out: it is ``compiled`` on CPU); [] = no backend arg."""
-    from dsc_grasp_ros.inference import InferenceEngine
+    from dsc_grasp_ros.core.inference import InferenceEngine
 
     if "backend" not in inspect.signature(InferenceEngine.__init__).parameters:
         return []
-    from dsc_grasp_ros.backends import BACKENDS
+    from dsc_grasp_ros.core.backends import BACKENDS
 
     return [b for b in BACKENDS if b != "auto"]
 
@@ -173,7 +173,7 @@ def build(name: str, device: torch.device, peers_dir, threads: int | None):
     info = {"kind": "ours", "title": f"DSC-GraspNet RGB-D ({order or 'default order'}, {path})", "input": "1x4x224x224"}
     if path == "plain":
         return model.to(device), x, info, model
-    from dsc_grasp_ros.inference import InferenceEngine
+    from dsc_grasp_ros.core.inference import InferenceEngine
 
     kw = {"backend": path} if path != "engine" else {}
     if "threads" in inspect.signature(InferenceEngine.__init__).parameters and threads:

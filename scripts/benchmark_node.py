@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import rclpy  # noqa: E402
 
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
-from dsc_grasp_ros.ros.listener import GraspListener  # noqa: E402
+from dsc_grasp_ros.devtools.listener import GraspListener  # noqa: E402
 
 BIN = Path(sys.executable).parent
 REMAPS = ["-r", "color/image_raw:=/camera/camera/color/image_raw", "-r",
@@ -56,7 +56,7 @@ def run_phase(lis, env, bag, args, lockstep: bool, loops: int, warmup: bool = Fa
     before = lis.latest_diagnostics()
     with lis.lock:
         lis.rx.grasp.clear(), lis.rx.candidates.clear(), lis.rx.diagnostics.clear()
-    cmd = [sys.executable, "-m", "dsc_grasp_ros.ros.replay", str(bag), "--hz", str(args.hz), "--restamp", "--loop", str(loops),
+    cmd = [sys.executable, "-m", "dsc_grasp_ros.devtools.replay", str(bag), "--hz", str(args.hz), "--restamp", "--loop", str(loops),
            "--tail", "1.5", "--quiet", "--wait-subscribers", "120"]
     if lockstep:
         cmd += ["--lockstep", "/grasp_node/grasp_candidates", "--lockstep-timeout", "5"]

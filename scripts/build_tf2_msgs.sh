@@ -2,7 +2,7 @@
 # Generate the tf2_msgs message package (TFMessage, TF2Error) into a venv that has the PyPI
 # ROS 2 Jazzy wheels (tf2_msgs is not on PyPI), so that /tf and /tf_static can be published and
 # subscribed over real DDS: the bag replayer publishes the bag's camera pose, the node's tf path
-# (tf2_ros, or dsc_grasp_ros/ros/tf2_standin.py here) receives it.
+# (tf2_ros, or dsc_grasp_ros/devtools/tf2_standin.py here) receives it.
 #
 #   scripts/build_tf2_msgs.sh [VENV]      (default: .venv of the project; called by setup_venv.sh)
 #

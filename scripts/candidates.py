@@ -34,7 +34,7 @@ def main(argv=None) -> int:
 
     from dsc_grasp_ros.bench.runner import observation
     from dsc_grasp_ros.bench.scene import BenchWorld
-    from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
+    from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector
     from dsc_grasp_ros.sim import mesh_objects as mo
     from dsc_grasp_ros.training.closed_loop import CLOSED_LOOP_SEED, check_objects
 

@@ -41,7 +41,7 @@ DEPTH_OBJECT_M = 0.006  # without a mask: object = more than this in front of th
 
 
 def _roi(h: int, w: int, crop: str, item=None, depth=None, net_px_per_metre=None):
-    from dsc_grasp_ros.preprocess import ROI, protocol_roi
+    from dsc_grasp_ros.core.preprocess import ROI, protocol_roi
 
     if crop == "scale":  # the node's ROI (train/evaluate --protocol scale); no camera.json: as paper
         from dsc_grasp_ros.data.datasets import read_camera_K

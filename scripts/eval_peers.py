@@ -40,7 +40,7 @@ def gt_centred_roi(gts, shape, size: int):
     """The crop of the peers' own dataset loaders (robotic-grasping / ggcnn ``_get_crop_attrs``):
     ``size`` square at native resolution centred on the mean ground-truth centre, kept inside the
     image. It uses the labels, so it measures the network, not a deployable pipeline."""
-    from dsc_grasp_ros.preprocess import ROI
+    from dsc_grasp_ros.core.preprocess import ROI
 
     h, w = shape[:2]
     cu, cv = (int(round(c)) for c in gts[:, :2].mean(0)) if len(gts) else (w // 2, h // 2)
@@ -55,8 +55,8 @@ def evaluate_peer(peer, items, crop: str, progress: bool) -> dict:
 
     from dsc_grasp_ros.data.datasets import read_rects
     from dsc_grasp_ros.data.formats import read_depth, read_rgb
-    from dsc_grasp_ros.evaluation import match_grasp
-    from dsc_grasp_ros.conventions import PREDICTED_JAW_RATIO
+    from dsc_grasp_ros.training.evaluation import match_grasp
+    from dsc_grasp_ros.core.conventions import PREDICTED_JAW_RATIO
 
     per_image, correct = [], 0
     t0 = time.perf_counter()
@@ -95,8 +95,8 @@ def evaluate_peer(peer, items, crop: str, progress: bool) -> dict:
 
 def evaluate_ours(items, model_path, progress: bool) -> dict:
     from dsc_grasp_ros.data import GraspDataset
-    from dsc_grasp_ros.evaluation import evaluate_model
-    from dsc_grasp_ros.model_io import default_model_path, load_model
+    from dsc_grasp_ros.training.evaluation import evaluate_model
+    from dsc_grasp_ros.core.model_io import default_model_path, load_model
 
     path = Path(model_path) if model_path else default_model_path()
     model, meta = load_model(path, None, "cpu")
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
 
     from dsc_grasp_ros.bench.peers import PeerError, load_peer
     from dsc_grasp_ros.data import DatasetFormatError, find_items
-    from dsc_grasp_ros.model_io import ModelError
+    from dsc_grasp_ros.core.model_io import ModelError
 
     if args.threads:
         torch.set_num_threads(args.threads)

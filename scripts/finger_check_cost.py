@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     from dsc_grasp_ros.bench.policies import approach_in_camera
     from dsc_grasp_ros.bench.runner import observation
     from dsc_grasp_ros.bench.scene import BenchWorld, SceneSettings
-    from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
+    from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector
     from dsc_grasp_ros.sim import mesh_objects as mo
 
     world = BenchWorld(SceneSettings(camera=args.camera).validate(), None)

@@ -34,10 +34,10 @@ def main(argv=None) -> int:
     from dsc_grasp_ros.bench.policies import approach_in_camera
     from dsc_grasp_ros.bench.runner import _object_pixel, observation
     from dsc_grasp_ros.bench.scene import BenchWorld, SceneSettings
-    from dsc_grasp_ros.imageio import write_rgb
-    from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
+    from dsc_grasp_ros.core.imageio import write_rgb
+    from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector
     from dsc_grasp_ros.sim import mesh_objects as mo
-    from dsc_grasp_ros.visualize import draw_grasps
+    from dsc_grasp_ros.core.visualize import draw_grasps
 
     world = BenchWorld(SceneSettings(camera=args.camera).validate(), None)
     det = GraspDetector(DetectorConfig(modality=args.modality, backend="eager"))

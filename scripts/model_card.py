@@ -9,7 +9,7 @@ protocol. This module only *writes* them:
 * :func:`update_card` puts them into ``MODEL.json`` under ``metrics`` (keys ``synthetic_unseen``,
   ``cornell_heldout``, ``jacquard_heldout``, ``closed_loop``, ``peers_same_images``, ``scored``),
   merges where/how the model was trained into ``training`` when given, and checks that the file
-  still loads with ``dsc_grasp_ros.model_io`` (the weights and their SHA-256 are never touched;
+  still loads with ``dsc_grasp_ros.core.model_io`` (the weights and their SHA-256 are never touched;
   every path is written relative to the project, as model cards must be). Each scoring replaces
   those keys as a whole (a set that was not scored this time is removed, so a card never mixes
   numbers of different runs); the keys of the first model cards (``heldout_objects``,
@@ -115,7 +115,7 @@ def update_card(model_path, metrics: dict, training: dict | None = None) -> dict
     JSON beside ``model_path``; returns the new metadata dict. The card must still load with
     ``model_io.load_metadata`` and its weights must still match their SHA-256, else the old card
     is put back and :class:`CardError` is raised."""
-    from dsc_grasp_ros.model_io import ModelError, load_metadata, load_model
+    from dsc_grasp_ros.core.model_io import ModelError, load_metadata, load_model
 
     model_path = Path(model_path)
     card = model_path.with_suffix(".json")

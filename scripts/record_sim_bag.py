@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
+from dsc_grasp_ros.devtools import bag as bagmod  # noqa: E402
 
 
 def main(argv=None) -> int:

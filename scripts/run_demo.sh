@@ -56,13 +56,13 @@ fi
 n_frames=$($py -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['rosbag2_bagfile_information']['message_count'])" "$bag/metadata.yaml")
 # Grasps in the robot's base frame: the bag carries the camera pose on /tf (or /tf_static); the
 # replayer publishes it and the node looks it up at each image stamp (tf2_ros, or its stand-in
-# dsc_grasp_ros/ros/tf2_standin.py where tf2_ros is not installed).
+# dsc_grasp_ros/devtools/tf2_standin.py where tf2_ros is not installed).
 target_frame=$($py - "$bag" <<'PY'
 import sys, yaml
 from pathlib import Path
 info = yaml.safe_load((Path(sys.argv[1]) / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
 topics = {t["topic_metadata"]["name"] for t in info.get("topics_with_message_count", [])}
-from dsc_grasp_ros.ros.bag import bag_metadata
+from dsc_grasp_ros.devtools.bag import bag_metadata
 base = bag_metadata(sys.argv[1]).get("base_frame", "")
 print(base if base and topics & {"/tf", "/tf_static"} else "")
 PY
@@ -96,13 +96,13 @@ trap cleanup EXIT
 echo "[demo] grasp_node on $bag with the shipped model, grasps in frame ${target_frame:-(camera optical frame)} (log: $out/node.log)"
 .venv/bin/grasp_node "${node_args[@]}" > "$out/node.log" 2>&1 &
 pids+=($!)
-$py -m dsc_grasp_ros.ros.listener --out "$out" --timeout 600 --idle-exit 3 &
+$py -m dsc_grasp_ros.devtools.listener --out "$out" --timeout 600 --idle-exit 3 &
 lis=$!
 pids+=($lis)
 
 replay_args=(--hz 30 --wait-subscribers 120 --tail 1.0)
 [ "$realtime" = 0 ] && replay_args+=(--lockstep /grasp_node/grasp_candidates --lockstep-timeout 5)
-$py -m dsc_grasp_ros.ros.replay "$bag" "${replay_args[@]}"
+$py -m dsc_grasp_ros.devtools.replay "$bag" "${replay_args[@]}"
 
 rc=0
 wait "$lis" || rc=$?

@@ -79,7 +79,7 @@ class ScoreError(RuntimeError):
 
 
 def _portable(p) -> str | None:
-    from dsc_grasp_ros.model_io import portable_path
+    from dsc_grasp_ros.core.model_io import portable_path
 
     return portable_path(p) if p is not None else None
 
@@ -369,7 +369,7 @@ def main(argv=None) -> int:
     import torch
 
     from dsc_grasp_ros.bench.runner import _code_version
-    from dsc_grasp_ros.model_io import ModelError, load_metadata
+    from dsc_grasp_ros.core.model_io import ModelError, load_metadata
 
     import os
 

@@ -62,7 +62,7 @@ class OracleNet(torch.nn.Module):
 
     def __init__(self, rect):
         super().__init__()
-        from dsc_grasp_ros.grasp import draw_grasp_maps
+        from dsc_grasp_ros.core.grasp import draw_grasp_maps
 
         self.maps = [torch.from_numpy(m)[None, None] for m in draw_grasp_maps(np.array([rect]), (224, 224), mode="gaussian")]
 

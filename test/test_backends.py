@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import randomise_batchnorm
-from dsc_grasp_ros.backends import (
+from dsc_grasp_ros.core.backends import (
     FastGraspNet,
     compile_cache_dir,
     compile_cpu,
@@ -19,8 +19,8 @@ from dsc_grasp_ros.backends import (
     max_abs_diff,
     prepare_fast_model,
 )
-from dsc_grasp_ros.inference import InferenceEngine
-from dsc_grasp_ros.network import DSCGraspNet, DSCGraspNetConfig, dsc_graspnet
+from dsc_grasp_ros.core.inference import InferenceEngine
+from dsc_grasp_ros.core.network import DSCGraspNet, DSCGraspNetConfig, dsc_graspnet
 
 
 def randomised(net, seed=0):
@@ -87,7 +87,7 @@ def test_compile_failure_falls_back_to_eager_and_says_why(monkeypatch, caplog):
     monkeypatch.setattr(torch, "compile", broken_compile)
     net = tiny_net()
     eng = InferenceEngine(net, "cpu", backend="compiled", threads=0)
-    with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.inference"):
+    with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.core.inference"):
         eng.warmup(4, (32, 32), n=1)
     assert eng.backend == "eager"
     assert "torch.compile failed (RuntimeError: no C++ compiler found)" in eng.backend_info["reason"]
@@ -136,7 +136,7 @@ def test_compile_raises_dynamos_recompile_limit_for_many_models(monkeypatch):
     eager and warned on every frame (seen in a 9-policy ``dsc-grasp bench``)."""
     import torch._dynamo.config as dynamo_config
 
-    from dsc_grasp_ros.backends import RECOMPILE_LIMIT
+    from dsc_grasp_ros.core.backends import RECOMPILE_LIMIT
 
     monkeypatch.setattr(dynamo_config, "recompile_limit", 8)  # torch's default; restored after the test
     monkeypatch.setattr(torch, "compile", lambda model, **k: model)
@@ -208,7 +208,7 @@ def test_threads_setting(monkeypatch, caplog):
         with pytest.raises(ValueError, match="threads must be a positive integer"):
             configure_threads(-2)
         monkeypatch.setattr(dsc_grasp_ros, "PASSIVE_OPENMP", False)  # torch imported first, spinning waits
-        with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.backends"):
+        with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.core.backends"):
             configure_threads(2)
         assert any("spinning OpenMP waits" in r.getMessage() for r in caplog.records)
     finally:

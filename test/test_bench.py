@@ -62,7 +62,7 @@ def test_camera_to_base_chain_hits_the_object(world):
     """Deproject the object's pixel with the observed depth and T_base_camera: the point lies on the
     object (within its extent of its centre of mass in the robot base frame)."""
     from dsc_grasp_ros.bench.runner import observation
-    from dsc_grasp_ros.geometry import CameraIntrinsics
+    from dsc_grasp_ros.core.geometry import CameraIntrinsics
     from dsc_grasp_ros.sim import camera as cam
 
     scene = world.build("potted_meat_can", 0, seed_for_tests())
@@ -152,7 +152,7 @@ def test_bad_input_errors(tmp_path, capsys):
 
     from dsc_grasp_ros.cli import main
     from dsc_grasp_ros.commands.bench import build_policies
-    from dsc_grasp_ros.model_io import default_model_path
+    from dsc_grasp_ros.core.model_io import default_model_path
 
     assert main(["bench", "--objects-root", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "object folder" in capsys.readouterr().err
@@ -176,7 +176,7 @@ def test_model_files_of_the_same_name_need_labels(tmp_path, monkeypatch):
     import shutil
 
     from dsc_grasp_ros.commands.bench import build_policies
-    from dsc_grasp_ros.model_io import default_model_path
+    from dsc_grasp_ros.core.model_io import default_model_path
 
     src = default_model_path("rgbd")
     paths = []
@@ -194,7 +194,7 @@ def test_model_files_of_the_same_name_need_labels(tmp_path, monkeypatch):
     with pytest.raises(PolicyError, match="label 'my model'"):
         build_policies(f"my model={paths[0]}")
     # dsc_rgbd@node=PATH.pt is the node with that file (it used to be refused as modality 'rgbd@node')
-    import dsc_grasp_ros.ros.bench_driver as bd
+    import dsc_grasp_ros.devtools.bench_driver as bd
 
     seen = {}
 
@@ -218,7 +218,7 @@ class _Shifted:
 
     def plan(self, obs):
         g = OraclePolicy().plan(obs)
-        from dsc_grasp_ros.geometry import quaternion_to_rotation
+        from dsc_grasp_ros.core.geometry import quaternion_to_rotation
 
         g.position = g.position + quaternion_to_rotation(g.quaternion)[:, 1] * 0.006
         return g
@@ -249,7 +249,7 @@ def test_model_policy_executes_what_the_node_publishes(world):
     to e7e56df, this plan was None)."""
     from dsc_grasp_ros.bench.policies import ModelPolicy
     from dsc_grasp_ros.bench.runner import observation
-    from dsc_grasp_ros.inference import DetectorConfig
+    from dsc_grasp_ros.core.inference import DetectorConfig
     from dsc_grasp_ros.ros.params import PARAMS
 
     node_top_k = next(p.default for p in PARAMS if p.name == "top_k")

@@ -1,4 +1,4 @@
-"""The benchmark's through-the-node mode (dsc_grasp_ros/ros/bench_driver.py): the simulator
+"""The benchmark's through-the-node mode (dsc_grasp_ros/devtools/bench_driver.py): the simulator
 publishes colour, aligned depth, camera_info and /tf (camera in panda_link0) over real DDS, the
 REAL grasp_node (a separate process, target_frame panda_link0, its tf2 path) answers, and the
 benchmark executes the PoseStamped it receives. On the same scenes (2 objects x 2 trials, the CI
@@ -34,7 +34,7 @@ def _objects_root():
 
 @pytest.fixture(scope="module")
 def node_policy(tmp_path_factory):
-    from dsc_grasp_ros.ros.bench_driver import NodePolicy
+    from dsc_grasp_ros.devtools.bench_driver import NodePolicy
 
     log = tmp_path_factory.mktemp("bench_node") / "grasp_node.log"
     pol = NodePolicy(name="dsc_rgbd@node", device="cpu", domain_id=pick_domain_id(), log_path=log, timeout=60)
@@ -93,8 +93,8 @@ def test_a_tilted_camera_through_the_node_with_tf_gives_the_in_process_grasps(tm
     node publishes what the in-process policy plans, and the grasp approaches vertically."""
     from dsc_grasp_ros.bench.runner import run_benchmark
     from dsc_grasp_ros.bench.scene import SceneSettings
-    from dsc_grasp_ros.geometry import quaternion_to_rotation
-    from dsc_grasp_ros.ros.bench_driver import NodePolicy
+    from dsc_grasp_ros.core.geometry import quaternion_to_rotation
+    from dsc_grasp_ros.devtools.bench_driver import NodePolicy
 
     root = _objects_root()
     node = NodePolicy(name="dsc_d@node", modality="d", device="cpu", domain_id=pick_domain_id(),
@@ -118,7 +118,7 @@ def test_a_node_that_does_not_answer_is_a_clear_error(node_policy):
     """Frozen node process: plan() raises NodeNotAnswering within its timeout, naming the node."""
     from dsc_grasp_ros.bench.runner import observation
     from dsc_grasp_ros.bench.scene import BenchWorld
-    from dsc_grasp_ros.ros.bench_driver import NodeNotAnswering
+    from dsc_grasp_ros.devtools.bench_driver import NodeNotAnswering
 
     world = BenchWorld(objects_root=_objects_root())
     try:
@@ -138,7 +138,7 @@ def test_a_node_that_does_not_answer_is_a_clear_error(node_policy):
 
 
 def test_node_that_cannot_start_is_a_clear_error(tmp_path):
-    from dsc_grasp_ros.ros.bench_driver import NodeNotAnswering, NodePolicy
+    from dsc_grasp_ros.devtools.bench_driver import NodeNotAnswering, NodePolicy
 
     with pytest.raises(NodeNotAnswering, match="did not configure|exited"):
         NodePolicy(model_path=str(tmp_path / "missing.pt"), domain_id=pick_domain_id(), startup_timeout=120, log_path=tmp_path / "n.log")

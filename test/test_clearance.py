@@ -1,4 +1,4 @@
-"""Finger clearance check (dsc_grasp_ros/clearance.py) on known geometry: boxes on a table seen
+"""Finger clearance check (dsc_grasp_ros/core/clearance.py) on known geometry: boxes on a table seen
 straight down by a pinhole camera, grasps whose fingers land on the box or beside it."""
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from dsc_grasp_ros.clearance import FingerGeometry, finger_profile, fit_fingers
-from dsc_grasp_ros.geometry import CameraIntrinsics
+from dsc_grasp_ros.core.clearance import FingerGeometry, finger_profile, fit_fingers
+from dsc_grasp_ros.core.geometry import CameraIntrinsics
 
 F = 600.0
 CAM = CameraIntrinsics(F, F, 320.0, 240.0)
@@ -136,9 +136,9 @@ def test_the_profile_follows_the_closing_axis_counter_clockwise():
 def det(tmp_path_factory):
     import torch
 
-    from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
-    from dsc_grasp_ros.model_io import ModelMetadata, save_model
-    from dsc_grasp_ros.network import dsc_graspnet
+    from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector
+    from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+    from dsc_grasp_ros.core.network import dsc_graspnet
 
     torch.manual_seed(0)
     path = save_model(tmp_path_factory.mktemp("m") / "rgbd.pt", dsc_graspnet("rgbd"), ModelMetadata("rgbd", description="test"))
@@ -312,7 +312,7 @@ def test_under_a_tilted_camera_vertical_fingers_are_checked_along_the_vertical()
 def test_the_detector_refuses_an_approach_towards_the_camera(det, K640):
     from conftest import box_scene
 
-    from dsc_grasp_ros.preprocess import InputError
+    from dsc_grasp_ros.core.preprocess import InputError
 
     rgb, depth = box_scene(K=K640)
     with pytest.raises(InputError, match="towards the camera") as e:
@@ -321,7 +321,7 @@ def test_the_detector_refuses_an_approach_towards_the_camera(det, K640):
     with pytest.raises(InputError, match="finite non-zero"):
         det.detect(rgb, depth, K640, approach=[0.0, float("nan"), 1.0])
     a = np.array([0.0, 0.5, 1.0]) / math.hypot(0.5, 1.0)  # 27 degrees off the optical axis
-    from dsc_grasp_ros.geometry import quaternion_to_rotation
+    from dsc_grasp_ros.core.geometry import quaternion_to_rotation
 
     from conftest import OracleNet
 
@@ -334,7 +334,7 @@ def test_the_detector_refuses_an_approach_towards_the_camera(det, K640):
 def test_the_annotated_image_shows_the_finger_footprints_where_the_controller_opens():
     from types import SimpleNamespace
 
-    from dsc_grasp_ros.visualize import FINGERS_BLOCKED_COLOUR, FINGERS_CLEAR_COLOUR, draw_grasps
+    from dsc_grasp_ros.core.visualize import FINGERS_BLOCKED_COLOUR, FINGERS_CLEAR_COLOUR, draw_grasps
 
     rgb = np.full((240, 320, 3), 128, np.uint8)
     # a horizontal grasp 40 px = 4 cm wide (1000 px/m): fingers 1 cm thick centred 20 + 10 + 5 = 35 px off centre

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from dsc_grasp_ros.conventions import angle_difference
+from dsc_grasp_ros.core.conventions import angle_difference
 from dsc_grasp_ros.data import Augmentation, GraspDataset, find_items, rot90_array, rot90_matrix, zoom_roi
 from dsc_grasp_ros.data.toy import write_toy_jacquard
-from dsc_grasp_ros.evaluation import match_grasp
-from dsc_grasp_ros.grasp import grasps_to_rects, transform_rects
-from dsc_grasp_ros.postprocess import decode_grasps
+from dsc_grasp_ros.training.evaluation import match_grasp
+from dsc_grasp_ros.core.grasp import grasps_to_rects, transform_rects
+from dsc_grasp_ros.core.postprocess import decode_grasps
 
 S = 96
 

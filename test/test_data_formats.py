@@ -21,7 +21,7 @@ from dsc_grasp_ros.data import (
     write_jacquard_grasps,
 )
 from dsc_grasp_ros.data.toy import write_toy_cornell, write_toy_jacquard
-from dsc_grasp_ros.grasp import rect_corners
+from dsc_grasp_ros.core.grasp import rect_corners
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

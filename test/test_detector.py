@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from conftest import ROOT, OracleNet, box_scene
-from dsc_grasp_ros.geometry import CameraIntrinsics, quaternion_to_rotation
-from dsc_grasp_ros.imageio import write_depth_png, write_rgb
-from dsc_grasp_ros.inference import GraspDetector
-from dsc_grasp_ros.model_io import ModelMetadata, save_model
-from dsc_grasp_ros.network import dsc_graspnet
-from dsc_grasp_ros.preprocess import InputError
+from dsc_grasp_ros.core.geometry import CameraIntrinsics, quaternion_to_rotation
+from dsc_grasp_ros.core.imageio import write_depth_png, write_rgb
+from dsc_grasp_ros.core.inference import GraspDetector
+from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+from dsc_grasp_ros.core.network import dsc_graspnet
+from dsc_grasp_ros.core.preprocess import InputError
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from conftest import ROOT, OracleNet, box_scene
-from dsc_grasp_ros.imageio import write_depth_png, write_rgb
-from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
-from dsc_grasp_ros.model_io import ModelMetadata, save_model
-from dsc_grasp_ros.network import dsc_graspnet
-from dsc_grasp_ros.preprocess import InputError, check_frame
+from dsc_grasp_ros.core.imageio import write_depth_png, write_rgb
+from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector
+from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+from dsc_grasp_ros.core.network import dsc_graspnet
+from dsc_grasp_ros.core.preprocess import InputError, check_frame
 
 
 @pytest.fixture(scope="module")

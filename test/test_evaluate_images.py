@@ -12,8 +12,8 @@ import pytest
 
 from dsc_grasp_ros.data import GraspDataset, find_items
 from dsc_grasp_ros.data.toy import write_toy_jacquard
-from dsc_grasp_ros.grasp import rect_corners
-from dsc_grasp_ros.visualize import CORRECT_COLOUR, GT_COLOUR, WRONG_COLOUR, evaluation_tile, tile_grid
+from dsc_grasp_ros.core.grasp import rect_corners
+from dsc_grasp_ros.core.visualize import CORRECT_COLOUR, GT_COLOUR, WRONG_COLOUR, evaluation_tile, tile_grid
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import box_scene
-from dsc_grasp_ros.geometry import (
+from dsc_grasp_ros.core.geometry import (
     CameraIntrinsics, GeometryError, Transform, grasp_orientation, grasp_pose, grasp_width_m,
     quaternion_to_rotation, robust_depth, rotation_to_quaternion,
 )

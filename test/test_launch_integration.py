@@ -27,7 +27,7 @@ from launch import LaunchDescription  # noqa: E402
 from launch.actions import ExecuteProcess, IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
-from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
+from dsc_grasp_ros.devtools import bag as bagmod  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(tempfile.mkdtemp(prefix="dsc_grasp_launch_"))
@@ -55,7 +55,7 @@ def launch_description():
                 launch_arguments={"params_file": str(params), "use_sim_time": "true", "target_frame": "base_link"}.items(),
             ),
             ExecuteProcess(
-                cmd=[sys.executable, "-m", "dsc_grasp_ros.ros.replay", str(WORK / "bag"), "--lockstep",
+                cmd=[sys.executable, "-m", "dsc_grasp_ros.devtools.replay", str(WORK / "bag"), "--lockstep",
                      "/grasp_node/grasp_candidates", "--wait-subscribers", "60"],
                 output="screen",
             ),

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from dsc_grasp_ros.evaluation import grasp_correct, match_grasp, rect_iou
-from dsc_grasp_ros.grasp import Grasp, grasps_to_rects
+from dsc_grasp_ros.training.evaluation import grasp_correct, match_grasp, rect_iou
+from dsc_grasp_ros.core.grasp import Grasp, grasps_to_rects
 
 
 def R(u, v, deg, opening, jaw):

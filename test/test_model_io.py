@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import randomise_batchnorm
-from dsc_grasp_ros.model_io import ModelError, ModelMetadata, default_model_path, load_model, save_model
-from dsc_grasp_ros.network import dsc_graspnet
-from dsc_grasp_ros.onnx_export import OnnxGraspNet, check_parity, export_onnx
+from dsc_grasp_ros.core.model_io import ModelError, ModelMetadata, default_model_path, load_model, save_model
+from dsc_grasp_ros.core.network import dsc_graspnet
+from dsc_grasp_ros.core.onnx_export import OnnxGraspNet, check_parity, export_onnx
 
 
 def randomised(modality="rgbd", seed=0):

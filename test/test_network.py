@@ -4,7 +4,7 @@ both up-sampling orders."""
 import pytest
 import torch
 
-from dsc_grasp_ros.network import (
+from dsc_grasp_ros.core.network import (
     CHANNEL_ORDER,
     UPSAMPLE_ORDERS,
     CoordinateAttention,

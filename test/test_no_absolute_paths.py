@@ -44,7 +44,7 @@ def test_ros_doc_has_no_stale_placeholder_paragraph():
 
 
 def test_metadata_writer_keeps_paths_portable(tmp_path):
-    from dsc_grasp_ros.model_io import portable_path
+    from dsc_grasp_ros.core.model_io import portable_path
 
     assert portable_path(ROOT / "data" / "x") == "data/x"
     assert portable_path(ROOT.parent / "simdata" / "train") == "../simdata/train"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from dsc_grasp_ros.bench.peers import GGCNN2, PEERS, GRConvNet3, Peer, PeerError, load_peer
-from dsc_grasp_ros.conventions import angle_difference
-from dsc_grasp_ros.evaluation import match_grasp
-from dsc_grasp_ros.preprocess import ROI, InputError
+from dsc_grasp_ros.core.conventions import angle_difference
+from dsc_grasp_ros.training.evaluation import match_grasp
+from dsc_grasp_ros.core.preprocess import ROI, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_DIR = ROOT.parent / "shared" / "peers"
@@ -154,7 +154,7 @@ def test_rotating_the_scene_ccw_turns_the_grasp_ccw(peers_dir):
     Measured on pcd0100-0103: +12..+35° and -20..-40°."""
     import cv2
 
-    from dsc_grasp_ros.conventions import wrap_angle
+    from dsc_grasp_ros.core.conventions import wrap_angle
 
     p = load_peer("grconvnet3", peers_dir)
     roi = ROI(208, 128, 224, 224, 224, 224)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from dsc_grasp_ros.conventions import WIDTH_SCALE_PX, angle_difference
-from dsc_grasp_ros.grasp import draw_grasp_maps
-from dsc_grasp_ros.postprocess import decode_grasps, find_peaks, smooth_maps
+from dsc_grasp_ros.core.conventions import WIDTH_SCALE_PX, angle_difference
+from dsc_grasp_ros.core.grasp import draw_grasp_maps
+from dsc_grasp_ros.core.postprocess import decode_grasps, find_peaks, smooth_maps
 
 
 def maps_of(rects, shape=(224, 224), mode="gaussian"):

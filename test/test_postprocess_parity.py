@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dsc_grasp_ros import postprocess as P
-from dsc_grasp_ros.conventions import WIDTH_SCALE_PX, angle_difference
-from dsc_grasp_ros.grasp import draw_grasp_maps
+from dsc_grasp_ros.core import postprocess as P
+from dsc_grasp_ros.core.conventions import WIDTH_SCALE_PX, angle_difference
+from dsc_grasp_ros.core.grasp import draw_grasp_maps
 
 
 # --------------------------------------------------------------------------- reference (commit f962fbe)

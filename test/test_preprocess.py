@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dsc_grasp_ros.grasp import rect_corners, transform_rects
-from dsc_grasp_ros.preprocess import ROI, InputError, depth_to_metres, inpaint_depth, normalise, prepare
+from dsc_grasp_ros.core.grasp import rect_corners, transform_rects
+from dsc_grasp_ros.core.preprocess import ROI, InputError, depth_to_metres, inpaint_depth, normalise, prepare
 
 
 def test_depth_units_and_invalid_mask():

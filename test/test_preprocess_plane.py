@@ -1,12 +1,12 @@
-"""The fast support-plane fit (``dsc_grasp_ros.depthref``): the plane of the previous
+"""The fast support-plane fit (``dsc_grasp_ros.core.depthref``): the plane of the previous
 implementation (kept here verbatim as ``_ref_fit``) to well under a millimetre on tilted tables
 with objects, holes and noise, and the same fallbacks."""
 
 import numpy as np
 import pytest
 
-from dsc_grasp_ros.depthref import fit_support_plane, plane_reference
-from dsc_grasp_ros.preprocess import inpaint_depth
+from dsc_grasp_ros.core.depthref import fit_support_plane, plane_reference
+from dsc_grasp_ros.core.preprocess import inpaint_depth
 
 
 # --------------------------------------------------------------------------- reference (commit 587f48b)
@@ -69,7 +69,7 @@ def _ref_image(depth_m, **kw):
 def cluttered_table(seed, size=224, f=300.0):
     """Exact pinhole depth of a table (random distance, tilt about x and y) with 1-6 boxes 2-12 cm
     high covering up to ~40 % of the crop, 1 mm sensor noise and 5 % holes (inpainted, as
-    :func:`~dsc_grasp_ros.preprocess.prepare` does before the reference). Returns ``(depth, table)``."""
+    :func:`~dsc_grasp_ros.core.preprocess.prepare` does before the reference). Returns ``(depth, table)``."""
     rng = np.random.default_rng(seed)
     dist, tx, ty = rng.uniform(0.4, 1.2), rng.uniform(-0.6, 0.6), rng.uniform(-0.4, 0.4)
     vv, uu = np.mgrid[0:size, 0:size].astype(np.float64)

@@ -10,9 +10,9 @@ import torch
 from conftest import ROOT, box_scene
 from dsc_grasp_ros.data import GraspDataset, find_items, read_rects
 from dsc_grasp_ros.data.toy import write_toy_cornell
-from dsc_grasp_ros.model_io import ModelError, ModelMetadata, load_metadata, save_model
-from dsc_grasp_ros.network import dsc_graspnet
-from dsc_grasp_ros.preprocess import (
+from dsc_grasp_ros.core.model_io import ModelError, ModelMetadata, load_metadata, save_model
+from dsc_grasp_ros.core.network import dsc_graspnet
+from dsc_grasp_ros.core.preprocess import (
     DEFAULT_NET_PX_PER_METRE,
     NORMALISATION,
     NORMALISATIONS,
@@ -112,7 +112,7 @@ def _save(tmp_path, **kw):
 
 
 def test_detector_roi_follows_the_scene_distance(tmp_path, K640):
-    from dsc_grasp_ros.inference import GraspDetector
+    from dsc_grasp_ros.core.inference import GraspDetector
 
     det = GraspDetector(model_path=str(_save(tmp_path, net_px_per_metre=500.0)), device="cpu")
     for plane_z in (0.6, 1.2):
@@ -155,8 +155,8 @@ def test_normalisation_round_trips_and_old_models_keep_theirs(tmp_path):
 def test_models_from_before_the_option_keep_the_mean_normalisation(tmp_path):
     """A model file with the original normalisation text (the first shipped models, users'
     fine-tunes of them) is normalised exactly as before: crop mean only, clipped."""
-    from dsc_grasp_ros.model_io import ModelMetadata, save_model
-    from dsc_grasp_ros.network import dsc_graspnet
+    from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+    from dsc_grasp_ros.core.network import dsc_graspnet
 
     p = save_model(tmp_path / "old.pt", dsc_graspnet("d", upsample_order="eq5"), ModelMetadata("d"))
     raw = json.loads(p.with_suffix(".json").read_text())

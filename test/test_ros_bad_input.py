@@ -23,9 +23,9 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
+from dsc_grasp_ros.devtools import bag as bagmod  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
-from dsc_grasp_ros.ros.listener import GraspListener  # noqa: E402
+from dsc_grasp_ros.devtools.listener import GraspListener  # noqa: E402
 
 from ros_helpers import REALSENSE_REMAPS, replay, ros_context, start_node, write_params  # noqa: E402,F401 - ros_context: fixture
 
@@ -101,8 +101,8 @@ def build_cases(frame):
     # Depth 0 exactly at every pixel a grasp centre can map to (the network grid), valid elsewhere:
     # the network input is unchanged, but every candidate's depth is missing.
     # the ROI the node's detector picks for this frame (scale ROI from the intrinsics and the scene depth)
-    from dsc_grasp_ros.model_io import default_model_path, load_metadata
-    from dsc_grasp_ros.preprocess import scale_roi, scene_depth
+    from dsc_grasp_ros.core.model_io import default_model_path, load_metadata
+    from dsc_grasp_ros.core.preprocess import scale_roi, scene_depth
 
     meta = load_metadata(default_model_path())
     roi = scale_roi(h, w, K[0, 0], K[1, 1], scene_depth(mm), meta.px_per_metre, meta.input_size)

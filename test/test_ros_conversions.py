@@ -226,7 +226,7 @@ def test_param_descriptors_have_descriptions_and_ranges():
 
 
 def test_restamp_cdr_matches_a_deserialise_round_trip():
-    from dsc_grasp_ros.ros.replay import restamp_cdr
+    from dsc_grasp_ros.devtools.replay import restamp_cdr
 
     h = Header(stamp=Time(sec=5, nanosec=999), frame_id="cam")
     raw = serialize_message(conv.array_to_image(RGB, "rgb8", h))

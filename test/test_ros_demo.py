@@ -25,9 +25,9 @@ def _base_frame_positions_from_bag(rows) -> np.ndarray:
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CameraInfo, Image
 
-    from dsc_grasp_ros.geometry import CameraIntrinsics, Transform
+    from dsc_grasp_ros.core.geometry import CameraIntrinsics, Transform
     from dsc_grasp_ros.ros import conversions as conv
-    from dsc_grasp_ros.ros.bag import bag_metadata, read_messages
+    from dsc_grasp_ros.devtools.bag import bag_metadata, read_messages
 
     meta = bag_metadata(BAG)
     pose = {f["stamp_ns"]: Transform.from_list(f["T_base_camera"]) for f in meta["frames"]}

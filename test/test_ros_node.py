@@ -18,10 +18,10 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
+from dsc_grasp_ros.devtools import bag as bagmod  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
 from dsc_grasp_ros.ros.grasp_node import SKIP_REASONS  # noqa: E402
-from dsc_grasp_ros.ros.listener import GraspListener  # noqa: E402
+from dsc_grasp_ros.devtools.listener import GraspListener  # noqa: E402
 
 from ros_helpers import REALSENSE_REMAPS, replay, ros_context, start_node, write_params  # noqa: E402,F401 - ros_context: fixture
 

@@ -17,7 +17,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.serialization import serialize_message  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from dsc_grasp_ros.ros import bag as bagmod  # noqa: E402
+from dsc_grasp_ros.devtools import bag as bagmod  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
 from dsc_grasp_ros.ros.grasp_node import GraspNode  # noqa: E402
 from dsc_grasp_ros.ros.sync import FramePair  # noqa: E402
@@ -243,7 +243,7 @@ def _roi_of_frame(node, scene):
 
 
 def test_roi_mode_and_net_px_per_metre_reach_the_detector(node, scene):
-    from dsc_grasp_ros.preprocess import scale_roi, scene_depth
+    from dsc_grasp_ros.core.preprocess import scale_roi, scene_depth
 
     meta = node._detector.meta
     z = scene_depth(_mm(scene))
@@ -369,7 +369,7 @@ def test_approach_target_down_publishes_vertical_grasps_under_a_tilted_camera(sc
     """approach: target_down with a tilted camera (the scene's camera looks at the table from the
     side) and a static camera pose: every published TCP +z is the target frame's -z; switched to
     optical at runtime, the poses approach along the camera's optical axis again."""
-    from dsc_grasp_ros.geometry import quaternion_to_rotation
+    from dsc_grasp_ros.core.geometry import quaternion_to_rotation
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN_ID)

@@ -23,9 +23,9 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.time import Time  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
-from dsc_grasp_ros.ros import tf2_standin as tf2  # noqa: E402
-from dsc_grasp_ros.ros.bag import bag_metadata  # noqa: E402
-from dsc_grasp_ros.ros.replay import TF_TYPE, Replayer, build_parser, restamp_tf  # noqa: E402
+from dsc_grasp_ros.devtools import tf2_standin as tf2  # noqa: E402
+from dsc_grasp_ros.devtools.bag import bag_metadata  # noqa: E402
+from dsc_grasp_ros.devtools.replay import TF_TYPE, Replayer, build_parser, restamp_tf  # noqa: E402
 from ros_helpers import ROOT, Proc, pick_domain_id, ros_env  # noqa: E402
 
 BAG = ROOT / "data" / "bags" / "sim_rgbd"
@@ -67,7 +67,7 @@ def test_bag_tf_published_first_and_restamped_on_loop(tmp_path):
         ex = SingleThreadedExecutor(context=ctx)
         ex.add_node(listener_node)
         threading.Thread(target=ex.spin, daemon=True).start()
-        proc = Proc([sys.executable, "-m", "dsc_grasp_ros.ros.replay", str(BAG), "--hz", "30", "--loop", "2",
+        proc = Proc([sys.executable, "-m", "dsc_grasp_ros.devtools.replay", str(BAG), "--hz", "30", "--loop", "2",
                      "--wait-subscribers", "20", "--settle", "0.2", "--tail", "0.2", "--topics", "/tf"],
                     ros_env(domain), tmp_path / "replay.log")
         try:

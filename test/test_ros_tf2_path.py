@@ -1,7 +1,7 @@
 """The tf2 path of grasp_node. With a FAKE tf2_ros: the lookup is target <- camera at the image
 stamp with the configured timeout, its result becomes the transform applied to the grasps (its
 quaternion normalised), and tf2 errors skip the frame. With the module the node really uses
-(tf2_ros on a ROS install, else dsc_grasp_ros/ros/tf2_standin.py): ONE Buffer on the node's clock
+(tf2_ros on a ROS install, else dsc_grasp_ros/devtools/tf2_standin.py): ONE Buffer on the node's clock
 (sim time), the /tf listener unregistered on cleanup (no second pair of subscriptions after
 cleanup -> configure). Without any tf2, a target_frame needs static_camera_transform."""
 

@@ -4,7 +4,7 @@ GR-ConvNet3 on the same images, writes the README table and the JSON, and update
 
 The tiny end-to-end run (2 models, 2 images per set, a 1-trial bench) checks real behaviour: its
 numbers equal what `dsc-grasp evaluate` and `scripts/eval_peers.py` give on the same images, the
-table has every row and column, and the updated cards still load with dsc_grasp_ros.model_io.
+table has every row and column, and the updated cards still load with dsc_grasp_ros.core.model_io.
 Tests that need ../shared skip and say why. Models are copies in a temp dir (models/ is never written).
 """
 
@@ -101,7 +101,7 @@ def test_tiny_run_matches_evaluate_and_updates_cards(tmp_path, tiny_sim):
     _need(SHARED / "data" / "jacquard", "Jacquard samples")
     _need(SHARED / "peers" / "grconvnet3_cornell_rgbd_ch16.pt", "GR-ConvNet3 weights")
     from dsc_grasp_ros import cli
-    from dsc_grasp_ros.model_io import load_metadata, load_model
+    from dsc_grasp_ros.core.model_io import load_metadata, load_model
 
     models = _copy_models(tmp_path)
     sha_before = {m.name: load_metadata(m).weights_sha256 for m in models}
@@ -192,7 +192,7 @@ def test_bench_summary_is_matched_by_weights_and_missing_sets_are_skipped(tmp_pa
     """No ../shared needed: a bench summary.json (as dsc-grasp bench writes it) matched by SHA-256,
     every image set absent, so each column says why it is empty; no peer row; cards untouched with --no-cards."""
     from dsc_grasp_ros.bench.report import rate
-    from dsc_grasp_ros.model_io import load_metadata
+    from dsc_grasp_ros.core.model_io import load_metadata
 
     models = _copy_models(tmp_path, ("rgbd", "rgb"))
     card_before = models[0].with_suffix(".json").read_text()

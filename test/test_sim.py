@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("pybullet")
 
-from dsc_grasp_ros.grasp import jacquard_to_rects, rect_corners, rects_to_jacquard  # noqa: E402
+from dsc_grasp_ros.core.grasp import jacquard_to_rects, rect_corners, rects_to_jacquard  # noqa: E402
 from dsc_grasp_ros.sim import camera as cam  # noqa: E402
 from dsc_grasp_ros.sim import gripper as grip  # noqa: E402
 from dsc_grasp_ros.sim import scene as sc  # noqa: E402

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("pybullet")
 
 from dsc_grasp_ros.data.formats import read_jacquard_grasps, write_depth, write_jacquard_grasps  # noqa: E402
-from dsc_grasp_ros.grasp import rect_corners  # noqa: E402
+from dsc_grasp_ros.core.grasp import rect_corners  # noqa: E402
 from dsc_grasp_ros.sim import camera as cam  # noqa: E402
 from dsc_grasp_ros.sim import trials  # noqa: E402
 from dsc_grasp_ros.sim.dataset import GenConfig, generate, generate_scene, scene_complete, scene_id  # noqa: E402

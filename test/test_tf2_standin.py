@@ -1,4 +1,4 @@
-"""The tf2_ros stand-in (dsc_grasp_ros/ros/tf2_standin.py): tf2's lookup semantics on known
+"""The tf2_ros stand-in (dsc_grasp_ros/devtools/tf2_standin.py): tf2's lookup semantics on known
 geometry, and the listener over real DDS (/tf_static transient-local reaches a late subscriber,
 /tf dynamic transforms are interpolated, unregister() removes the subscriptions, the buffer
 follows the node's sim clock and clears on a jump back)."""
@@ -25,7 +25,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from rclpy.time import Time  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
-from dsc_grasp_ros.ros import tf2_standin as tf2  # noqa: E402
+from dsc_grasp_ros.devtools import tf2_standin as tf2  # noqa: E402
 from ros_helpers import pick_domain_id  # noqa: E402
 
 S = 1_000_000_000

@@ -14,8 +14,8 @@ import torch
 from dsc_grasp_ros.cli import main
 from dsc_grasp_ros.data import GraspDataset, collate, find_items
 from dsc_grasp_ros.data.toy import write_toy_jacquard
-from dsc_grasp_ros.model_io import load_model
-from dsc_grasp_ros.network import dsc_graspnet
+from dsc_grasp_ros.core.model_io import load_model
+from dsc_grasp_ros.core.network import dsc_graspnet
 from dsc_grasp_ros.training import grasp_loss
 from dsc_grasp_ros.training.trainer import _make_optimizer
 

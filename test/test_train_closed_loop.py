@@ -92,9 +92,9 @@ def test_training_with_the_real_check(tmp_path, monkeypatch):
 def _teacher(tmp_path, modality="d", depth_ref="plane", order="eq5", seed=7):
     import torch
 
-    from dsc_grasp_ros.model_io import ModelMetadata, save_model
-    from dsc_grasp_ros.network import dsc_graspnet
-    from dsc_grasp_ros.preprocess import NORMALISATIONS
+    from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+    from dsc_grasp_ros.core.network import dsc_graspnet
+    from dsc_grasp_ros.core.preprocess import NORMALISATIONS
 
     torch.manual_seed(seed)
     net = dsc_graspnet(modality, upsample_order=order).eval()
@@ -108,7 +108,7 @@ def test_distillation_trains_on_the_teachers_maps(tmp_path, monkeypatch):
     (quality clipped to [0, 1]), not the labels; the labels still score the held-out part."""
     import torch
 
-    from dsc_grasp_ros.model_io import load_model
+    from dsc_grasp_ros.core.model_io import load_model
 
     t_path = _teacher(tmp_path)
     teacher, _ = load_model(t_path)

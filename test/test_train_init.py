@@ -2,8 +2,8 @@
 
 import torch
 
-from dsc_grasp_ros.model_io import ModelMetadata, save_model
-from dsc_grasp_ros.network import dsc_graspnet
+from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+from dsc_grasp_ros.core.network import dsc_graspnet
 from dsc_grasp_ros.training.trainer import transfer_weights
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from dsc_grasp_ros.data import GraspDataset, find_items
 from dsc_grasp_ros.data.toy import write_toy_cornell, write_toy_jacquard
-from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
-from dsc_grasp_ros.model_io import ModelMetadata, save_model
-from dsc_grasp_ros.network import dsc_graspnet
-from dsc_grasp_ros.preprocess import ROI, protocol_roi, scale_roi
+from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector
+from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+from dsc_grasp_ros.core.network import dsc_graspnet
+from dsc_grasp_ros.core.preprocess import ROI, protocol_roi, scale_roi
 from dsc_grasp_ros.training.trainer import parse_mix
 
 
@@ -114,7 +114,7 @@ def test_a_frame_the_node_would_skip_is_skipped_in_training_and_named_in_evaluat
     """A stereo depth with no valid pixel in the crop (one view of the first v2 set had that):
     the training dataset takes the next sample and warns once; evaluation names the sample."""
     from dsc_grasp_ros.data.formats import write_depth
-    from dsc_grasp_ros.preprocess import InputError
+    from dsc_grasp_ros.core.preprocess import InputError
 
     root = write_toy_jacquard(tmp_path / "sim", n_objects=1, per_object=3, height=96, width=128, seed=4)
     items = find_items("jacquard-format", root, depth="stereo")

@@ -1,4 +1,4 @@
-"""The virtual straight-down view of a tilted camera (dsc_grasp_ros/virtual_view.py) on known
+"""The virtual straight-down view of a tilted camera (dsc_grasp_ros/core/virtual_view.py) on known
 geometry: a box on a table ray-cast exactly for a camera tilted 30 degrees."""
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from dsc_grasp_ros.geometry import CameraIntrinsics, quaternion_to_rotation, rotation_to_quaternion
-from dsc_grasp_ros.virtual_view import down_view
+from dsc_grasp_ros.core.geometry import CameraIntrinsics, quaternion_to_rotation, rotation_to_quaternion
+from dsc_grasp_ros.core.virtual_view import down_view
 from test_clearance import tilted_scene
 
 
@@ -59,9 +59,9 @@ def test_the_detector_sees_the_virtual_view_and_publishes_in_the_real_camera(K64
     import torch
 
     from conftest import OracleNet
-    from dsc_grasp_ros.inference import DetectorConfig, GraspDetector
-    from dsc_grasp_ros.model_io import ModelMetadata, save_model
-    from dsc_grasp_ros.network import dsc_graspnet
+    from dsc_grasp_ros.core.inference import DetectorConfig, GraspDetector
+    from dsc_grasp_ros.core.model_io import ModelMetadata, save_model
+    from dsc_grasp_ros.core.network import dsc_graspnet
 
     depth, cam, R, C = tilted_scene(tilt_deg=30.0, K=K640)
     a = R.T @ np.array([0.0, 0.0, -1.0])

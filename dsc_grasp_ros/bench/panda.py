@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import quaternion_to_rotation, rotation_to_quaternion, quaternion_multiply
+from ..core.geometry import quaternion_to_rotation, rotation_to_quaternion, quaternion_multiply
 
 URDF = "franka_panda/panda.urdf"
 ARM_JOINTS = tuple(range(7))

@@ -8,7 +8,7 @@
 
 Invalid (zero/NaN) depth is filled before normalising (the Cornell ``d.tiff`` files the weights
 were trained on were inpainted). Both pipelines are exactly the core's
-:func:`dsc_grasp_ros.preprocess.prepare` with a native-resolution :class:`~dsc_grasp_ros.preprocess.ROI`
+:func:`dsc_grasp_ros.core.preprocess.prepare` with a native-resolution :class:`~dsc_grasp_ros.core.preprocess.ROI`
 (crop, inpaint, normalise), so they are not re-implemented here.
 
 Decoding follows the peers' own ``post_process_output`` (robotic-grasping
@@ -17,7 +17,7 @@ with a Gaussian of sigma 2, the angle map ``½·atan2(sin, cos)`` smoothed with 
 the wrapped angle itself, a quirk kept here), the width map x 150 px smoothed with sigma 1, then
 the argmax (``k > 1``: distinct local maxima at least 20 px apart, their ``min_distance``).
 Both peers' labels use our angle convention (angle of the jaw-closing axis, counter-clockwise as
-seen, see :mod:`dsc_grasp_ros.conventions`), so decoded grasps need no conversion besides the
+seen, see :mod:`dsc_grasp_ros.core.conventions`), so decoded grasps need no conversion besides the
 mapping of the crop back to full-image pixels.
 
 The architectures are written from the module tree and key list in ``../shared/peers`` (the
@@ -36,9 +36,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..model_io import ModelError, load_state_dict_file
-from ..postprocess import find_peaks, smooth
-from ..preprocess import ROI, InputError, prepare
+from ..core.model_io import ModelError, load_state_dict_file
+from ..core.postprocess import find_peaks, smooth
+from ..core.preprocess import ROI, InputError, prepare
 
 __all__ = [
     "PEERS",

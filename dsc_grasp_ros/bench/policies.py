@@ -3,14 +3,14 @@
 The interface every policy implements (``Policy.plan``) sees what a robot's perception node sees:
 one aligned RGB-D frame, its intrinsics and the camera optical frame's pose in the robot base
 ``panda_link0`` (what tf2 would return at the image stamp). It returns the grasp to execute as a
-TCP pose in ``panda_link0`` (our TCP convention, :mod:`dsc_grasp_ros.conventions`: ``+z`` approach,
+TCP pose in ``panda_link0`` (our TCP convention, :mod:`dsc_grasp_ros.core.conventions`: ``+z`` approach,
 jaws closing along ``±y``) with the gripper opening, plus the image grasp for drawing.
 
 * :class:`ModelPolicy`: a shipped (or any) DSC-GraspNet model through the core
-  :class:`~dsc_grasp_ros.inference.GraspDetector`; the camera -> base transform is applied with the
-  same core call the ROS node uses (:meth:`dsc_grasp_ros.geometry.Transform.apply_pose`).
+  :class:`~dsc_grasp_ros.core.inference.GraspDetector`; the camera -> base transform is applied with the
+  same core call the ROS node uses (:meth:`dsc_grasp_ros.core.geometry.Transform.apply_pose`).
 * :class:`PeerPolicy`: a peer network (GR-ConvNet, GG-CNN; ``bench/peers.py``) returning image
-  grasps; turned into a TCP pose by the core :func:`~dsc_grasp_ros.geometry.grasp_pose` and the
+  grasps; turned into a TCP pose by the core :func:`~dsc_grasp_ros.core.geometry.grasp_pose` and the
   same transform.
 * :class:`OraclePolicy`: knows the object (``Observation.truth``): centre of mass, jaws across the
   narrowest side of the object as seen from the camera. It measures the execution alone.
@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..clearance import fit_fingers, fitted_pose
-from ..conventions import PREDICTED_JAW_RATIO, wrap_angle
-from ..geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion
+from ..core.clearance import fit_fingers, fitted_pose
+from ..core.conventions import PREDICTED_JAW_RATIO, wrap_angle
+from ..core.geometry import CameraIntrinsics, GeometryError, Transform, grasp_pose, rotation_to_quaternion
 
 __all__ = [
     "BASE_FRAME",
@@ -159,8 +159,8 @@ class ModelPolicy(Policy):
 
     def __init__(self, path=None, modality: str | None = None, name: str | None = None, device: str = "cpu",
                  approach: str = "vertical", **detector_settings):
-        from ..inference import DetectorConfig, GraspDetector
-        from ..model_io import ModelError
+        from ..core.inference import DetectorConfig, GraspDetector
+        from ..core.model_io import ModelError
 
         if approach not in APPROACHES:
             raise PolicyError(f"approach must be one of {APPROACHES}, got {approach!r}")
@@ -179,7 +179,7 @@ class ModelPolicy(Policy):
     def describe(self) -> dict:
         d = super().describe()
         if self.path is None:
-            from ..model_io import default_model_path
+            from ..core.model_io import default_model_path
 
             path = f"(shipped) {default_model_path(self.modality).name}"
         else:
@@ -207,7 +207,7 @@ class PeerPolicy(Policy):
 
     ``peer`` has ``predict(rgb, depth_m, k) -> [(u, v, angle, width_px, quality)]`` in
     full-image pixels and our angle convention (``bench/peers.py``). The pose uses
-    :func:`~dsc_grasp_ros.geometry.grasp_pose` (median depth between the jaws, jaw size = half the
+    :func:`~dsc_grasp_ros.core.geometry.grasp_pose` (median depth between the jaws, jaw size = half the
     opening, as the detector) and the node's camera -> base transform.
 
     By default (``top_k=1``, ``max_gripper_opening=None``) the peer's best grasp is executed as
@@ -223,7 +223,7 @@ class PeerPolicy(Policy):
                  approach: str = "vertical"):
         self.peer = peer
         self.approach = approach  # what the finger check measures along (APPROACHES)
-        #: ``fingers`` (:class:`~dsc_grasp_ros.clearance.FingerGeometry`): our detector's finger check
+        #: ``fingers`` (:class:`~dsc_grasp_ros.core.clearance.FingerGeometry`): our detector's finger check
         #: (``finger_check`` prefer) on the peer's ``top_k`` grasps; None = the peer as published.
         self.fingers = fingers
         self.finger_max_turn = math.radians(finger_max_turn_deg)
@@ -363,6 +363,6 @@ class OraclePolicy(Policy):
 
 def quaternion_axis(q, i: int) -> np.ndarray:
     """Column ``i`` of the rotation of quaternion ``q`` (x, y, z, w)."""
-    from ..geometry import quaternion_to_rotation
+    from ..core.geometry import quaternion_to_rotation
 
     return quaternion_to_rotation(q)[:, i]

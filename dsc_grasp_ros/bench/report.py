@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner import FAILURE_CLASSES, OUTCOMES
+#: why a trial failed, in the order reports list them
+FAILURE_CLASSES = ("no_grasp", "unreachable", "collision_on_descent", "off_object", "empty_or_one_finger", "dropped")
+OUTCOMES = ("success",) + FAILURE_CLASSES
 
 #: Keys of every trial record in ``trials.jsonl``.
 TRIAL_KEYS = ("object", "trial", "seed", "policy", "outcome", "success", "grasp", "executed", "lift_m", "fingers_in_contact", "timings", "error")
@@ -117,7 +119,7 @@ def trial_crop(rgb: np.ndarray, record: dict, centre=None) -> np.ndarray:
     framed green (success) or red (failure, class written)."""
     import cv2
 
-    from ..visualize import draw_grasps
+    from ..core.visualize import draw_grasps
 
     g = (record.get("grasp") or {}).get("image")
     img = np.ascontiguousarray(rgb[..., :3]).copy()

@@ -38,13 +38,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..geometry import quaternion_to_rotation, rotation_to_quaternion
+from ..core.geometry import quaternion_to_rotation, rotation_to_quaternion
 from .panda import FINGER_JOINTS, GRIPPER_LINKS, MAX_OPENING, TIP_BEYOND_TCP, TCP_LINK
+from . import report
 from .policies import Observation, PlannedGrasp, Policy
+from .report import FAILURE_CLASSES, OUTCOMES  # noqa: F401 - part of this module's interface
 from .scene import BenchWorld, SceneState
 
-FAILURE_CLASSES = ("no_grasp", "unreachable", "collision_on_descent", "off_object", "empty_or_one_finger", "dropped")
-OUTCOMES = ("success",) + FAILURE_CLASSES
 
 
 @dataclass
@@ -286,7 +286,6 @@ def run_benchmark(
     """
     from tqdm import tqdm
 
-    from . import report
     from .scene import BenchWorld
 
     if trials < 1:

@@ -178,7 +178,7 @@ class BenchWorld:
             xy = rng.uniform(-s.workspace_half, s.workspace_half, 2)
             h = rng.uniform(*s.drop_height)
             # put the link frame so that the rotated mesh's lowest point is h above the table
-            from ..geometry import quaternion_to_rotation
+            from ..core.geometry import quaternion_to_rotation
 
             lowest = float((verts @ quaternion_to_rotation(q).T)[:, 2].min())
             p.resetBasePositionAndOrientation(body, [0, 0, 0], [0, 0, 0, 1], physicsClientId=c)
@@ -187,7 +187,7 @@ class BenchWorld:
             T_link[:3, :3] = quaternion_to_rotation(q)
             T_link[:3, 3] = [xy[0], xy[1], h - lowest]
             T_com = T_link @ np.linalg.inv(T0)
-            from ..geometry import rotation_to_quaternion
+            from ..core.geometry import rotation_to_quaternion
 
             p.resetBasePositionAndOrientation(body, T_com[:3, 3].tolist(), rotation_to_quaternion(T_com[:3, :3]).tolist(), physicsClientId=c)
             p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=c)

@@ -7,8 +7,8 @@ import json
 import re
 import sys
 
-from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
-from ..virtual_view import VIEW_HELP, VIEWS
+from ..core.clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
+from ..core.virtual_view import VIEW_HELP, VIEWS
 
 #: Shipped models by policy name, and the peers.
 SHIPPED = {"dsc_rgbd": "rgbd", "dsc_d": "d", "dsc_rgb": "rgb"}
@@ -133,7 +133,7 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
     detector's defaults, those of the node); ``PEER+fingers`` peers use the same turn. ``approach``
     (the executor's): what our models and the finger check plan the descent along; ``view``: what
     our models' network sees (None: the detector's default, the node's)."""
-    from ..inference import DetectorConfig
+    from ..core.inference import DetectorConfig
     from pathlib import Path
 
     from ..bench.policies import ModelPolicy, OraclePolicy, PeerPolicy, PolicyError
@@ -161,10 +161,10 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
         elif name in SHIPPED:
             out.append(ModelPolicy(path or None, modality=SHIPPED[name], name=name, device=device, **model_settings))
         # --- through-the-node mode (hook added by H3): the real grasp_node over DDS, tf2 path;
-        # ROS is imported only for this mode (dsc_grasp_ros/ros/bench_driver.py). Before the dsc_MOD=PATH
+        # ROS is imported only for this mode (dsc_grasp_ros/devtools/bench_driver.py). Before the dsc_MOD=PATH
         # and .pt forms: dsc_rgbd@node=PATH.pt is the node with that model file.
         elif name.endswith("@node") and name[: -len("@node")] in SHIPPED:
-            from ..ros.bench_driver import NodePolicy
+            from ..devtools.bench_driver import NodePolicy
 
             node_settings = {k: v for k, v in model_settings.items() if k != "approach"}
             node_settings["approach"] = "target_down" if approach == "vertical" else "optical"  # the node's names

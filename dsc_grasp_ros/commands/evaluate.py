@@ -51,7 +51,7 @@ PROTOCOL_CROPS = {
 
 def register(sub):
     from ..data import DATASETS
-    from ..preprocess import DEPTH_REFERENCES, PROTOCOLS
+    from ..core.preprocess import DEPTH_REFERENCES, PROTOCOLS
 
     p = sub.add_parser(
         "evaluate",
@@ -85,13 +85,13 @@ def register(sub):
 
 
 def save_images(ds, per_image: list[dict], out: Path, cols: int = 8, tile_px: int = 160) -> dict:
-    """Draw the scored images (:func:`~dsc_grasp_ros.visualize.evaluation_tile`): one PNG per
+    """Draw the scored images (:func:`~dsc_grasp_ros.core.visualize.evaluation_tile`): one PNG per
     image, a grid of all of them and one of the wrong ones; returns what was written."""
     import re
 
     import cv2
 
-    from ..visualize import evaluation_tile, tile_grid
+    from ..core.visualize import evaluation_tile, tile_grid
 
     out.mkdir(parents=True, exist_ok=True)
     tiles, wrong = [], []
@@ -114,9 +114,9 @@ def save_images(ds, per_image: list[dict], out: Path, cols: int = 8, tile_px: in
 
 def run(args) -> int:
     from ..data import DatasetFormatError, GraspDataset, find_items, load_split, select
-    from ..evaluation import evaluate_model
-    from ..inference import resolve_device
-    from ..model_io import ModelError, default_model_path, load_model
+    from ..training.evaluation import evaluate_model
+    from ..core.inference import resolve_device
+    from ..core.model_io import ModelError, default_model_path, load_model
 
     try:
         device = resolve_device(args.device)

@@ -44,8 +44,8 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
     """Write the run's checkpoint as a model file; returns its path."""
     import torch
 
-    from ..model_io import ModelMetadata, load_checkpoint, save_model
-    from ..network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
+    from ..core.model_io import ModelMetadata, load_checkpoint, save_model
+    from ..core.network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
     from ..training.trainer import training_record
 
     run = Path(run_dir)
@@ -63,7 +63,7 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
     epoch = ck.get("epoch") if which == "best" else (ck.get("epoch", -1) + 1)
     acc = next((h.get("test_accuracy") for h in history if h.get("epoch") == epoch), ck.get("accuracy"))
     split = json.loads((run / "split.json").read_text()) if (run / "split.json").is_file() else {}
-    from ..preprocess import NORMALISATIONS
+    from ..core.preprocess import NORMALISATIONS
     from ..training.trainer import training_scale
 
     meta = ModelMetadata(
@@ -112,8 +112,8 @@ def _parity_input(src: Path, meta):
 def run(args) -> int:
     import numpy as np
 
-    from ..model_io import ModelError, load_model
-    from ..onnx_export import check_parity, export_onnx
+    from ..core.model_io import ModelError, load_model
+    from ..core.onnx_export import check_parity, export_onnx
 
     src = Path(args.source)
     try:

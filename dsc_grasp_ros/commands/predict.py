@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
-from ..imageio import read_depth, read_rgb
+from ..core.clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
+from ..core.imageio import read_depth, read_rgb
 
 EPILOG = """\
 Output: one line per grasp, best first: pixel centre (u, v), angle of the jaw-closing axis in the
@@ -68,9 +68,9 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..inference import DetectorConfig, GraspDetector
-    from ..model_io import ModelError
-    from ..preprocess import InputError
+    from ..core.inference import DetectorConfig, GraspDetector
+    from ..core.model_io import ModelError
+    from ..core.preprocess import InputError
 
     try:
         depth = read_depth(args.depth)
@@ -91,13 +91,13 @@ def run(args) -> int:
     except (ModelError, InputError, ValueError, OSError, RuntimeError) as e:
         print(f"dsc-grasp predict: error: {e}", file=sys.stderr)
         return 1
-    model_path = str(args.model or __import__("dsc_grasp_ros.model_io", fromlist=["x"]).default_model_path())
+    model_path = str(args.model or __import__("dsc_grasp_ros.core.model_io", fromlist=["x"]).default_model_path())
     model_info = {"path": model_path, "modality": det.meta.modality, "description": det.meta.description,
                   "training": det.meta.training, "metrics": det.meta.metrics, "device": str(det.device),
                   "backend": det.engine.backend}
     if args.out:
-        from ..imageio import write_rgb
-        from ..visualize import draw_grasps
+        from ..core.imageio import write_rgb
+        from ..core.visualize import draw_grasps
 
         virtual = res.view is not None  # (predict gives no approach: never virtual today)
         write_rgb(args.out, draw_grasps(rgb, res.grasps, None if virtual else res.quality_map, None if virtual else res.roi, depth=depth,

@@ -118,7 +118,7 @@ def run(args) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from ..model_io import ModelError
+    from ..core.model_io import ModelError
 
     try:
         summary = train(cfg)

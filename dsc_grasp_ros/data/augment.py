@@ -3,11 +3,11 @@
 Paper: crop around the image centre, rotate randomly by 0, ±π/2 or π, keep 50-100 % of the
 image around its centre and resize it back to the input size; transform the labels likewise.
 
-Here the zoom is a smaller centred square :class:`~dsc_grasp_ros.preprocess.ROI` (crop + resize
-in one step, through the shared :func:`~dsc_grasp_ros.preprocess.prepare`), and the rotation is
+Here the zoom is a smaller centred square :class:`~dsc_grasp_ros.core.preprocess.ROI` (crop + resize
+in one step, through the shared :func:`~dsc_grasp_ros.core.preprocess.prepare`), and the rotation is
 an exact quarter turn of the prepared ``C x S x S`` array (``np.rot90``, no interpolation; it
 commutes with the zoom because both are centred and with normalisation because that only
-subtracts per-image means). Labels go through :func:`~dsc_grasp_ros.grasp.transform_rects` with
+subtracts per-image means). Labels go through :func:`~dsc_grasp_ros.core.grasp.transform_rects` with
 the ROI matrix and :func:`rot90_matrix`.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..preprocess import ROI
+from ..core.preprocess import ROI
 
 __all__ = ["Augmentation", "zoom_roi", "rot90_matrix", "rot90_array"]
 

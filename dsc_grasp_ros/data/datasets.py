@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
-from ..grasp import draw_grasp_maps, transform_rects
-from ..network import CHANNEL_ORDER
-from ..preprocess import DEPTH_REFERENCES, PROTOCOLS, InputError, prepare, protocol_roi
+from ..core.conventions import INPUT_SIZE, WIDTH_SCALE_PX
+from ..core.grasp import draw_grasp_maps, transform_rects
+from ..core.network import CHANNEL_ORDER
+from ..core.preprocess import DEPTH_REFERENCES, PROTOCOLS, InputError, prepare, protocol_roi
 from .augment import Augmentation, rot90_array, rot90_matrix, zoom_roi
 from .formats import DatasetFormatError, read_cornell_grasps, read_depth, read_jacquard_grasps, read_rgb
 
@@ -36,7 +36,7 @@ __all__ = ["DATASETS", "Item", "find_items", "read_object_map", "GraspDataset", 
 #: data): images of any size, one folder per object or scene.
 DATASETS = ("cornell", "jacquard", "jacquard-format")
 
-#: Quality-label styles accepted by :func:`dsc_grasp_ros.grasp.draw_grasp_maps`.
+#: Quality-label styles accepted by :func:`dsc_grasp_ros.core.grasp.draw_grasp_maps`.
 LABEL_MODES = ("rect", "gaussian")
 
 
@@ -158,8 +158,8 @@ class GraspDataset(Dataset):
     ``augment`` (an :class:`Augmentation`) draws a quarter turn and zoom per sample from torch's
     RNG, so a seeded run (``torch.manual_seed``; DataLoader workers are seeded from it) is
     reproducible. ``label_mode`` is the quality-label style of :func:`draw_grasp_maps`.
-    ``protocol`` picks the crop (:data:`~dsc_grasp_ros.preprocess.PROTOCOLS`), ``depth_ref`` the
-    depth normalisation (:data:`~dsc_grasp_ros.preprocess.DEPTH_REFERENCES`, the model's).
+    ``protocol`` picks the crop (:data:`~dsc_grasp_ros.core.preprocess.PROTOCOLS`), ``depth_ref`` the
+    depth normalisation (:data:`~dsc_grasp_ros.core.preprocess.DEPTH_REFERENCES`, the model's).
     ``max_opening_px`` (training labels only): openings wider than this many network pixels (at zoom
     1; ``/ zoom`` under a zoom) are clipped to it, i.e. the gripper's largest opening times the
     model's ``net_px_per_metre``: the width head then never learns an opening the node would reject.
@@ -228,7 +228,7 @@ class GraspDataset(Dataset):
         """What the network sees of sample ``i``, for people: ``(S x S x 3 uint8, rects_net)``, the
         colour image (the depth in grey when the sample has none) in the same crop as :meth:`sample`
         at zoom 1 without rotation, and the ground-truth rectangles in its network pixels."""
-        from ..visualize import depth_to_rgb
+        from ..core.visualize import depth_to_rgb
 
         it = self.items[i]
         rgb = read_rgb(it.rgb) if it.rgb else None

@@ -8,9 +8,9 @@
   ``N_<id>_RGB.png``, ``N_<id>_perfect_depth.tiff`` / ``N_<id>_stereo_depth.tiff`` (float32
   metres, LZW-compressed: read with :mod:`tifffile` + ``imagecodecs``).
 
-Images are read by :mod:`dsc_grasp_ros.imageio` (the readers inference uses). All rectangle
-parsing ends in :func:`dsc_grasp_ros.grasp.cornell_to_rects` /
-:func:`~dsc_grasp_ros.grasp.jacquard_to_rects`, which hold the angle and corner conventions.
+Images are read by :mod:`dsc_grasp_ros.core.imageio` (the readers inference uses). All rectangle
+parsing ends in :func:`dsc_grasp_ros.core.grasp.cornell_to_rects` /
+:func:`~dsc_grasp_ros.core.grasp.jacquard_to_rects`, which hold the angle and corner conventions.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..grasp import cornell_to_rects, jacquard_to_rects, rect_corners, rects_to_jacquard
-from ..imageio import read_depth, read_rgb, write_depth_tiff, write_rgb  # images: the package's one reader
+from ..core.grasp import cornell_to_rects, jacquard_to_rects, rect_corners, rects_to_jacquard
+from ..core.imageio import read_depth, read_rgb, write_depth_tiff, write_rgb  # images: the package's one reader
 
 __all__ = [
     "DatasetFormatError",

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..grasp import rect_corners
+from ..core.grasp import rect_corners
 from .formats import write_cornell_grasps, write_depth, write_jacquard_grasps, write_rgb
 
 __all__ = ["toy_scene", "write_toy_jacquard", "write_toy_cornell"]

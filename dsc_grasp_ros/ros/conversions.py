@@ -171,7 +171,7 @@ def camera_info_intrinsics(info, width: int, height: int) -> CameraModel:
     non-positive focal lengths, a last row other than ``[0, 0, 1]`` and a principal point outside
     the calibrated image; a size that does not fit the images is ``camera_info_size_mismatch``.
     """
-    from ..geometry import DISTORTION_MODELS
+    from ..core.geometry import DISTORTION_MODELS
 
     k = camera_info_to_k(info)
     if not np.allclose(k[2], [0.0, 0.0, 1.0], atol=1e-9):

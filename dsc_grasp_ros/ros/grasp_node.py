@@ -1,7 +1,7 @@
 """``grasp_node``: aligned RGB-D in, 6-DoF grasp poses in the robot frame out (a managed node).
 
 A thin adapter: messages become numpy arrays (:mod:`.conversions`), the ROS-free
-:class:`~dsc_grasp_ros.inference.GraspDetector` does all numerics, the results become messages.
+:class:`~dsc_grasp_ros.core.inference.GraspDetector` does all numerics, the results become messages.
 
 Threads: the executor runs the subscriptions (they only pair color and depth by stamp and put
 the newest pair into a one-item slot), the parameter/lifecycle services and the summary timer.
@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - depends on the machine
     try:
         import tf2_msgs.msg  # noqa: F401 - the stand-in's listener subscribes tf2_msgs/TFMessage
 
-        from . import tf2_standin as tf2_ros
+        from ..devtools import tf2_standin as tf2_ros
 
         TF2_IMPL = "tf2_standin (tf2_ros not installed)"
     except ImportError:
@@ -215,7 +215,7 @@ class GraspNode(LifecycleNode):
     def _check_parameters(self) -> str | None:
         """Why the current parameters cannot be configured (naming the parameter), or None. Values
         from the params file never went through the set-parameters callback: checked here."""
-        from ..inference import validate_setting
+        from ..core.inference import validate_setting
 
         if self._bad_params:
             return next(iter(self._bad_params.values()))
@@ -273,7 +273,7 @@ class GraspNode(LifecycleNode):
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))
         elif detector_changes:
-            from ..inference import validate_setting
+            from ..core.inference import validate_setting
 
             try:
                 for k, v in detector_changes.items():
@@ -288,9 +288,9 @@ class GraspNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from ..geometry import GeometryError, Transform
-        from ..inference import DetectorConfig, GraspDetector
-        from ..model_io import ModelError
+        from ..core.geometry import GeometryError, Transform
+        from ..core.inference import DetectorConfig, GraspDetector
+        from ..core.model_io import ModelError
 
         problem = self._check_parameters()
         if problem:
@@ -545,7 +545,7 @@ class GraspNode(LifecycleNode):
             return
         t_conv = time.perf_counter()
 
-        from ..preprocess import InputError
+        from ..core.preprocess import InputError
 
         T = approach = None
         looked_up = False
@@ -664,7 +664,7 @@ class GraspNode(LifecycleNode):
             return None
         if self._static_tf is not None:
             return self._static_tf
-        from ..geometry import Transform
+        from ..core.geometry import Transform
 
         buf = self._tf_buffer
         if buf is None:
@@ -700,7 +700,7 @@ class GraspNode(LifecycleNode):
                     arr.markers.append(conv.gripper_marker(header, pose, row[7], row[8], i))
                 pubs["markers"].publish(arr)
             if pubs["debug"].get_subscription_count() > 0:
-                from ..visualize import draw_grasps
+                from ..core.visualize import draw_grasps
 
                 # with view down the ROI and the quality map are the virtual camera's: not drawn on the real image
                 virtual = getattr(res, "view", None) is not None

@@ -17,11 +17,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..geometry import DEPTH_STATISTICS
-from ..backends import BACKENDS, DEFAULT_THREADS, THREADS_RANGE
-from ..clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
-from ..virtual_view import VIEW_HELP, VIEWS
-from ..inference import ROI_MODE_HELP, ROI_MODES, TUNABLE_RANGES
+from ..core.geometry import DEPTH_STATISTICS
+from ..core.backends import BACKENDS, DEFAULT_THREADS, THREADS_RANGE
+from ..core.clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
+from ..core.virtual_view import VIEW_HELP, VIEWS
+from ..core.inference import ROI_MODE_HELP, ROI_MODES, TUNABLE_RANGES
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import quaternion_to_rotation, rotation_to_quaternion
+from ..core.geometry import quaternion_to_rotation, rotation_to_quaternion
 
 #: RealSense D435 colour stream at 640x480 (typical factory values).
 D435_WIDTH, D435_HEIGHT = 640, 480

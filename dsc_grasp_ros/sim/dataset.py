@@ -114,7 +114,7 @@ def _r(x, nd=6):
 
 
 def _write_grasps(path: Path, rects: np.ndarray) -> None:
-    from ..grasp import rects_to_jacquard
+    from ..core.grasp import rects_to_jacquard
 
     rows = rects_to_jacquard(rects)
     path.write_text("".join(f"{x:.5f};{y:.5f};{t:.4f};{o:.4f};{j:.4f}\r\n" for x, y, t, o, j in rows), newline="")

@@ -5,7 +5,7 @@ constraint, the fingers are closed by velocity motors with a force limit. For la
 this is equivalent to a Panda hand at the end of an arm (the arm only brings the hand to the
 pose) and an order of magnitude cheaper to simulate.
 
-Body frame = tool-centre-point (TCP) frame of :mod:`dsc_grasp_ros.conventions`: ``+z`` is the
+Body frame = tool-centre-point (TCP) frame of :mod:`dsc_grasp_ros.core.conventions`: ``+z`` is the
 approach direction, the jaws close along ``y``; the TCP lies :data:`TIP_BELOW_TCP` above the
 fingertips (between the finger pads). Joint ``i`` (0, 1) is the distance of finger ``i``'s inner
 face from the TCP plane ``y = 0``: the opening is ``q0 + q1``.

@@ -393,7 +393,7 @@ def link_pose(p, client, body: int) -> np.ndarray:
     PyBullet reports the base pose of the *inertial* frame (centre of mass, principal axes); the
     link frame is that pose times the inverse of the local inertial frame.
     """
-    from ..geometry import quaternion_to_rotation
+    from ..core.geometry import quaternion_to_rotation
 
     pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=client)
     info = p.getDynamicsInfo(body, -1, physicsClientId=client)

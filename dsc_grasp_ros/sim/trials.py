@@ -270,7 +270,7 @@ def _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, 
 
 
 def _corners(rect) -> np.ndarray:
-    from ..grasp import rect_corners
+    from ..core.grasp import rect_corners
 
     return rect_corners(*rect)
 
@@ -323,7 +323,7 @@ def _labels(p, client, state_id, rects, owners, stats) -> tuple[np.ndarray, list
     p.restoreState(stateId=state_id, physicsClientId=client)
     arr = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
     if len(arr):
-        from ..conventions import wrap_angle
+        from ..core.conventions import wrap_angle
 
         arr[:, 2] = wrap_angle(arr[:, 2])
     return arr, owners, stats

@@ -36,11 +36,11 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
-from ..conventions import INPUT_SIZE, WIDTH_SCALE_PX
+from ..core.conventions import INPUT_SIZE, WIDTH_SCALE_PX
 from ..data import Augmentation, GraspDataset, collate, find_items, make_split, save_split, load_split, select
-from ..evaluation import evaluate_model
-from ..network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
-from ..preprocess import DEFAULT_NET_PX_PER_METRE, NORMALISATIONS
+from .evaluation import evaluate_model
+from ..core.network import LEGACY_UPSAMPLE_ORDER, dsc_graspnet
+from ..core.preprocess import DEFAULT_NET_PX_PER_METRE, NORMALISATIONS
 from .loss import grasp_loss
 
 __all__ = ["TrainConfig", "train"]
@@ -109,7 +109,7 @@ class TrainConfig:
 # --------------------------------------------------------------------------- helpers
 def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
     """The ``training`` metadata of a model file, shared by a run's model.json and ``export``."""
-    from ..model_io import portable_path
+    from ..core.model_io import portable_path
 
     return {
         "dataset": cfg["dataset"],
@@ -139,7 +139,7 @@ def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
 
 
 def _mix_record(spec) -> dict:
-    from ..model_io import portable_path
+    from ..core.model_io import portable_path
 
     m = parse_mix(spec) if isinstance(spec, str) else dict(spec)
     return {k: (portable_path(v) if k in ("path", "split", "object_map") and v else v) for k, v in m.items()}
@@ -155,7 +155,7 @@ def training_scale(init_from: str | None, net_px_per_metre: float | None = None)
         return float(net_px_per_metre)
     if not init_from:
         return None
-    from ..model_io import load_metadata
+    from ..core.model_io import load_metadata
 
     return load_metadata(init_from).net_px_per_metre
 
@@ -165,7 +165,7 @@ def load_teacher(cfg: TrainConfig, dev):
     same modality, depth reference and input size (else :class:`ValueError` naming both)."""
     if not cfg.teacher:
         return None
-    from ..model_io import load_model
+    from ..core.model_io import load_model
 
     teacher, meta = load_model(cfg.teacher, device=dev)
     for what, theirs, ours in (("modality", meta.modality, cfg.modality), ("depth reference", meta.depth_ref, cfg.depth_ref),
@@ -223,8 +223,8 @@ def transfer_weights(model: torch.nn.Module, modality: str, source_path: str) ->
     name (``depth``, ``r``, ``g``, ``b`` from both models' channel orders), so an RGB-D model's
     backbone can start a depth-only or RGB model. Returns a one-line summary.
     """
-    from ..model_io import load_model
-    from ..network import CHANNEL_ORDER
+    from ..core.model_io import load_model
+    from ..core.network import CHANNEL_ORDER
 
     src_model, src_meta = load_model(source_path)
     src = src_model.state_dict()
@@ -411,7 +411,7 @@ def parse_mix(spec: str) -> dict:
 
 def mix_datasets(cfg: TrainConfig, net_px_per_metre: float | None) -> list[tuple[dict, GraspDataset]]:
     """The ``--mix`` sources as training datasets (their split file's training ids only)."""
-    from ..preprocess import PROTOCOLS
+    from ..core.preprocess import PROTOCOLS
 
     res = []
     for spec in cfg.mix:
@@ -534,7 +534,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.resume:
         if not last_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint {last_path}")
-        from ..model_io import load_checkpoint
+        from ..core.model_io import load_checkpoint
 
         ck = load_checkpoint(last_path, map_location=dev)
         old = ck.get("config", {})
@@ -712,7 +712,7 @@ def train(cfg: TrainConfig) -> dict:
 
 def _metadata(cfg: TrainConfig, training=None, metrics=None, description: str = ""):
     """The model metadata of a run's network (what the node needs to pre-process like training)."""
-    from ..model_io import ModelMetadata
+    from ..core.model_io import ModelMetadata
 
     return ModelMetadata(
         modality=cfg.modality,
@@ -729,7 +729,7 @@ def _metadata(cfg: TrainConfig, training=None, metrics=None, description: str = 
 def _closed_loop(cfg: TrainConfig, model: torch.nn.Module, out: Path) -> dict:
     """Grasp success of the current weights (:mod:`.closed_loop`), through a model file on the CPU
     (``save_model`` writes a CPU copy of the state_dict; the training model is left as it is)."""
-    from ..model_io import save_model
+    from ..core.model_io import save_model
     from .closed_loop import closed_loop_check
 
     path = out / "checkpoints" / "closed_loop.pt"
@@ -739,7 +739,7 @@ def _closed_loop(cfg: TrainConfig, model: torch.nn.Module, out: Path) -> dict:
 
 def finish_run(cfg, out, test_ds, split, history, best, stop_reason, wall_s, hardware, dev, amp) -> dict:
     """Export the best checkpoint as ``OUT/model.pt``, evaluate it per image, write the summary."""
-    from ..model_io import ModelMetadata, load_checkpoint, save_model
+    from ..core.model_io import ModelMetadata, load_checkpoint, save_model
 
     model = dsc_graspnet(cfg.modality, upsample_order=cfg.upsample_order)
     ck = load_checkpoint(out / "checkpoints" / "best.pt")

@@ -87,7 +87,7 @@ def start_node(params_file: Path, env: dict, log: Path, remaps: dict | None = No
 
 
 def replay(bag: Path, env: dict, log: Path, *args: str) -> Proc:
-    return Proc([sys.executable, "-m", "dsc_grasp_ros.ros.replay", str(bag), *args], env, log)
+    return Proc([sys.executable, "-m", "dsc_grasp_ros.devtools.replay", str(bag), *args], env, log)
 
 
 REALSENSE_REMAPS = {

@@ -1,6 +1,6 @@
 """Fast inference paths for DSC-GraspNet (no ROS imports).
 
-``prepare_fast_model`` turns a trained :class:`~dsc_grasp_ros.network.DSCGraspNet` into an
+``prepare_fast_model`` turns a trained :class:`~dsc_grasp_ros.core.network.DSCGraspNet` into an
 inference-only copy: every BatchNorm folded into the convolution before it and the four 3x3 heads
 merged into one convolution with four outputs (dropout is the identity at inference). The copy
 computes the same maps as the eval-mode network (parity tested, ~1e-6).
@@ -47,7 +47,7 @@ __all__ = [
     "example_input",
 ]
 
-log = logging.getLogger("dsc_grasp_ros.backends")
+log = logging.getLogger("dsc_grasp_ros.core.backends")
 
 #: ``auto``: compiled on CPU (eager when compiling fails), CUDA graphs on a GPU;
 #: ``eager``: the plain module (BatchNorm folded on CPU); ``compiled``: as auto, but say loudly when it falls back.
@@ -261,7 +261,7 @@ def configure_threads(threads: int | None = None, interop_threads: int = 1) -> d
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise ValueError(f"threads must be a positive integer (0 or None: keep torch's default), got {threads!r}")
         torch.set_num_threads(threads)
-    from . import PASSIVE_OPENMP
+    from .. import PASSIVE_OPENMP
 
     if torch.get_num_threads() > 1 and not PASSIVE_OPENMP:
         log.warning(

@@ -3,7 +3,7 @@
 Used by the demo (``scripts/run_demo.sh``: prints the grasps, writes the annotated debug images),
 by the benchmark (receive times) and by the tests (the asserting process).
 
-    python -m dsc_grasp_ros.ros.listener --node /grasp_node --out out/demo --expect 30 --timeout 60
+    python -m dsc_grasp_ros.devtools.listener --node /grasp_node --out out/demo --expect 30 --timeout 60
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
-from . import conversions as conv
+from ..ros import conversions as conv
 
 
 @dataclass

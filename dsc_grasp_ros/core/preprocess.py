@@ -322,7 +322,7 @@ def protocol_roi(
 def normalise(rgb: np.ndarray | None, depth_m: np.ndarray | None, modality: str, depth_ref: str = "mean") -> np.ndarray:
     """THE input normalisation (training and inference): returns float32 ``C x H x W``.
 
-    Channels follow :data:`dsc_grasp_ros.network.CHANNEL_ORDER` (depth first for RGB-D).
+    Channels follow :data:`dsc_grasp_ros.core.network.CHANNEL_ORDER` (depth first for RGB-D).
     Depth: minus :func:`depth_reference` (``depth_ref``, see :data:`DEPTH_REFERENCES`), minus its
     mean, clipped to ``±DEPTH_CLIP_M``; RGB: ``/255`` minus the per-image mean. A model's metadata
     says which ``depth_ref`` it was trained with (:func:`depth_reference_of`).
@@ -371,7 +371,7 @@ def check_frame(rgb: np.ndarray | None, depth: np.ndarray | None, min_side: int 
     """Validate shapes/dtypes of a frame; returns ``(height, width)``.
 
     A frame with a side shorter than ``min_side`` pixels (default
-    :data:`~dsc_grasp_ros.conventions.MIN_IMAGE_SIDE`) is an :class:`InputError` (``image_too_small``).
+    :data:`~dsc_grasp_ros.core.conventions.MIN_IMAGE_SIDE`) is an :class:`InputError` (``image_too_small``).
     """
     shape = None
     if rgb is not None:

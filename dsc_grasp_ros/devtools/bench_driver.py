@@ -157,14 +157,14 @@ class NodePolicy(Policy):
             pass
 
     def _on_candidates(self, msg) -> None:
-        from . import conversions as conv
+        from ..ros import conversions as conv
 
         with self._lock:
             self._candidates[conv.stamp_to_ns(msg.header.stamp)] = msg
             self._lock.notify_all()
 
     def _on_pose(self, msg) -> None:
-        from . import conversions as conv
+        from ..ros import conversions as conv
 
         with self._lock:
             self._poses[conv.stamp_to_ns(msg.header.stamp)] = msg
@@ -240,8 +240,8 @@ class NodePolicy(Policy):
         from geometry_msgs.msg import TransformStamped
         from std_msgs.msg import Header
 
-        from ..geometry import CameraIntrinsics, Transform
-        from . import conversions as conv
+        from ..core.geometry import CameraIntrinsics, Transform
+        from ..ros import conversions as conv
 
         dead = self._dead()
         if dead:
@@ -348,7 +348,7 @@ class _MissingInfo(Exception):
 
 def _skipped(before: dict, now: dict) -> str | None:
     """The skip reason whose counter went up between two /diagnostics snapshots, if any."""
-    from .grasp_node import SKIP_REASONS
+    from ..ros.grasp_node import SKIP_REASONS
 
     for k in SKIP_REASONS:
         if now.get(k, 0) > before.get(k, 0):

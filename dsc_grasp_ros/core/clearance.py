@@ -349,7 +349,7 @@ def fitted_pose(fit: FingerFit, cam: CameraIntrinsics, approach, pose):
 
     A 3-D fit (an approach off the optical axis) carries its point and closing direction; the pose
     approaches along ``approach``. Otherwise ``pose(u, v, angle, width_px)`` (the caller's
-    :func:`~dsc_grasp_ros.geometry.grasp_pose`, which may raise ``GeometryError``) gives
+    :func:`~dsc_grasp_ros.core.geometry.grasp_pose`, which may raise ``GeometryError``) gives
     ``(position, quaternion, width_m, z)``, its orientation turned to ``approach`` when one is given.
     """
     if fit.position is not None:

@@ -64,7 +64,7 @@ class ModelMetadata:
 
     @property
     def depth_ref(self) -> str:
-        """The depth reference of :func:`dsc_grasp_ros.preprocess.normalise` this model expects
+        """The depth reference of :func:`dsc_grasp_ros.core.preprocess.normalise` this model expects
         (``mean`` for models whose metadata predates the others)."""
         return depth_reference_of(self.normalisation)
 
@@ -83,7 +83,7 @@ class ModelMetadata:
 
 def models_dir() -> Path:
     """The shipped ``models/`` folder: in the source tree, else the installed share directory."""
-    src = Path(__file__).resolve().parent.parent / "models"
+    src = Path(__file__).resolve().parents[2] / "models"
     if src.is_dir():
         return src
     try:  # an installed (colcon) package
@@ -157,7 +157,7 @@ def portable_path(path) -> str | None:
     if path is None:
         return None
     p = Path(path).expanduser().resolve()
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for base, prefix in ((root, ""), (root.parent, "../")):
         try:
             return prefix + p.relative_to(base).as_posix()
@@ -270,7 +270,7 @@ def network_config(network: dict | None) -> DSCGraspNetConfig:
     """The network configuration recorded in a model's metadata.
 
     Metadata written before ``upsample_order`` existed has none: those models were trained with the
-    Eq. (5)-literal order (:data:`~dsc_grasp_ros.network.LEGACY_UPSAMPLE_ORDER`), so they load and
+    Eq. (5)-literal order (:data:`~dsc_grasp_ros.core.network.LEGACY_UPSAMPLE_ORDER`), so they load and
     run exactly as before. An empty dict (very old files) means the same.
     """
     net_cfg = dict(network or {})

@@ -1,6 +1,6 @@
 """Grasp rectangles and grasp maps: the one place where rectangles become training targets.
 
-See :mod:`dsc_grasp_ros.conventions` for the angle, width and corner-order conventions.
+See :mod:`dsc_grasp_ros.core.conventions` for the angle, width and corner-order conventions.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from rclpy.clock import Clock, JumpThreshold
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from ..geometry import Transform, quaternion_slerp
+from ..core.geometry import Transform, quaternion_slerp
 
 DEFAULT_TF_TOPIC = "/tf"
 DEFAULT_STATIC_TF_TOPIC = "/tf_static"

@@ -1,6 +1,6 @@
 """Image grasp + depth + intrinsics -> metric 6-DoF TCP pose; rigid transforms. No ROS imports.
 
-Conventions (see :mod:`dsc_grasp_ros.conventions`): poses start in the camera optical frame
+Conventions (see :mod:`dsc_grasp_ros.core.conventions`): poses start in the camera optical frame
 (x right, y down, z forward). The TCP's +z is the approach direction (the optical axis), its ±y is
 the jaw-closing direction (the image closing axis at ``angle``), x = y × z: the Franka hand TCP.
 Quaternions are ``(x, y, z, w)`` as in geometry_msgs.

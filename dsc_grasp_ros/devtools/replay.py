@@ -11,7 +11,7 @@ the current time (wall clock) so a listener can measure stamp -> output latency.
 
 Example::
 
-    python -m dsc_grasp_ros.ros.replay data/bags/sim_rgbd --hz 30 --loop 2
+    python -m dsc_grasp_ros.devtools.replay data/bags/sim_rgbd --hz 30 --loop 2
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def restamp_tf(raw: bytes, cls, stamp_ns: int | None, shift_ns: int = 0) -> byte
     header): every transform gets ``stamp_ns`` (or its own stamp + ``shift_ns``)."""
     from rclpy.serialization import deserialize_message, serialize_message
 
-    from .conversions import ns_to_stamp, stamp_to_ns
+    from ..ros.conversions import ns_to_stamp, stamp_to_ns
 
     msg = deserialize_message(bytes(raw), cls)
     for tf in msg.transforms:
@@ -145,7 +145,7 @@ class Replayer:
         if self.clock_pub is not None:
             from rosgraph_msgs.msg import Clock
 
-            from .conversions import ns_to_stamp
+            from ..ros.conversions import ns_to_stamp
 
             self.clock_pub.publish(Clock(clock=ns_to_stamp(t_ns)))
 

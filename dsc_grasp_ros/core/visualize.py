@@ -66,7 +66,7 @@ def draw_grasps(rgb, grasps, quality_map=None, roi=None, depth=None, labels: boo
     ``rgb`` may be ``None`` (then ``depth`` is shown in grey). ``grasps`` are objects with
     ``u, v, angle, width_px, quality`` and ``jaw`` or ``jaw_px`` in full-image pixels. With
     ``quality_map`` (network pixels) it is drawn beside the image with a colour bar. With
-    ``fingers`` (:class:`~dsc_grasp_ros.clearance.FingerGeometry`), grasps that went through the
+    ``fingers`` (:class:`~dsc_grasp_ros.core.clearance.FingerGeometry`), grasps that went through the
     finger check (``fingers_clear`` True or False) get their two finger footprints at the
     controller's opening: cyan when clear of the object, magenta when not.
     """

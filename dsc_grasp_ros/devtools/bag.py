@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..geometry import quaternion_to_rotation, rotation_to_quaternion
+from ..core.geometry import quaternion_to_rotation, rotation_to_quaternion
 
 #: Default topics: realsense2_camera 4.5x with ``align_depth.enable:=true``.
 REALSENSE_TOPICS = {
@@ -177,7 +177,7 @@ def write_rgbd_bag(
     from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
     from std_msgs.msg import Header
 
-    from . import conversions as conv
+    from ..ros import conversions as conv
 
     topics = {**REALSENSE_TOPICS, **(topics or {})}
     ts = _typestore()

@@ -30,7 +30,7 @@ from .virtual_view import VIEW_HELP, VIEWS, down_view
 
 __all__ = ["InferenceEngine", "DetectorConfig", "GraspDetector", "DetectionResult", "MetricGrasp", "resolve_device"]
 
-log = logging.getLogger("dsc_grasp_ros.inference")
+log = logging.getLogger("dsc_grasp_ros.core.inference")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -46,11 +46,11 @@ def resolve_device(device: str = "auto") -> torch.device:
 class InferenceEngine:
     """Runs the network on one device with the backend chosen at load.
 
-    ``backend`` (:data:`~dsc_grasp_ros.backends.BACKENDS`; ``auto`` takes ``$DSC_GRASP_BACKEND`` when set):
+    ``backend`` (:data:`~dsc_grasp_ros.core.backends.BACKENDS`; ``auto`` takes ``$DSC_GRASP_BACKEND`` when set):
 
     * CPU, ``auto``/``compiled``: an inference copy with BatchNorm folded and the four heads merged
-      (:func:`~dsc_grasp_ros.backends.prepare_fast_model`), ``torch.compile``-d for the first input
-      shape (at :meth:`warmup`), with Inductor's caches on disk (:func:`~dsc_grasp_ros.backends.compile_cache_dir`,
+      (:func:`~dsc_grasp_ros.core.backends.prepare_fast_model`), ``torch.compile``-d for the first input
+      shape (at :meth:`warmup`), with Inductor's caches on disk (:func:`~dsc_grasp_ros.core.backends.compile_cache_dir`,
       ``compile_cache`` overrides) so that a restart loads instead of compiling. When compiling
       fails or disagrees with eager, the folded copy runs eagerly and ``backend_info["reason"]``
       (also logged) says why. ``eager``: the folded copy, never compiled.
@@ -249,7 +249,7 @@ class DetectorConfig:
     #: Network pixels per metre the ``scale`` ROI aims at; 0 = the model's metadata value
     #: (``ModelMetadata.px_per_metre``, the scale it was trained at).
     net_px_per_metre: float = 0.0
-    #: Finger clearance check (:mod:`~dsc_grasp_ros.clearance`): move each grasp (centre along its
+    #: Finger clearance check (:mod:`~dsc_grasp_ros.core.clearance`): move each grasp (centre along its
     #: closing axis, opening, up to ``finger_max_turn_deg`` of turn) to the nearest placement where
     #: both open fingers reach past the object in the depth image. ``prefer``: grasps without one
     #: follow the others, unmoved; ``require``: they are rejected (``fingers_blocked``); ``off``.
@@ -267,7 +267,7 @@ class DetectorConfig:
     finger_max_turn_deg: float = 60.0
     #: What the network sees when ``detect`` is given an ``approach``: ``camera`` = the frame as it
     #: is; ``down`` = the frame re-projected into a virtual camera at the same place looking along
-    #: the approach (:mod:`~dsc_grasp_ros.virtual_view`: a tilted camera's view turned into the
+    #: the approach (:mod:`~dsc_grasp_ros.core.virtual_view`: a tilted camera's view turned into the
     #: straight-down view the networks trained on); grasps are mapped back to the real camera.
     view: str = "camera"
 
@@ -390,7 +390,7 @@ class GraspDetector:
 
         A user ``roi`` box wins. Otherwise, with ``roi_mode='scale'`` and both ``K`` (3x3, 9 values
         or :class:`CameraIntrinsics`) and ``depth`` given: the centred ROI of
-        :func:`~dsc_grasp_ros.preprocess.scale_roi` for the scene's median depth and the model's
+        :func:`~dsc_grasp_ros.core.preprocess.scale_roi` for the scene's median depth and the model's
         training scale (:attr:`px_per_metre`: ``cfg.net_px_per_metre`` or ``meta.px_per_metre``),
         kept while the size it asks for moves by less than 5 % (a steady crop on a steady scene);
         else the largest centred square.
@@ -423,7 +423,7 @@ class GraspDetector:
         return grasp_pose(u, v, angle, width_px, depth_full, cam, jaw_px, c.depth_statistic, c.depth_region_scale, ray)
 
     def _virtual_view(self, K: np.ndarray, a: np.ndarray, w: int, h: int):
-        """:func:`~dsc_grasp_ros.virtual_view.down_view`, kept while the intrinsics, the approach and
+        """:func:`~dsc_grasp_ros.core.virtual_view.down_view`, kept while the intrinsics, the approach and
         the image size stay the same (a fixed camera under a static transform: every frame), so
         that its warp tables are built once."""
         key = (w, h, K.tobytes(), a.tobytes())

@@ -8,7 +8,7 @@ image, both hold:
 
 The IoU is the exact area of the polygon intersection over the polygon union (shapely), not a
 raster approximation. The predicted rectangle is the top-1 grasp of
-:func:`dsc_grasp_ros.postprocess.decode_grasps` drawn with :meth:`dsc_grasp_ros.grasp.Grasp.corners`:
+:func:`dsc_grasp_ros.core.postprocess.decode_grasps` drawn with :meth:`dsc_grasp_ros.core.grasp.Grasp.corners`:
 its side along the closing axis is the predicted opening, its side along the jaws is
 ``opening * PREDICTED_JAW_RATIO`` (= opening / 2, GR-ConvNet's convention). Ground truth keeps
 the dataset's jaw size. Both live in network-input pixels (the evaluated 224x224 crop).
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from shapely.geometry import Polygon
 
-from .conventions import WIDTH_SCALE_PX, angle_difference
-from .grasp import Grasp, grasps_to_rects, rect_corners
+from ..core.conventions import WIDTH_SCALE_PX, angle_difference
+from ..core.grasp import Grasp, grasps_to_rects, rect_corners
 
 __all__ = [
     "ANGLE_THRESHOLD_DEG",
@@ -111,7 +111,7 @@ def evaluate_model(
     ``batch_size > 1`` a batch's time is shared by its images), the first ``warmup`` images
     excluded from the timing statistics.
     """
-    from .postprocess import decode_grasps
+    from ..core.postprocess import decode_grasps
 
     model.eval()
     per_image, times = [], []

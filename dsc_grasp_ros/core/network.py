@@ -49,7 +49,7 @@ Choices the paper leaves open (documented here, used by both orders and every sh
 * Dropout ``p = 0.1`` applied to the shared feature before each head (GR-ConvNet places it the
   same way; a dropout *after* the output map would only add noise to the regression targets).
 * Output activations: none. All four maps are linear; decoding clamps quality to [0, 1]
-  (:mod:`dsc_grasp_ros.postprocess`), so training targets and decoding agree.
+  (:mod:`dsc_grasp_ros.core.postprocess`), so training targets and decoding agree.
 * Skip features are taken after each backbone block's attention (C1..C4 at 224/112/56/28).
 """
 
