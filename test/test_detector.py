@@ -92,3 +92,31 @@ def test_predict_cli_json_and_picture(model_path, tmp_path, K640):
     assert img.shape[0] == 480 and img.shape[1] > 640  # quality map beside the image
     bad = subprocess.run(cmd[:-7] + ["--model", str(tmp_path / "missing.pt")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 1 and "not found" in bad.stderr
+
+
+@pytest.mark.parametrize("view", ["camera", "down"])
+def test_detector_converts_the_depth_once_per_frame(model_path, K640, monkeypatch, view):
+    """Millimetre depth becomes metres once at the detector's entry; ROI choice, pre-processing, the
+    virtual view and the geometry read that one image. Same grasps as converting along the way."""
+    from dsc_grasp_ros.core import inference, preprocess
+
+    rgb, depth = box_scene(K=K640, box=(0.0, 0.0, 0.06, 0.03, 0.025))
+    depth_mm = (depth * 1000).astype(np.uint16)
+    det = GraspDetector(model_path=str(model_path), top_k=3, min_quality=0.0, finger_check="off", view=view)
+    det.engine.model = OracleNet([112, 112, 0.5, 30.0, 15.0])
+    tilted = np.array([0.0, np.sin(0.3), np.cos(0.3)])  # a 17-degree approach: view down warps the frame
+    calls = []
+    real = preprocess.depth_to_metres
+
+    def counting(*a, **k):
+        calls.append(np.asarray(a[0]).shape)
+        return real(*a, **k)
+
+    monkeypatch.setattr(preprocess, "depth_to_metres", counting)
+    monkeypatch.setattr(inference, "depth_to_metres", counting)
+    res = det.detect(rgb, depth_mm, K640, approach=tilted)
+    assert calls == [(480, 640)], f"depth converted {len(calls)} times: {calls}"
+    assert res.grasps
+    monkeypatch.undo()
+    roi = det.roi_for(480, 640, K640, depth_mm)  # the millimetre path picks the same ROI
+    assert roi == det.roi_for(480, 640, K640, preprocess.depth_to_metres(depth_mm)[0], metres=True)

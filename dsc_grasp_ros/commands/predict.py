@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
 from ..core.imageio import read_depth, read_rgb
+from ..core.settings import BACKENDS, CHOICE_SETTINGS, SETTING_HELP, TUNABLE_RANGES, default
 
 EPILOG = """\
 Output: one line per grasp, best first: pixel centre (u, v), angle of the jaw-closing axis in the
@@ -21,6 +21,24 @@ example:
   dsc-grasp predict --rgb color.png --depth depth.png --fx 615 --fy 615 --cx 320 --cy 240 \\
       --top-k 5 --out annotated.png
 """
+
+
+#: detector settings offered as options: (flag, core setting, type); defaults and help come from
+#: dsc_grasp_ros.core.settings, the same table the node's parameters use
+DETECTOR_OPTIONS = (
+    ("--top-k", "top_k", int), ("--min-quality", "min_quality", float), ("--min-distance", "min_distance_px", float),
+    ("--sigma", "sigma", float), ("--roi", "roi", int), ("--roi-mode", "roi_mode", str),
+    ("--depth-statistic", "depth_statistic", str), ("--min-depth", "min_depth", float), ("--max-depth", "max_depth", float),
+    ("--max-opening", "max_gripper_opening", float), ("--finger-check", "finger_check", str),
+    ("--finger-max-turn", "finger_max_turn_deg", float), ("--opening-margin", "opening_margin", float),
+)
+#: where a one-shot command deliberately differs from the node's defaults, and why
+CLI_DEFAULTS = {"backend": "eager", "threads": 0, "min_quality": 0.0}
+CLI_DEFAULTS_WHY = {
+    "backend": "one image does not repay a compile.",
+    "threads": "a one-shot command may use every core.",
+    "min_quality": "here every peak is shown, with its quality, for inspection.",
+}
 
 
 def register(sub):
@@ -39,28 +57,19 @@ def register(sub):
     p.add_argument("--cy", type=float, help="principal point y in pixels (default: image centre)")
     p.add_argument("--model", help="model file (.pt with .json beside it); default: the shipped RGB-D model")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--backend", default="eager", choices=["auto", "eager", "compiled"],
+    p.add_argument("--backend", default=CLI_DEFAULTS["backend"], choices=BACKENDS,
                    help="network backend: eager (default: best for one image), compiled = BatchNorm folded + torch.compile "
                         "(the first run compiles for about a minute, later runs load the on-disk cache; pays off on streams), "
                         "auto = compiled on CPU / CUDA graphs on a GPU (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads of the network, 0 = all cores (default: %(default)s)")
-    p.add_argument("--top-k", type=int, default=5, help="number of distinct grasps to report, 1-100 (default: 5)")
-    p.add_argument("--min-quality", type=float, default=0.0, help="drop grasps below this quality, 0-1 (default: 0)")
-    p.add_argument("--min-distance", type=float, default=10.0, help="minimum distance between grasps in network pixels (default: 10)")
-    p.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing of the maps in network pixels (default: 2)")
-    p.add_argument("--roi", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="region of interest (default: centred square)")
-    p.add_argument("--depth-statistic", default="median", help="depth over the jaw region: median, min, mean, center, p10, p25")
-    p.add_argument("--min-depth", type=float, default=0.1, help="reject grasps nearer than this, metres (default: %(default)s, RealSense D4xx min-Z)")
-    p.add_argument("--max-depth", type=float, default=3.0, help="reject grasps farther than this, metres (default: %(default)s)")
-    p.add_argument("--max-opening", type=float, default=0.08,
-                   help="reject grasps wider than the gripper's largest opening, metres (default: %(default)s, Franka/Panda hand)")
-    p.add_argument("--finger-check", choices=FINGER_CHECK_MODES, default="prefer",
-                   help="finger clearance check on the depth image (default: prefer, as the node): "
-                   + "; ".join(f"{m}: {FINGER_CHECK_HELP[m]}" for m in FINGER_CHECK_MODES))
-    p.add_argument("--finger-max-turn", type=float, default=60.0, metavar="DEG",
-                   help="largest turn of a grasp's closing axis, 0-90 degrees, the finger check may make (default: %(default)s)")
-    p.add_argument("--opening-margin", type=float, default=0.01, metavar="M",
-                   help="per-side margin your controller adds to the width when it opens the gripper, metres (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=CLI_DEFAULTS["threads"], help="CPU threads of the network, 0 = all cores (default: %(default)s)")
+    for flag, name, kind in DETECTOR_OPTIONS:
+        d = CLI_DEFAULTS.get(name, default(name))
+        extra = {"nargs": 4, "metavar": ("X", "Y", "W", "H")} if name == "roi" else {"metavar": flag[2:].upper().replace("-", "_")}
+        if name in CHOICE_SETTINGS:
+            extra = {"choices": CHOICE_SETTINGS[name]}
+        rng = f" Range {TUNABLE_RANGES[name][0]:g}-{TUNABLE_RANGES[name][1]:g}." if name in TUNABLE_RANGES else ""
+        why = f" The node's default is {default(name)!r}; {CLI_DEFAULTS_WHY[name]}" if name in CLI_DEFAULTS else ""
+        p.add_argument(flag, dest=name, type=kind, default=d, help=f"{SETTING_HELP[name]}{rng}{why} (default: %(default)s)", **extra)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--out", help="write an annotated PNG: rectangles over the image, the finger footprints of the finger check "
                    "(cyan: clear of the object, magenta: not), quality map beside it")
@@ -79,13 +88,8 @@ def run(args) -> int:
         cx = (w - 1) / 2 if args.cx is None else args.cx
         cy = (h - 1) / 2 if args.cy is None else args.cy
         K = np.array([[args.fx, 0, cx], [0, args.fy, cy], [0, 0, 1.0]])
-        cfg = DetectorConfig(
-            model_path=args.model, device=args.device, roi=args.roi, sigma=args.sigma, top_k=args.top_k,
-            min_distance_px=args.min_distance, min_quality=args.min_quality, depth_statistic=args.depth_statistic,
-            min_depth=args.min_depth, max_depth=args.max_depth, max_gripper_opening=args.max_opening,
-            backend=args.backend, threads=args.threads, finger_check=args.finger_check,
-            finger_max_turn_deg=args.finger_max_turn, opening_margin=args.opening_margin,
-        )
+        cfg = DetectorConfig(model_path=args.model, device=args.device, backend=args.backend, threads=args.threads,
+                             **{name: getattr(args, name) for _, name, _ in DETECTOR_OPTIONS})
         det = GraspDetector(cfg)
         res = det.detect(rgb, depth, K)
     except (ModelError, InputError, ValueError, OSError, RuntimeError) as e:

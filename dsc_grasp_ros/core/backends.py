@@ -49,14 +49,7 @@ __all__ = [
 
 log = logging.getLogger("dsc_grasp_ros.core.backends")
 
-#: ``auto``: compiled on CPU (eager when compiling fails), CUDA graphs on a GPU;
-#: ``eager``: the plain module (BatchNorm folded on CPU); ``compiled``: as auto, but say loudly when it falls back.
-BACKENDS = ("auto", "eager", "compiled")
-#: Default CPU threads of the network. With passive OpenMP waiting (set by this package) 2 threads
-#: were as fast as 1 on the loaded 2-core machine and faster with one more core kept busy; with
-#: spinning waits they collapsed (README, Performance: "Threads").
-DEFAULT_THREADS = 2
-THREADS_RANGE = (0, 64)
+from .settings import BACKENDS, DEFAULT_THREADS, THREADS_RANGE  # noqa: F401 - part of this module's interface
 HEAD_NAMES = ("quality", "cos", "sin", "width")
 
 

@@ -225,17 +225,22 @@ def depth_reference(depth_m: np.ndarray, reference: str = "mean") -> np.ndarray:
 DEFAULT_NET_PX_PER_METRE: float = 615.0 * 224 / 480 / 0.535
 
 
-def scene_depth(depth, stride: int = 4) -> float | None:
+def scene_depth(depth, stride: int = 4, *, metres: bool = False) -> float | None:
     """Median valid depth (metres) of the image's centred square, on every ``stride``-th pixel;
-    ``None`` when it holds no valid pixel. Accepts uint16 millimetres or float metres."""
+    ``None`` when it holds no valid pixel. Accepts uint16 millimetres or float metres; with
+    ``metres`` true, ``depth`` is already :func:`depth_to_metres`' image (invalid pixels 0) and is
+    read as it is."""
     depth = np.asarray(depth)
     if depth.ndim == 3 and depth.shape[2] == 1:
         depth = depth[..., 0]
     h, w = depth.shape[:2]
     s = min(h, w)
     sub = depth[(h - s) // 2 : (h + s) // 2 : stride, (w - s) // 2 : (w + s) // 2 : stride]
-    d, invalid = depth_to_metres(sub)
-    vals = d[~invalid]
+    if metres:
+        vals = sub[sub > 0]
+    else:
+        d, invalid = depth_to_metres(sub)
+        vals = d[~invalid]
     return float(np.median(vals)) if vals.size else None
 
 
@@ -448,17 +453,25 @@ def prepare(
     roi: ROI,
     modality: str,
     depth_ref: str = "mean",
+    *,
+    metres: bool = False,
 ) -> tuple[np.ndarray, Prepared]:
     """Full-image frame -> normalised network input (``C x out_h x out_w``) and side products.
 
     ``depth`` may be uint16 millimetres or float metres; it is always converted (geometry needs it
     even for an RGB model), and an all-invalid depth is an :class:`InputError` for depth models.
+    With ``metres`` true, ``depth`` is already :func:`depth_to_metres`' image (float32, invalid
+    pixels 0), as the detector converts each frame once at its entry, and is used without a copy.
     ``depth_ref`` is the model's depth reference (:data:`DEPTH_REFERENCES`), passed to :func:`normalise`.
     """
     check_frame(rgb, depth, min_side=1)  # the detector checks MIN_IMAGE_SIDE; training crops may be small
     d_m = depth_net = invalid_net = None
     if depth is not None:
-        d_m, invalid = depth_to_metres(depth)
+        if metres:
+            d_m = np.asarray(depth, dtype=np.float32)
+            invalid = d_m <= 0
+        else:
+            d_m, invalid = depth_to_metres(depth)
         depth_net, invalid_net = _resize_depth(d_m, invalid, roi)
         if "depth" in CHANNEL_ORDER[modality]:
             if invalid_net.all():

@@ -17,11 +17,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.clearance import FINGER_CHECK_MODES
 from ..core.geometry import DEPTH_STATISTICS
-from ..core.backends import BACKENDS, DEFAULT_THREADS, THREADS_RANGE
-from ..core.clearance import FINGER_CHECK_HELP, FINGER_CHECK_MODES
-from ..core.virtual_view import VIEW_HELP, VIEWS
-from ..core.inference import ROI_MODE_HELP, ROI_MODES, TUNABLE_RANGES
+from ..core.settings import BACKENDS, DEFAULT_THREADS, ROI_MODES, SETTING_HELP, THREADS_RANGE, TUNABLE_RANGES, default
+from ..core.virtual_view import VIEWS
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
 
@@ -35,6 +34,19 @@ class ParamSpec:
     range: tuple | None = None  # (from, to, step) for numbers; step 0 = continuous
     choices: tuple | None = None  # allowed values for strings
     additional_constraints: str = ""
+
+
+def _detector(name: str, **kw) -> ParamSpec:
+    """A runtime parameter of the core detector: its default, description and range come from
+    :mod:`dsc_grasp_ros.core.settings` (one source for the node, the CLI and the docs)."""
+    value = default(name)
+    if name == "roi" and value is None:
+        value = []  # a ROS integer-array parameter: empty = unset
+    rng = None
+    if name in TUNABLE_RANGES:
+        lo, hi = TUNABLE_RANGES[name]
+        rng = (lo, hi, 1 if isinstance(value, int) else 0.0)
+    return ParamSpec(name, value, SETTING_HELP[name], RUNTIME, range=rng, **kw)
 
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -66,57 +78,33 @@ PARAMS: tuple[ParamSpec, ...] = (
               RECONFIGURE, choices=("best_effort", "reliable")),
     ParamSpec("qos_depth", 5, "History depth of the input subscriptions (the node keeps only the newest matched frame anyway).",
               RECONFIGURE, range=(1, 100, 1)),
-    # ---- detector (runtime, validated by the core)
-    ParamSpec("roi", [], "Region of interest [x, y, w, h] in full-image pixels; empty = chosen by roi_mode.", RUNTIME,
-              additional_constraints="empty or 4 integers, x, y >= 0, w, h >= 8, inside the image"),
-    ParamSpec("roi_mode", "scale", "How the region of interest is chosen when roi is empty: "
-              + "; ".join(f"{m} = {ROI_MODE_HELP[m]}" for m in ROI_MODES) + ".", RUNTIME, choices=ROI_MODES),
-    ParamSpec("net_px_per_metre", 0.0, "Network pixels per metre (at the scene's median depth) the scale ROI aims at; "
-              "0 = the model's metadata value (the scale it was trained at). Larger values crop tighter (objects look "
-              "bigger to the network). Used only with roi_mode scale and an empty roi.", RUNTIME,
-              range=(*TUNABLE_RANGES["net_px_per_metre"], 0.0), additional_constraints="0 (model metadata) or > 0"),
-    ParamSpec("sigma", 2.0, "Gaussian smoothing (network pixels) of the quality map before peak finding; 0 = none.", RUNTIME,
-              range=(*TUNABLE_RANGES["sigma"], 0.0)),
-    ParamSpec("top_k", 5, "Largest number of grasps published per frame.", RUNTIME, range=(*TUNABLE_RANGES["top_k"], 1)),
-    ParamSpec("min_distance_px", 10.0, "Smallest distance (network pixels) between two published grasp centres.", RUNTIME,
-              range=(*TUNABLE_RANGES["min_distance_px"], 0.0)),
-    ParamSpec("min_quality", 0.2, "Grasps with a smaller quality are not published.", RUNTIME, range=(*TUNABLE_RANGES["min_quality"], 0.0)),
-    ParamSpec("depth_statistic", "median", "How the grasp depth is taken from the valid depth pixels around the grasp centre.", RUNTIME,
-              choices=DEPTH_STATISTICS),
-    ParamSpec("depth_region_scale", 0.5, "Size of the depth window at the grasp relative to the grasp rectangle.", RUNTIME,
-              range=(*TUNABLE_RANGES["depth_region_scale"], 0.0)),
+    # ---- detector (runtime, validated by the core): default and description from core.settings
+    _detector("roi", additional_constraints="empty or 4 integers, x, y >= 0, w, h >= 8, inside the image"),
+    _detector("roi_mode", choices=ROI_MODES),
+    _detector("net_px_per_metre", additional_constraints="0 (model metadata) or > 0"),
+    _detector("sigma"),
+    _detector("top_k"),
+    _detector("min_distance_px"),
+    _detector("min_quality"),
+    _detector("depth_statistic", choices=DEPTH_STATISTICS),
+    _detector("depth_region_scale"),
     # ---- plausibility limits (runtime): a grasp outside them is rejected and counted
-    ParamSpec("min_depth", 0.1, "Nearest grasp depth (m) published; nearer candidates are rejected (D4xx min-Z about 0.11-0.16 m; D405: 0.07).",
-              RUNTIME, range=(*TUNABLE_RANGES["min_depth"], 0.0), additional_constraints="smaller than max_depth"),
-    ParamSpec("max_depth", 3.0, "Farthest grasp depth (m) published; farther candidates are rejected (D435 ideal range ends at 3 m).",
-              RUNTIME, range=(*TUNABLE_RANGES["max_depth"], 0.0), additional_constraints="larger than min_depth"),
-    ParamSpec("max_gripper_opening", 0.08, "Widest opening (m) the gripper can make; wider grasps are rejected (Franka/Panda hand: 0.08).",
-              RUNTIME, range=(*TUNABLE_RANGES["max_gripper_opening"], 0.0)),
+    _detector("min_depth", additional_constraints="smaller than max_depth"),
+    _detector("max_depth", additional_constraints="larger than min_depth"),
+    _detector("max_gripper_opening"),
     ParamSpec("approach", "optical", "Direction the published grasps approach along (TCP +z): optical = the camera's optical "
               "axis; target_down = the -z axis of target_frame (a gripper that descends vertically under a tilted camera; "
               "the transform is then looked up before inference; with an empty target_frame: optical). The finger check "
               "measures along it.", RUNTIME, choices=("optical", "target_down")),
-    ParamSpec("view", "camera", "What the network sees: " + "; ".join(f"{m} = {VIEW_HELP[m]}" for m in VIEWS)
-              + ". down needs approach target_down; /diagnostics' roi is then the virtual camera's.", RUNTIME, choices=VIEWS),
+    _detector("view", choices=VIEWS),
     # ---- finger clearance check (runtime): the open fingers must reach past the object in the depth image
-    ParamSpec("finger_check", "prefer", "Finger clearance check on the depth image: "
-              + "; ".join(f"{m} = {FINGER_CHECK_HELP[m]}" for m in FINGER_CHECK_MODES)
-              + ". A grasp is moved (centre along its closing axis, opening, and up to finger_max_turn_deg of turn) "
-              "to the nearest placement where both fingers clear the object.", RUNTIME, choices=FINGER_CHECK_MODES),
-    ParamSpec("finger_max_turn_deg", 60.0, "Largest turn (degrees) of a grasp's closing axis about its centre that the finger "
-              "check may make when the network's axis has no clear placement (10-degree steps); 0 = never turn.", RUNTIME,
-              range=(*TUNABLE_RANGES["finger_max_turn_deg"], 0.0)),
-    ParamSpec("finger_thickness", 0.010, "Extent (m) of one finger along the closing axis (Franka/Panda hand: 0.01).", RUNTIME,
-              range=(*TUNABLE_RANGES["finger_thickness"], 0.0)),
-    ParamSpec("finger_width", 0.020, "Extent (m) of one finger across the closing axis (Franka/Panda hand: 0.02).", RUNTIME,
-              range=(*TUNABLE_RANGES["finger_width"], 0.0)),
-    ParamSpec("finger_depth", 0.020, "How far (m) beyond the grasp surface the fingertips must reach (less for objects lower than that: "
-              "three quarters of their height above the surface beside them).", RUNTIME, range=(*TUNABLE_RANGES["finger_depth"], 0.0)),
-    ParamSpec("finger_pad", 0.003, "Free space (m) kept around each finger along the closing axis (depth noise, tracking error).",
-              RUNTIME, range=(*TUNABLE_RANGES["finger_pad"], 0.0)),
-    ParamSpec("opening_margin", 0.010, "Per-side margin (m) your controller adds to the published width when it opens the gripper "
-              "before the descent; the finger check plans the opening width + 2 x margin (0 if the controller opens exactly the width).",
-              RUNTIME, range=(*TUNABLE_RANGES["opening_margin"], 0.0)),
+    _detector("finger_check", choices=FINGER_CHECK_MODES),
+    _detector("finger_max_turn_deg"),
+    _detector("finger_thickness"),
+    _detector("finger_width"),
+    _detector("finger_depth"),
+    _detector("finger_pad"),
+    _detector("opening_margin"),
     # ---- outputs
     ParamSpec("publish_markers", True, "Publish ~/markers (gripper glyphs coloured by quality).", RUNTIME),
     ParamSpec("diagnostics_period", 5.0, "Period (s) of the summary log line and the /diagnostics status.", RECONFIGURE, range=(0.1, 3600.0, 0.0)),
@@ -124,9 +112,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 BY_NAME = {p.name: p for p in PARAMS}
-DETECTOR_RUNTIME = ("roi", "roi_mode", "net_px_per_metre", "sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic",
-                    "depth_region_scale", "min_depth", "max_depth", "max_gripper_opening", "finger_check", "finger_max_turn_deg",
-                    "finger_thickness", "finger_width", "finger_depth", "finger_pad", "opening_margin", "view")
+#: the parameters that are core detector settings (changed on the detector at runtime)
+DETECTOR_RUNTIME = tuple(n for n in SETTING_HELP if n in BY_NAME)
 
 
 def defaults() -> dict[str, Any]:

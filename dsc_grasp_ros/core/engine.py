@@ -1,0 +1,151 @@
+"""The network runner: one device, the backend chosen at load (compiled or eager on a CPU, CUDA
+graphs on a GPU). No ROS imports."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+
+from .backends import BACKENDS, CudaGraphRunner, compile_cpu, configure_threads, example_input, prepare_fast_model
+
+__all__ = ["InferenceEngine", "resolve_device"]
+
+log = logging.getLogger("dsc_grasp_ros.core.engine")
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` = CUDA when available, else CPU. An explicit ``cuda`` without a GPU is an error."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available (use 'auto' or 'cpu')")
+    return dev
+
+
+class InferenceEngine:
+    """Runs the network on one device with the backend chosen at load.
+
+    ``backend`` (:data:`~dsc_grasp_ros.core.backends.BACKENDS`; ``auto`` takes ``$DSC_GRASP_BACKEND`` when set):
+
+    * CPU, ``auto``/``compiled``: an inference copy with BatchNorm folded and the four heads merged
+      (:func:`~dsc_grasp_ros.core.backends.prepare_fast_model`), ``torch.compile``-d for the first input
+      shape (at :meth:`warmup`), with Inductor's caches on disk (:func:`~dsc_grasp_ros.core.backends.compile_cache_dir`,
+      ``compile_cache`` overrides) so that a restart loads instead of compiling. When compiling
+      fails or disagrees with eager, the folded copy runs eagerly and ``backend_info["reason"]``
+      (also logged) says why. ``eager``: the folded copy, never compiled.
+    * CUDA: the folded copy in fp16 (``fp16``) and channels_last; ``auto``/``compiled`` replay a
+      captured CUDA graph per input shape (one pinned host->device copy per frame), ``eager`` runs
+      it directly. The CUDA-graph path was written without a GPU and is NOT MEASURED yet.
+
+    ``threads`` (CPU): torch intra-op threads (``None``/0 = torch's default, the core count);
+    inter-op threads are set to 1 (the network has no parallel branches worth a second pool).
+    ``engine.backend`` is what actually runs: ``eager``, ``compiled``, ``cuda`` or ``cuda_graph``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str = "auto",
+        fp16: bool | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
+        compile_cache: str | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "auto" and os.environ.get("DSC_GRASP_BACKEND"):  # a deployment's (or the test suite's) choice
+            backend = os.environ["DSC_GRASP_BACKEND"]
+            if backend not in BACKENDS:
+                raise ValueError(f"$DSC_GRASP_BACKEND must be one of {BACKENDS}, got {backend!r}")
+        self.device = resolve_device(device)
+        self.requested_backend = backend
+        self.compile_cache = compile_cache
+        self.threads = configure_threads(threads) if self.device.type == "cpu" else {}
+        self.fp16 = (self.device.type == "cuda") if fp16 is None else bool(fp16 and self.device.type == "cuda")
+        self.dtype = torch.float16 if self.fp16 else torch.float32
+        self.source_model = model.eval()
+        fast = prepare_fast_model(model.eval()).to(self.device).eval()
+        if self.device.type == "cuda":
+            fast = fast.to(memory_format=torch.channels_last)
+            if self.fp16:
+                fast = fast.half()
+        self._model = fast
+        self._compiled = None  # CPU: the torch.compile-d model once prepare() built it ...
+        self._compiled_shape = None  # ... for inputs of this shape (others run the eager copy)
+        self._graphs: dict[tuple, CudaGraphRunner] = {}
+        self.backend = "cuda" if self.device.type == "cuda" else "eager"
+        self.backend_info: dict = {"requested": backend, "reason": ""}
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The module that runs (before compiling). Assigning one replaces it and runs it eagerly."""
+        return self._model
+
+    @model.setter
+    def model(self, module: torch.nn.Module):
+        self._model = module
+        self._compiled = self._compiled_shape = None
+        self._graphs.clear()
+        self.requested_backend = "eager"
+        self.backend = "cuda" if self.device.type == "cuda" else "eager"
+
+    def _fallback(self, reason: str):
+        self.backend_info["reason"] = reason
+        level = logging.WARNING if self.requested_backend == "compiled" else logging.INFO
+        log.log(level, "falling back to %s: %s", self.backend, reason)
+
+    def prepare(self, shape: tuple):
+        """Build the fast path for inputs of ``shape`` (N, C, H, W): compile (CPU) or capture (CUDA)."""
+        if self.requested_backend == "eager":
+            return
+        shape = tuple(int(s) for s in shape)
+        if self.device.type == "cpu":
+            if self._compiled is not None:
+                return
+            example = example_input(shape)
+            compiled, info = compile_cpu(self._model, example, self.compile_cache)
+            self.backend_info.update(info)
+            if compiled is None:
+                self._fallback(info["reason"])
+            else:
+                self._compiled, self._compiled_shape = compiled, shape
+                self.backend = "compiled"
+                log.info("compiled backend ready in %.1f s (cache %s)", info["compile_s"], info["cache_dir"])
+        elif shape not in self._graphs:
+            try:  # GPU path: NOT MEASURED (written without a GPU); any failure keeps the plain CUDA path
+                self._graphs[shape] = CudaGraphRunner(self._model, shape, self.device, self.dtype)
+                self.backend = "cuda_graph"
+            except Exception as e:  # noqa: BLE001
+                self._fallback(f"CUDA graph capture failed ({type(e).__name__}: {str(e)[:200]})")
+
+    @torch.inference_mode()
+    def __call__(self, x: np.ndarray | torch.Tensor):
+        t = torch.as_tensor(x)
+        if t.dim() == 3:
+            t = t.unsqueeze(0)
+        if self.device.type == "cpu":
+            t = t.to(self.dtype)
+            if self._compiled is not None and tuple(t.shape) == self._compiled_shape:
+                return self._compiled(t)
+            return tuple(o.float() for o in self._model(t))
+        runner = self._graphs.get(tuple(t.shape))
+        if runner is not None:
+            return runner(t.float())
+        t = t.to(self.device, non_blocking=True).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        return tuple(o.float() for o in self._model(t))
+
+    def synchronize(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def warmup(self, channels: int, size: tuple[int, int], n: int = 3):
+        """Build the fast path for ``1 x channels x size`` inputs, then run ``n`` frames."""
+        shape = (1, channels, *size)
+        self.prepare(shape)
+        x = torch.zeros(shape)
+        for _ in range(n):
+            self(x)
+        self.synchronize()
