@@ -1,0 +1,120 @@
+"""``grasp_node``'s counters, its periodic summary line and its ``/diagnostics`` status."""
+
+from __future__ import annotations
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from std_msgs.msg import Header
+
+#: Counter names for skipped frames, in the order the summary lists them.
+SKIP_REASONS = (
+    "unsupported_encoding",
+    "bad_image_size",
+    "bad_image_step",
+    "bad_image_data_size",
+    "truncated_message",
+    "empty_frame_id",
+    "size_mismatch",
+    "frame_id_mismatch",
+    "missing_camera_info",
+    "bad_camera_info",
+    "camera_info_size_mismatch",
+    "all_invalid_depth",
+    "depth_wrong_unit",
+    "image_too_small",
+    "bad_roi",
+    "bad_image",
+    "missing_image",
+    "no_valid_depth_at_grasp",
+    "grasps_out_of_limits",
+    "non_finite_pose",
+    "tf_unavailable",
+    "bad_approach",
+    "invalid_input",
+    "detector_error",
+)
+
+#: The latency stages the summary line reports, in order.
+STAGE_ORDER = ("stamp_to_receive", "convert", "preprocess", "network", "postprocess", "geometry", "publish", "node_overhead",
+               "node_total", "receive_to_publish")
+
+
+class DiagnosticsMixin:
+    """The reporting side of :class:`~.grasp_node.GraspNode`: run by the summary timer."""
+
+    def _roi_text(self, det) -> str:
+        """How the detector picks the ROI, e.g. ``roi_mode scale at 268.6 network px/m (model metadata)``."""
+        if det.cfg.roi is not None:
+            return f"fixed box {list(det.cfg.roi)} (roi parameter)"
+        if det.cfg.roi_mode == "scale":
+            src = "net_px_per_metre parameter" if det.cfg.net_px_per_metre else "model metadata"
+            return f"roi_mode scale at {det.px_per_metre:.1f} network px/m ({src})"
+        return f"roi_mode {det.cfg.roi_mode}"
+
+    def counters(self) -> dict[str, int]:
+        c = dict(self._counters)
+        c["dropped_stale"] = self._slot.dropped
+        c["unmatched"] = self._pairer.unmatched
+        c["unmatched_color"], c["unmatched_depth"] = self._pairer.unmatched_color, self._pairer.unmatched_depth
+        c["pending_color"], c["pending_depth"] = self._pairer.pending()
+        return c
+
+    def _summary(self) -> None:
+        c = self.counters()
+        stats = self._stats.summary()
+        skipped = {k: c[k] for k in SKIP_REASONS if c.get(k)}
+        fin, fout = self._in_rate.rate(), self._out_rate.rate()
+        lat = " ".join(f"{k} {stats[k][0] * 1e3:.1f}/{stats[k][1] * 1e3:.1f}" for k in STAGE_ORDER if k in stats)
+        self.get_logger().info(
+            f"in {fin:.1f} fps, out {fout:.1f} fps, processed {self._processed}, grasps {self._published}, "
+            f"dropped {c['dropped_stale']} stale + {c['unmatched']} unmatched, skipped {sum(skipped.values())} {skipped or ''}; "
+            f"latency ms median/p95: {lat or 'n/a'}"
+        )
+        self._input_hints()
+        st = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: grasp detection", hardware_id="dsc_grasp_ros")
+        st.level, st.message = self._status(skipped, fin, fout)
+        st.values = [KeyValue(key=k, value=v) for k, v in self._diag_values(c, stats, fin, fout).items()]
+        self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[st]))
+
+    def _input_hints(self) -> None:
+        """Warn when the inputs arrive but never pair (which topic is silent, or stamps that differ)."""
+        if self._active and self._subs and self._pairs == 0:
+            color, depth = self._in_rate.total, self._depth_count
+            if color and not depth:
+                self._warn("no_depth", f"color images arrive but no depth on {self._subs[1].topic_name} (aligned depth enabled?)")
+            elif depth and not color:
+                self._warn("no_color", f"depth images arrive but no color on {self._subs[0].topic_name}")
+            elif color and depth:
+                self._warn("no_pairs", f"{color} color and {depth} depth images but no equal stamps: set sync_tolerance "
+                           "or publish depth aligned to color")
+
+    def _status(self, skipped: dict, fin: float, fout: float) -> tuple[bytes, str]:
+        """``/diagnostics`` level and message."""
+        if not self._configured:
+            return DiagnosticStatus.WARN, "not configured"
+        if skipped and self._processed == 0:
+            return DiagnosticStatus.ERROR, "every frame skipped: " + ", ".join(skipped)
+        if not self._active:
+            return DiagnosticStatus.WARN, "inactive"
+        if fin == 0:
+            return DiagnosticStatus.WARN, "no input frames"
+        return DiagnosticStatus.OK, f"{fout:.1f} fps"
+
+    def _diag_values(self, c: dict, stats: dict, fin: float, fout: float) -> dict[str, str]:
+        kv = {
+            "input_fps": f"{fin:.2f}",
+            "output_fps": f"{fout:.2f}",
+            "received": str(self._in_rate.total),
+            "processed": str(self._processed),
+            "published_grasps": str(self._published),
+        }
+        det, roi = self._detector, self._last_roi
+        if det is not None:
+            kv["roi_mode"] = det.cfg.roi_mode if det.cfg.roi is None else "roi parameter"
+            kv["net_px_per_metre"] = f"{det.px_per_metre:.2f}"
+        if roi is not None:  # the last processed frame's ROI, full-image pixels
+            kv["roi"] = f"{roi.x} {roi.y} {roi.w} {roi.h}"
+        kv.update({k: str(v) for k, v in sorted(c.items())})
+        for k, (med, p95, n) in sorted(stats.items()):
+            kv[f"{k}_ms_median"] = f"{med * 1e3:.3f}"
+            kv[f"{k}_ms_p95"] = f"{p95 * 1e3:.3f}"
+        return kv
