@@ -69,8 +69,56 @@ def test_pickled_module_is_refused(tmp_path):
     path = tmp_path / "pickled.pt"
     torch.save(dsc_graspnet("d"), path)  # the habit we do not accept: a whole pickled module
     path.with_suffix(".json").write_text(json.dumps(ModelMetadata("d").to_dict()))
-    with pytest.raises(ModelError, match="corrupt or not a plain state_dict"):
+    with pytest.raises(ModelError, match="was not loaded: it holds more than a plain state_dict"):
         load_model(path)
+
+
+class _RunsSystem:
+    """Unpickling this would call ``os.system`` (what a crafted model file does)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("true",))
+
+
+def _crafted_model(tmp_path):
+    path = tmp_path / "crafted.pt"
+    torch.save({"weights": _RunsSystem()}, path)
+    path.with_suffix(".json").write_text(json.dumps(ModelMetadata("d").to_dict()))
+    return path
+
+
+def test_crafted_model_file_names_the_global_and_gives_no_unsafe_advice(tmp_path):
+    with pytest.raises(ModelError) as err:
+        load_model(_crafted_model(tmp_path))
+    msg = str(err.value)
+    assert "posix.system" in msg and "was not loaded" in msg and "crafted.pt" in msg, msg
+    assert "weights_only=False" not in msg and "weights_only` set to `False" not in msg, msg
+    assert "\x1b" not in msg and "\n" not in msg, repr(msg)
+
+
+def test_unpickling_detail_strips_colour_codes():
+    from dsc_grasp_ros.core.model_io import unpickling_detail
+
+    e = Exception("Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` will likely "
+                  "succeed.\n\x1b[1mTrying to load unsupported GLOBAL posix.system\x1b[0m whose module posix is blocked.")
+    assert unpickling_detail(e) == "found posix.system"
+    assert unpickling_detail(Exception("\x1b[31mbad opcode\x1b[0m")) == "bad opcode"
+
+
+def test_predict_refuses_a_crafted_model_in_one_line(tmp_path, capsys):
+    import cv2
+
+    from dsc_grasp_ros.cli import main
+
+    depth = tmp_path / "depth.png"
+    cv2.imwrite(str(depth), np.full((120, 160), 600, np.uint16))
+    rc = main(["predict", "--depth", str(depth), "--fx", "200", "--fy", "200", "--model", str(_crafted_model(tmp_path)),
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "posix.system" in err and "not loaded" in err, err
+    assert "Traceback" not in err and "weights_only=False" not in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_weights_for_another_architecture(tmp_path):

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +194,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as first:
+        if not _is_refusal(first):
+            raise ModelError(f"checkpoint {path} is corrupt or not a torch checkpoint (UnpicklingError: {_clean(str(first))[:200]})") from None
         if "numpy" not in str(first):
             raise _refused(path, first) from None
         try:
@@ -201,28 +204,60 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         except pickle.UnpicklingError as e:
             raise _refused(path, e) from None
     except Exception as e:  # noqa: BLE001 - torch raises many types for broken files
-        raise ModelError(f"checkpoint {path} is corrupt or not a torch checkpoint ({type(e).__name__}: {str(e)[:200]})") from e
+        raise ModelError(f"checkpoint {path} is corrupt or not a torch checkpoint ({type(e).__name__}: {_clean(str(e))[:200]})") from None
     if not isinstance(ck, dict) or "model" not in ck:
         raise ModelError(f"checkpoint {path} is not a dsc-grasp training checkpoint (no 'model' entry)")
     return ck
 
 
-def _refused(path: Path, err: Exception) -> ModelError:
-    detail = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), str(err).splitlines()[0][:200])
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_GLOBAL = re.compile(r"GLOBAL\s+([A-Za-z_][\w.]*)")
+
+
+def _clean(text: str) -> str:
+    """``text`` without terminal colour codes, on one line."""
+    return " ".join(_ANSI.sub("", text).split())
+
+
+def _is_refusal(err: Exception) -> bool:
+    """torch.load(weights_only=True) refused what the file holds (rather than failing to read it)."""
+    text = str(err)
+    return "Weights only load failed" in text or bool(_GLOBAL.search(text))
+
+
+def unpickling_detail(err: Exception) -> str:
+    """What ``torch.load(weights_only=True)`` refused, in a few words: ``found posix.system`` when it
+    names the global (torch's advice to load the file unrestricted is left out: never do that)."""
+    text = _ANSI.sub("", str(err))
+    found = _GLOBAL.search(text)
+    if found:
+        return f"found {found.group(1)}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "weights_only" not in ln and "trusted source" not in ln]
+    return _clean(lines[0])[:200] if lines else type(err).__name__
+
+
+def _refused(path: Path, err: Exception, what: str = "checkpoint", holds: str = "objects other than tensors and plain data",
+             fine: str = "Checkpoints written by 'dsc-grasp train' load") -> ModelError:
     return ModelError(
-        f"checkpoint {path} was not loaded: it holds objects other than tensors and plain data, and unpickling it "
-        f"could run code (torch.load weights_only=True refused it: {detail}). Checkpoints written by 'dsc-grasp train' "
-        "load; do not use files of unknown origin."
+        f"{what} {path} was not loaded: it holds {holds} ({unpickling_detail(err)}), and unpickling it could run code "
+        f"(torch.load weights_only=True refused it). {fine}; do not use files of unknown origin."
     )
 
 
 def load_state_dict_file(path, error: type[Exception] = ModelError, what: str = "model file") -> dict:
     """A plain state_dict of tensors from ``path`` (``torch.load(..., weights_only=True)``); ``error``
     naming the file (``what``) and the problem when it is unreadable or holds something else."""
+    import pickle
+
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if _is_refusal(e):
+            raise error(str(_refused(path, e, what, "more than a plain state_dict of tensors",
+                                     "Model files written by 'dsc-grasp train' or 'dsc-grasp export' load"))) from None
+        raise error(f"{what} {path} is corrupt or not a plain state_dict (UnpicklingError: {_clean(str(e))[:200]})") from None
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
-        raise error(f"{what} {path} is corrupt or not a plain state_dict ({type(e).__name__}: {str(e)[:200]})") from e
+        raise error(f"{what} {path} is corrupt or not a plain state_dict ({type(e).__name__}: {_clean(str(e))[:200]})") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise error(f"{what} {path} does not hold a state_dict of tensors")
     return sd
