@@ -87,7 +87,7 @@ def test_compile_failure_falls_back_to_eager_and_says_why(monkeypatch, caplog):
     monkeypatch.setattr(torch, "compile", broken_compile)
     net = tiny_net()
     eng = InferenceEngine(net, "cpu", backend="compiled", threads=0)
-    with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.core.inference"):
+    with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.core.engine"):
         eng.warmup(4, (32, 32), n=1)
     assert eng.backend == "eager"
     assert "torch.compile failed (RuntimeError: no C++ compiler found)" in eng.backend_info["reason"]
@@ -243,3 +243,58 @@ def test_package_sets_passive_openmp_waiting_unless_the_user_did():
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == "ACTIVE"
+
+
+def _gated_compile(monkeypatch, gate, served):
+    """A stand-in for torch.compile whose first call (the compile) waits for ``gate``; every call of
+    the "compiled" model is counted in ``served``."""
+    def fake_compile(model, **k):
+        def run(x):
+            if not served:
+                assert gate.wait(30), "the test never released the compile"
+            served.append(tuple(x.shape))
+            return model(x)
+        return run
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+
+
+def test_background_compile_serves_eager_frames_then_swaps_in_the_compiled_model(monkeypatch):
+    import threading
+
+    gate, served = threading.Event(), []
+    _gated_compile(monkeypatch, gate, served)
+    net = tiny_net()
+    eng = InferenceEngine(net, "cpu", backend="compiled", threads=0)
+    eng.warmup(4, (32, 32), n=2, background=True)  # returns while the "compiler" is still busy
+    assert eng.backend == "eager" and eng.backend_info["state"] == "compiling" and not eng.wait_ready(0.01)
+    x = example_input((1, 4, 32, 32))
+    with torch.no_grad():
+        ref = net(x)
+        for _ in range(3):  # frames while compiling: answered by the eager copy, none waits or is lost
+            assert max_abs_diff(eng(x), ref) < 1e-4
+    assert served == []
+    gate.set()
+    assert eng.wait_ready(30)
+    assert eng.backend == "compiled" and eng.backend_info["state"] == "compiled" and eng.backend_info["reason"] == ""
+    n = len(served)
+    with torch.no_grad():
+        assert max_abs_diff(eng(x), ref) < 1e-4
+    assert len(served) == n + 1  # now the compiled model answers
+
+
+def test_background_compile_of_a_replaced_model_is_dropped(monkeypatch):
+    import threading
+
+    gate, served = threading.Event(), []
+    _gated_compile(monkeypatch, gate, served)
+    eng = InferenceEngine(tiny_net(), "cpu", backend="compiled", threads=0)
+    eng.prepare((1, 4, 32, 32), background=True)
+    other = prepare_fast_model(tiny_net())
+    eng.model = other  # e.g. a test oracle, or a reload: the compile of the old model must not come back
+    gate.set()
+    assert eng.wait_ready(30)
+    assert eng.backend == "eager" and eng.backend_info["state"] == "eager"
+    x = example_input((1, 4, 32, 32))
+    with torch.no_grad():
+        assert max_abs_diff(eng(x), other(x)) < 1e-6

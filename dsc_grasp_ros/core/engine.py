@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import numpy as np
 import torch
@@ -40,6 +41,12 @@ class InferenceEngine:
       captured CUDA graph per input shape (one pinned host->device copy per frame), ``eager`` runs
       it directly. The CUDA-graph path was written without a GPU and is NOT MEASURED yet.
 
+    ``prepare(shape, background=True)`` (CPU): the compile (or the on-disk cache load) runs in a
+    background thread while calls run the eager copy; the compiled model is swapped in, between two
+    calls, once it is ready and agrees with eager. ``backend_info["state"]`` says where it stands:
+    ``eager`` (never compiled), ``compiling``, ``compiled`` or ``fallback`` (with ``reason``);
+    :meth:`wait_ready` blocks until the swap.
+
     ``threads`` (CPU): torch intra-op threads (``None``/0 = torch's default, the core count);
     inter-op threads are set to 1 (the network has no parallel branches worth a second pool).
     ``engine.backend`` is what actually runs: ``eager``, ``compiled``, ``cuda`` or ``cuda_graph``.
@@ -73,11 +80,14 @@ class InferenceEngine:
             if self.fp16:
                 fast = fast.half()
         self._model = fast
-        self._compiled = None  # CPU: the torch.compile-d model once prepare() built it ...
-        self._compiled_shape = None  # ... for inputs of this shape (others run the eager copy)
+        #: CPU: ``(compiled model, input shape)`` once prepare() built it (other shapes run the eager
+        #: copy); one attribute, so that a background compile swaps it in atomically between calls
+        self._fast: tuple | None = None
+        self._pending: threading.Thread | None = None  # a background compile in progress
+        self._generation = 0  # bumped when the model is replaced: a late compile of the old one is dropped
         self._graphs: dict[tuple, CudaGraphRunner] = {}
         self.backend = "cuda" if self.device.type == "cuda" else "eager"
-        self.backend_info: dict = {"requested": backend, "reason": ""}
+        self.backend_info: dict = {"requested": backend, "reason": "", "state": "eager"}
 
     @property
     def model(self) -> torch.nn.Module:
@@ -87,7 +97,9 @@ class InferenceEngine:
     @model.setter
     def model(self, module: torch.nn.Module):
         self._model = module
-        self._compiled = self._compiled_shape = None
+        self._fast = None
+        self._generation += 1
+        self.backend_info["state"] = "eager"
         self._graphs.clear()
         self.requested_backend = "eager"
         self.backend = "cuda" if self.device.type == "cuda" else "eager"
@@ -97,29 +109,56 @@ class InferenceEngine:
         level = logging.WARNING if self.requested_backend == "compiled" else logging.INFO
         log.log(level, "falling back to %s: %s", self.backend, reason)
 
-    def prepare(self, shape: tuple):
-        """Build the fast path for inputs of ``shape`` (N, C, H, W): compile (CPU) or capture (CUDA)."""
+    def prepare(self, shape: tuple, background: bool = False):
+        """Build the fast path for inputs of ``shape`` (N, C, H, W): compile (CPU) or capture (CUDA).
+        ``background`` (CPU): return at once and compile in a thread; calls run eager until then."""
         if self.requested_backend == "eager":
             return
         shape = tuple(int(s) for s in shape)
         if self.device.type == "cpu":
-            if self._compiled is not None:
+            if self._fast is not None or self._pending is not None:
                 return
-            example = example_input(shape)
-            compiled, info = compile_cpu(self._model, example, self.compile_cache)
-            self.backend_info.update(info)
-            if compiled is None:
-                self._fallback(info["reason"])
+            if background:
+                self.backend_info["state"] = "compiling"
+                self._pending = threading.Thread(target=self._compile, args=(shape, self._generation), daemon=True,
+                                                 name="dsc_grasp_compile")
+                self._pending.start()
+                log.info("compiling the network in the background; eager inference until it is ready")
             else:
-                self._compiled, self._compiled_shape = compiled, shape
-                self.backend = "compiled"
-                log.info("compiled backend ready in %.1f s (cache %s)", info["compile_s"], info["cache_dir"])
+                self._compile(shape, self._generation)
         elif shape not in self._graphs:
             try:  # GPU path: NOT MEASURED (written without a GPU); any failure keeps the plain CUDA path
                 self._graphs[shape] = CudaGraphRunner(self._model, shape, self.device, self.dtype)
                 self.backend = "cuda_graph"
             except Exception as e:  # noqa: BLE001
                 self._fallback(f"CUDA graph capture failed ({type(e).__name__}: {str(e)[:200]})")
+
+    def _compile(self, shape: tuple, generation: int):
+        try:
+            compiled, info = compile_cpu(self._model, example_input(shape), self.compile_cache)
+        except Exception as e:  # noqa: BLE001 - compile_cpu reports its own failures; anything else ends here
+            compiled, info = None, {"reason": f"torch.compile failed ({type(e).__name__}: {str(e)[:200]})"}
+        try:
+            if generation != self._generation:  # the model was replaced meanwhile
+                return
+            self.backend_info.update(info)
+            if compiled is None:
+                self.backend_info["state"] = "fallback"
+                self._fallback(info["reason"])
+            else:
+                self._fast = (compiled, shape)
+                self.backend = "compiled"
+                self.backend_info["state"] = "compiled"
+                log.info("compiled backend ready in %.1f s (cache %s)", info["compile_s"], info["cache_dir"])
+        finally:
+            self._pending = None
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for a background compile; True when none is (still) running."""
+        pending = self._pending
+        if pending is not None:
+            pending.join(timeout)
+        return self._pending is None
 
     @torch.inference_mode()
     def __call__(self, x: np.ndarray | torch.Tensor):
@@ -128,8 +167,9 @@ class InferenceEngine:
             t = t.unsqueeze(0)
         if self.device.type == "cpu":
             t = t.to(self.dtype)
-            if self._compiled is not None and tuple(t.shape) == self._compiled_shape:
-                return self._compiled(t)
+            fast = self._fast
+            if fast is not None and tuple(t.shape) == fast[1]:
+                return fast[0](t)
             return tuple(o.float() for o in self._model(t))
         runner = self._graphs.get(tuple(t.shape))
         if runner is not None:
@@ -141,10 +181,11 @@ class InferenceEngine:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def warmup(self, channels: int, size: tuple[int, int], n: int = 3):
-        """Build the fast path for ``1 x channels x size`` inputs, then run ``n`` frames."""
+    def warmup(self, channels: int, size: tuple[int, int], n: int = 3, background: bool = False):
+        """Build the fast path for ``1 x channels x size`` inputs (``background``: in a thread, see
+        :meth:`prepare`), then run ``n`` frames."""
         shape = (1, channels, *size)
-        self.prepare(shape)
+        self.prepare(shape, background)
         x = torch.zeros(shape)
         for _ in range(n):
             self(x)

@@ -92,7 +92,7 @@ class GraspDetector:
         self.engine = InferenceEngine(model, cfg.device, cfg.fp16, cfg.backend, cfg.threads, cfg.compile_cache)
         self._roi_cache: dict[tuple, ROI] = {}
         self._view = self._view_key = None  # the last virtual view (view down) and what it was built for
-        self.engine.warmup(self.meta.in_channels, (self.meta.input_size, self.meta.input_size))
+        self.engine.warmup(self.meta.in_channels, (self.meta.input_size, self.meta.input_size), background=cfg.background_compile)
 
     @property
     def modality(self) -> str:

@@ -48,6 +48,9 @@ class DetectorConfig:
     #: CPU threads of the network (torch intra-op); 0 = torch's default (all cores). The README's
     #: performance section has the 1 vs 2 thread measurements on a busy machine.
     threads: int = DEFAULT_THREADS
+    #: Compile in a background thread at load (CPU, compiled backend): the first frames run the
+    #: eager network instead of waiting for the compiler, the compiled one is swapped in when ready.
+    background_compile: bool = False
     #: Folder of the compile cache (``None``: ``$TORCHINDUCTOR_CACHE_DIR`` or ``~/.cache/dsc_grasp_ros``).
     compile_cache: str | None = None
     #: Region of interest when ``roi`` is empty: ``scale`` = centred, sized from the intrinsics and
