@@ -38,7 +38,7 @@ HASH = re.compile(r"(?<![0-9A-Za-z_])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7
 #: "commit 8386339": a hash given as evidence, whatever its characters
 COMMIT_WORD = re.compile(r"\bcommit\s+([0-9a-f]{7,40})\b", re.I)
 HASH_OK_LINE = re.compile(r"sha256|sha-256|rosdistro|0x[0-9a-f]|#[0-9a-f]{6}\b", re.I)
-RUNS = re.compile(r"(?<![\w.-])runs/[\w.*{}\[\],-]*")
+RUNS = re.compile(r"(?<![\w.-])runs/[\w.*{}\[\],-]+")
 #: a ``runs/`` path is an output or input of a command when the same line holds one of these
 COMMAND_HINT = re.compile(r"dsc-grasp|\.venv/bin|scripts/|--\w|OMP_NUM_THREADS|tensorboard|^\s*(for |[A-Z_]+=)")
 
