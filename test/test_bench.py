@@ -246,7 +246,7 @@ def test_model_policy_executes_what_the_node_publishes(world):
     """The in-process policy runs the detector at the node's defaults (top_k 5) and executes the best
     grasp that passed its checks, as the node's ~/grasp: when the best candidate is wider than the
     gripper, the next one is executed instead of ending the trial as no_grasp (with top_k 1, as up
-    to e7e56df, this plan was None)."""
+    to 0.0.2's change, this plan was None)."""
     from dsc_grasp_ros.bench.policies import ModelPolicy
     from dsc_grasp_ros.bench.runner import observation
     from dsc_grasp_ros.core.inference import DetectorConfig

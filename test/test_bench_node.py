@@ -2,7 +2,7 @@
 publishes colour, aligned depth, camera_info and /tf (camera in panda_link0) over real DDS, the
 REAL grasp_node (a separate process, target_frame panda_link0, its tf2 path) answers, and the
 benchmark executes the PoseStamped it receives. On the same scenes (2 objects x 2 trials, the CI
-size of issue 8), the in-process policy and the node execute the same grasp (within 2 mm and
+size), the in-process policy and the node execute the same grasp (within 2 mm and
 2 deg). The node is started once per module."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _angle_deg(q1, q2) -> float:
 
 
 def test_in_process_and_through_the_node_execute_the_same_grasp(node_policy, tmp_path):
-    """The CI-size run of issue 8: 2 objects x 2 trials, oracle + the default model in-process and
+    """The CI-size run: 2 objects x 2 trials, oracle + the default model in-process and
     through the node; the oracle picks every scene, the two modes execute the same grasp, and the
     trial records (JSONL) have the schema of the in-process ones."""
     from dsc_grasp_ros.bench import report

@@ -1,4 +1,4 @@
-"""scripts/benchmark_networks.py at CI size (issue 9 item 5): every default network except the
+"""scripts/benchmark_networks.py at CI size: every default network except the
 compiled ones (both up-sampling orders plain and eager, both peers), one interleaved round, with
 the JSON and markdown outputs. No timing is asserted; the lead runs the full version (with
 ``-compiled``) on a quiet machine for the README."""

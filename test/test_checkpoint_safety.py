@@ -1,4 +1,4 @@
-"""Checkpoints a user may hand us load with ``torch.load(weights_only=True)`` (issue 11, item 2).
+"""Checkpoints a user may hand us load with ``torch.load(weights_only=True)``.
 
 A crafted ``checkpoints/best.pt`` / ``last.pt`` whose unpickling would run code (here: create a
 marker file) must be refused by ``dsc-grasp export`` and ``train --resume`` with a clear message,

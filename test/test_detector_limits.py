@@ -1,5 +1,5 @@
 """Plausibility limits, wrong depth units, tiny images and lens distortion in the core detector
-(issue 11, items 4-6; the ROS node and the CLI share these checks)."""
+(the ROS node and the CLI share these checks)."""
 
 import subprocess
 import sys

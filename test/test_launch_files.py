@@ -142,7 +142,7 @@ def _launch_actions(path):
 def test_realsense_launch_sets_the_fast_dds_profile_before_the_camera_starts():
     """The camera process inherits the environment when it is launched: the shared-memory profile
     (32 MB segments, 640x480 images over SHM) must be set before the RealSense include, not only in
-    grasp.launch.py, which is included after it (issue 11, item 8)."""
+    grasp.launch.py, which is included after it."""
     actions = _launch_actions(ROOT / "launch" / "realsense_grasp.launch.py")
     names = [getattr(a.func, "id", "") if isinstance(a, ast.Call) else "" for a in actions]
     rs = next(i for i, a in enumerate(actions) if names[i] == "IncludeLaunchDescription" and "rs_launch" in ast.unparse(a))

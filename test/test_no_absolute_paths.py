@@ -1,4 +1,4 @@
-"""No path of one machine in what a user reads (issue 11, item 12): README, docs/ and the shipped
+"""No path of one machine in what a user reads: README, docs/ and the shipped
 model cards (models/*.json). Paths are relative to the project or name the flag/dataset they came
 from; the metadata writer keeps future cards clean too."""
 

@@ -1,4 +1,4 @@
-"""package.xml against rosdep and the code (issue 11, item 7).
+"""package.xml against rosdep and the code.
 
 Every dependency key must resolve with ``rosdep install --from-paths src`` on a Jazzy robot
 (Ubuntu Noble): a system key from rosdistro's rosdep files or a package of the Jazzy distribution;

@@ -1,4 +1,4 @@
-"""scripts/plot_curve.py: the measured-points curve of docs/training.md (issue 10's gap picture)."""
+"""scripts/plot_curve.py: the measured-points curve of docs/training.md (the gap picture)."""
 
 import importlib.util
 import json

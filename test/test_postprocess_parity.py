@@ -14,7 +14,7 @@ from dsc_grasp_ros.core.conventions import WIDTH_SCALE_PX, angle_difference
 from dsc_grasp_ros.core.grasp import draw_grasp_maps
 
 
-# --------------------------------------------------------------------------- reference (commit f962fbe)
+# --------------------------------------------------------------------------- reference (the decoder of 0.0.1)
 def _ref_kernel(sigma):
     radius = max(1, int(math.ceil(3 * sigma)))
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
@@ -80,7 +80,7 @@ def _ref_find_peaks(quality, top_k, min_distance_px, min_quality):
 
 def _ref_decode(q, cos, sin, width, sigma=2.0, top_k=1, min_distance_px=10.0, min_quality=0.0, width_scale=WIDTH_SCALE_PX):
     quality, angle, wmap = _ref_smooth_maps(q, cos, sin, width, sigma)
-    # the one change since f962fbe: peaks are ranked on the smoothed quality clipped below only (a
+    # the one change since 0.0.1: peaks are ranked on the smoothed quality clipped below only (a
     # plateau clipped at 1 let its scan-order-first pixel win); reported qualities stay in [0, 1]
     rank = _ref_smooth(_as4d(q)[:1, :1].float(), sigma)[0, 0].clamp_min(0)
     peaks = _ref_find_peaks(rank, top_k, min_distance_px, min_quality)
@@ -200,7 +200,7 @@ def test_faint_quality_switches_to_the_plain_width_like_before(monkeypatch, fast
 def test_saturated_quality_picks_the_most_confident_pixel_not_the_plateau_edge(monkeypatch, fast):
     """A network's quality often exceeds 1 over a whole object (the shipped models' do). Clipped at 1
     before ranking, that is a plateau, and its first pixel in scan order (the top-left edge) won:
-    with f962fbe's decoding this grasp landed 6 px off the blob's centre. Ranked unclipped, the centre
+    with 0.0.1's decoding this grasp landed 6 px off the blob's centre. Ranked unclipped, the centre
     wins; the reported quality is still 1."""
     if not fast:
         monkeypatch.setattr(P, "_fast", lambda t: False)

@@ -9,7 +9,7 @@ from dsc_grasp_ros.core.depthref import fit_support_plane, plane_reference
 from dsc_grasp_ros.core.preprocess import inpaint_depth
 
 
-# --------------------------------------------------------------------------- reference (commit 587f48b)
+# --------------------------------------------------------------------------- reference (0.0.2)
 def _ref_fit(depth_m, valid=None, inlier_m=0.01, hypotheses=64, max_points=3000, seed=0):
     h, w = depth_m.shape
     ok = np.isfinite(depth_m) & (depth_m > 0)

@@ -1,5 +1,5 @@
-"""Lifecycle transitions requested *by id* in the wrong state, over real DDS (issue 11, item 1),
-and truncated serialized images sent to the running node (item 3).
+"""Lifecycle transitions requested *by id* in the wrong state, over real DDS,
+and truncated serialized images sent to the running node.
 
 rclpy's ``change_state`` service calls ``trigger_transition_by_id`` without checking that the
 transition exists in the current state, so ``RCLError: Transition is not registered`` escaped
@@ -63,7 +63,7 @@ def test_transition_by_id_in_wrong_state_answers_false(tmp_path, monkeypatch):
             time.sleep(0.2)
         assert state() == "active", node.output()
 
-        # item 3: truncated serialized Images over DDS (raw CDR bytes) must not stop the node's spin
+        # truncated serialized Images over DDS (raw CDR bytes) must not stop the node's spin
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.serialization import serialize_message
         from sensor_msgs.msg import Image

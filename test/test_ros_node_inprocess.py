@@ -1,5 +1,5 @@
 """grasp_node in-process (no DDS traffic): what the node does with messages that must never crash
-it or produce an implausible pose (issue 11, items 3-6).
+it or produce an implausible pose.
 
 The node is constructed in this process on a private context and configured (the shipped
 model on the CPU); messages go straight into its callbacks / ``_process``; what it would publish
@@ -88,7 +88,7 @@ def test_good_frame_publishes(node, scene):
     assert pub[0][0].frame_id == FRAME
 
 
-# ---------------------------------------------------------------- item 3: truncated serialized Image
+# ---------------------------------------------------------------- truncated serialized Image
 @pytest.mark.parametrize("cut", [0, 3, 10, 25, 40, 60, 200, -10])
 def test_truncated_serialized_image_is_skipped_not_raised(node, scene, cut):
     raw = serialize_message(conv.array_to_image(scene.rgb[:40, :40].copy(), "rgb8", Header(frame_id=FRAME)))
@@ -103,7 +103,7 @@ def test_truncated_serialized_image_is_skipped_not_raised(node, scene, cut):
     assert "truncated" in node.warnings[0][1] or "cannot be deserialized" in node.warnings[0][1], node.warnings
 
 
-# ---------------------------------------------------------------- item 4: plausibility limits, depth units
+# ---------------------------------------------------------------- plausibility limits, depth units
 def test_flat_depth_at_10_m_is_rejected_and_counted(node, scene):
     pub, counters, text = _run(node, *_pair(scene.rgb, np.full((480, 640), 10000, np.uint16), scene.K))
     assert pub == [], pub
@@ -155,7 +155,7 @@ def test_finger_check_is_a_runtime_parameter(node, scene):
     assert node._detector.cfg.finger_check == "prefer" and node._detector.cfg.finger_max_turn_deg == 60.0
 
 
-# ---------------------------------------------------------------- item 6: empty frame_id, tiny images
+# ---------------------------------------------------------------- empty frame_id, tiny images
 def test_empty_frame_id_is_skipped(node, scene):
     pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K, frame_id=""))
     assert pub == [] and counters.get("empty_frame_id") == 1, counters
@@ -169,7 +169,7 @@ def test_1x1_image_is_skipped(node):
     assert "too small" in text
 
 
-# ---------------------------------------------------------------- item 5: CameraInfo binning, ROI, distortion, K checks
+# ---------------------------------------------------------------- CameraInfo binning, ROI, distortion, K checks
 def _grasp_rows(node, scene, info):
     pub, counters, text = _run(node, *_pair(scene.rgb, _mm(scene), scene.K, info=info))
     assert len(pub) == 1, (counters, text)

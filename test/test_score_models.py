@@ -1,4 +1,4 @@
-"""scripts/score_models.py (issue 10, item 4): one command that scores models on synthetic unseen
+"""scripts/score_models.py: one command that scores models on synthetic unseen
 objects, the real Cornell held-out part, the real Jacquard samples and the closed loop, next to
 GR-ConvNet3 on the same images, writes the README table and the JSON, and updates the model cards.
 

@@ -13,7 +13,7 @@ model disagrees with eager, it says why and the caller keeps eager.
 CUDA: :class:`CudaGraphRunner` runs the fp16 channels_last copy as a captured CUDA graph: one
 pinned host->device copy of the fp32 input per frame, the fp16 conversion, network and fp32
 conversion of the outputs replayed as one graph; outputs stay on the GPU for post-processing.
-**Not measured in the session that wrote it (no GPU was available)**; guarded: any failure to
+**Not measured yet (no GPU was available)**; guarded: any failure to
 capture falls back to the plain CUDA path.
 
 Threads: :func:`configure_threads` sets intra-op (and, once per process, inter-op) threads.
@@ -278,7 +278,7 @@ class CudaGraphRunner:
     host->device copy; the dtype/layout conversion, the network and the fp32 conversion of the four
     outputs are one graph replay. Outputs are cloned so they stay valid after the next frame.
 
-    NOT MEASURED: written in a session without a GPU; the engine falls back to the plain CUDA path
+    NOT MEASURED: written without a GPU; the engine falls back to the plain CUDA path
     when capture fails.
     """
 
