@@ -49,7 +49,7 @@ overall with Wilson 95% intervals.
 
 examples:
   dsc-grasp bench --out runs/bench                           # paper-size: 10 objects x 20 trials, all policies
-  dsc-grasp bench --objects banana,pear --trials 2 --policies oracle,dsc_rgbd --out /tmp/b
+  dsc-grasp bench --objects banana,pear --trials 2 --policies oracle,dsc_rgbd --out runs/b
   dsc-grasp bench --camera oblique --table-texture checker --out runs/bench_checker --json
   dsc-grasp bench --objects banana,pear --trials 2 --policies dsc_rgbd,dsc_rgbd@node   # in-process vs the node
 """
@@ -160,7 +160,7 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
             out.append(OraclePolicy())
         elif name in SHIPPED:
             out.append(ModelPolicy(path or None, modality=SHIPPED[name], name=name, device=device, **model_settings))
-        # --- through-the-node mode (hook added by H3): the real grasp_node over DDS, tf2 path;
+        # --- through-the-node mode: the real grasp_node over DDS, tf2 path;
         # ROS is imported only for this mode (dsc_grasp_ros/devtools/bench_driver.py). Before the dsc_MOD=PATH
         # and .pt forms: dsc_rgbd@node=PATH.pt is the node with that model file.
         elif name.endswith("@node") and name[: -len("@node")] in SHIPPED:
