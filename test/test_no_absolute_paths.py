@@ -1,4 +1,4 @@
-"""No path of one machine in what a user reads: README, docs/ and the shipped
+"""No path of one machine in what a user reads: README, CHANGELOG, docs/ and the shipped
 model cards (models/*.json). Paths are relative to the project or name the flag/dataset they came
 from; the metadata writer keeps future cards clean too."""
 
@@ -33,7 +33,7 @@ def test_model_cards_have_no_absolute_paths(path):
     assert not bad, f"{path.name}: absolute paths {bad}"
 
 
-@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))], ids=lambda p: p.name)
 def test_docs_have_no_machine_paths(path):
     bad = [(i + 1, m.group(0)) for i, line in enumerate(path.read_text().splitlines()) for m in MACHINE_ROOTS.finditer(line)]
     assert not bad, f"{path.name}: paths of one machine (line, path): {bad}"
