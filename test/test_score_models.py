@@ -1,9 +1,9 @@
-"""scripts/score_models.py: one command that scores models on synthetic unseen
+"""dsc-grasp score-models: one command that scores models on synthetic unseen
 objects, the real Cornell held-out part, the real Jacquard samples and the closed loop, next to
 GR-ConvNet3 on the same images, writes the README table and the JSON, and updates the model cards.
 
 The tiny end-to-end run (2 models, 2 images per set, a 1-trial bench) checks real behaviour: its
-numbers equal what `dsc-grasp evaluate` and `scripts/eval_peers.py` give on the same images, the
+numbers equal what `dsc-grasp evaluate` and `dsc-grasp eval-peers` give on the same images, the
 table has every row and column, and the updated cards still load with dsc_grasp_ros.core.model_io.
 Tests that need ../shared skip and say why. Models are copies in a temp dir (models/ is never written).
 """
@@ -11,7 +11,6 @@ Tests that need ../shared skip and say why. Models are copies in a temp dir (mod
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -21,23 +20,19 @@ from pathlib import Path
 
 import pytest
 
+from dsc_grasp_ros import cli
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 MACHINE_ROOTS = re.compile(r"(?<![\w.~-])/(work|home|root|tmp|Users|mnt|scratch)/[\w.-]+")
 SET_KEYS = ("synthetic_unseen", "cornell_heldout", "jacquard_heldout")
 
 
-def _script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _run(mod, argv) -> tuple[int, str, str]:
+def _run(argv) -> tuple[int, str, str]:
+    """``dsc-grasp ARGV`` in this process: (exit status, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = mod.main(argv)
+        rc = cli.main(argv)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -73,8 +68,6 @@ def _strings(obj):
 def tiny_sim(tmp_path_factory) -> Path:
     """A 2-image Jacquard-format set of held-out (test-range) objects, preset v2, 320x240 (~5 s)."""
     _need(SHARED / "objects", "shared object meshes")
-    from dsc_grasp_ros import cli
-
     out = tmp_path_factory.mktemp("tiny_sim")
     argv = ["sim-dataset", "--preset", "v2", "--scenes", "1", "--views", "2", "--object-range", "test", "--size", "320x240",
             "--candidates", "8", "--seed", "3", "--out", str(out), "--quiet"]
@@ -85,13 +78,12 @@ def tiny_sim(tmp_path_factory) -> Path:
 
 
 def test_help_explains_sets_bench_and_cards():
-    mod = _script("score_models")
     with pytest.raises(SystemExit) as e, contextlib.redirect_stdout(io.StringIO()) as buf:
-        mod.main(["--help"])
+        cli.main(["score-models", "--help"])
     assert e.value.code == 0
     out = buf.getvalue()
     for word in ("--sim-test", "--bench", "--bench-trials", "--training-info", "--no-cards", "--json", "Cornell held-out",
-                 "GR-ConvNet3", "Wilson", "cornell_shared_split.json", "examples:"):
+                 "GR-ConvNet3", "Wilson", "cornell_shared_split.json", "examples:", "dsc-grasp score-models --sim-test"):
         assert word in out, word
 
 
@@ -100,7 +92,6 @@ def test_tiny_run_matches_evaluate_and_updates_cards(tmp_path, tiny_sim):
     _need(SHARED / "data" / "cornell", "Cornell samples")
     _need(SHARED / "data" / "jacquard", "Jacquard samples")
     _need(SHARED / "peers" / "grconvnet3_cornell_rgbd_ch16.pt", "GR-ConvNet3 weights")
-    from dsc_grasp_ros import cli
     from dsc_grasp_ros.core.model_io import load_metadata, load_model
 
     models = _copy_models(tmp_path)
@@ -108,12 +99,13 @@ def test_tiny_run_matches_evaluate_and_updates_cards(tmp_path, tiny_sim):
     pt_before = {m.name: m.read_bytes() for m in models}
     out = tmp_path / "out"
     info = json.dumps({"all": {"hardware": "CPU test"}, "dsc_graspnet_d": {"data": "tiny", "minutes": 1.5}})
-    rc, stdout, stderr = _run(_script("score_models"), [*map(str, models), "--sim-test", str(tiny_sim), "--limit", "2",
-                                                        "--bench-trials", "1", "--bench-objects", "banana", "--out", str(out),
-                                                        "--training-info", info, "--json"])
+    rc, stdout, stderr = _run(["score-models", *map(str, models), "--sim-test", str(tiny_sim), "--limit", "2",
+                               "--bench-trials", "1", "--bench-objects", "banana", "--out", str(out),
+                               "--training-info", info, "--json"])
     assert rc == 0, stderr
     doc = json.loads(stdout)
-    assert "[score_models" in stderr and "[6/9]" in stderr  # progress lines
+    assert "[score-models" in stderr and "[6/9]" in stderr  # progress lines
+    assert doc["command"].startswith("dsc-grasp score-models ")
     if (os.cpu_count() or 1) >= 2:
         assert "closed loop started in a child process" in stderr  # the bench ran beside the evaluations
     assert (out / "scores.json").is_file() and (out / "scores.md").read_text() == doc["markdown"]
@@ -138,14 +130,15 @@ def test_tiny_run_matches_evaluate_and_updates_cards(tmp_path, tiny_sim):
             assert [p["correct"] for p in got["per_image"]] == [p["correct"] for p in ref["per_image"]]
             assert got["count"] == 2 and got["protocol"] == "paper" and got["depth_ref"] == load_metadata(m).depth_ref
             assert got["command"].startswith("dsc-grasp evaluate --dataset")
-    # the peer on the same images, with its own pipeline (eval_peers.py: Cornell centre crop)
-    rc, pout, _ = _run(_script("eval_peers"), ["--peers", "grconvnet3", "--no-ours", "--json", "--no-progress", "--crop", "centre",
-                                               "--limit", "2", *split])
+    # the peer on the same images, with its own pipeline (dsc-grasp eval-peers: Cornell centre crop)
+    rc, pout, _ = _run(["eval-peers", "--peers", "grconvnet3", "--no-ours", "--json", "--no-progress", "--crop", "centre",
+                        "--limit", "2", *split])
     ref = json.loads(pout)["results"][0]
     got = rows["grconvnet3"]["results"]["cornell_heldout"]
     assert (got["correct"], got["count"]) == (ref["correct"], ref["count"])
     assert [p["id"] for p in got["per_image"]] == [p["id"] for p in rows["dsc_graspnet_rgbd"]["results"]["cornell_heldout"]["per_image"]]
     assert rows["grconvnet3"]["results"]["synthetic_unseen"]["crop"] == "square"
+    assert rows["grconvnet3"]["results"]["cornell_heldout"]["command"].startswith("dsc-grasp eval-peers --dataset cornell")
 
     # closed loop: every row and the oracle on the same 1 scene
     cl = doc["closed_loop"]
@@ -176,7 +169,7 @@ def test_tiny_run_matches_evaluate_and_updates_cards(tmp_path, tiny_sim):
         mt = meta["metrics"]
         for key in SET_KEYS:
             assert mt[key]["correct"] == rows[m.stem]["results"][key]["correct"] and "per_image" not in mt[key]
-        assert mt["closed_loop"]["trials"] == 1 and mt["scored"]["by"] == "scripts/score_models.py"
+        assert mt["closed_loop"]["trials"] == 1 and mt["scored"]["by"] == "dsc-grasp score-models"
         assert mt["peers_same_images"]["grconvnet3"]["cornell_heldout"]["count"] == 2
         assert "heldout_objects" not in mt and "sim_to_real" not in mt  # superseded keys of the first cards
         assert meta["training"]["hardware"] == "CPU test"
@@ -211,8 +204,8 @@ def test_bench_summary_is_matched_by_weights_and_missing_sets_are_skipped(tmp_pa
     (tmp_path / "bench" / "summary.json").write_text(json.dumps(summary))
     empty = tmp_path / "no_shared"
     empty.mkdir()
-    rc, stdout, stderr = _run(_script("score_models"), [*map(str, models), "--shared", str(empty), "--bench", str(tmp_path / "bench"),
-                                                        "--no-peer", "--no-cards", "--out", str(tmp_path / "out"), "--no-progress"])
+    rc, stdout, stderr = _run(["score-models", *map(str, models), "--shared", str(empty), "--bench", str(tmp_path / "bench"),
+                               "--no-peer", "--no-cards", "--out", str(tmp_path / "out"), "--no-progress"])
     assert rc == 0, stderr
     doc = json.loads((tmp_path / "out" / "scores.json").read_text())
     rows = {r["name"]: r for r in doc["rows"]}
@@ -226,8 +219,8 @@ def test_bench_summary_is_matched_by_weights_and_missing_sets_are_skipped(tmp_pa
     assert "no Cornell samples at" in stdout and "oracle" in stdout
     assert models[0].with_suffix(".json").read_text() == card_before
 
-    # model_card.py writes the cards of that scoring later and prints the same table
-    rc, out2, err2 = _run(_script("model_card"), ["--from", str(tmp_path / "out" / "scores.json")])
+    # dsc-grasp model-card writes the cards of that scoring later and prints the same table
+    rc, out2, err2 = _run(["model-card", "--from", str(tmp_path / "out" / "scores.json")])
     assert rc == 0, err2
     assert json.loads(models[0].with_suffix(".json").read_text())["metrics"]["closed_loop"]["successes"] == 3
     assert out2.strip() == doc["markdown"].strip()
@@ -239,5 +232,5 @@ def test_bench_summary_is_matched_by_weights_and_missing_sets_are_skipped(tmp_pa
     (["--bench", "/nonexistent/bench"], "bench summary /nonexistent/bench not found"),
 ])
 def test_bad_input_exits_2_naming_it(tmp_path, args, msg):
-    rc, _, err = _run(_script("score_models"), [*args, "--no-cards", "--out", str(tmp_path / "o"), "--no-progress"])
-    assert rc == 2 and "score_models: error:" in err and msg in err, err
+    rc, _, err = _run(["score-models", *args, "--no-cards", "--out", str(tmp_path / "o"), "--no-progress"])
+    assert rc == 2 and "dsc-grasp score-models: error:" in err and msg in err, err

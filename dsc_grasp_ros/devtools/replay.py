@@ -11,7 +11,7 @@ the current time (wall clock) so a listener can measure stamp -> output latency.
 
 Example::
 
-    python -m dsc_grasp_ros.devtools.replay data/bags/sim_rgbd --hz 30 --loop 2
+    dsc-grasp bag replay data/bags/sim_rgbd --hz 30 --loop 2
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def restamp_tf(raw: bytes, cls, stamp_ns: int | None, shift_ns: int = 0) -> byte
     return serialize_message(msg)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="replay_bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m dsc_grasp_ros.devtools.replay") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bag", help="rosbag2 directory (MCAP or sqlite3)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--rate", type=float, default=1.0, help="playback speed factor on the bag's timing (default 1)")
@@ -217,8 +217,8 @@ def _spin(executor) -> None:
         pass
 
 
-def main(argv=None) -> int:
-    args, ros_args = build_parser().parse_known_args(argv)
+def main(argv=None, prog: str | None = None) -> int:
+    args, ros_args = (build_parser(prog) if prog else build_parser()).parse_known_args(argv)
     import rclpy.serialization  # noqa: F401 - used in Replayer.run
 
     rclpy.init(args=[sys.argv[0], *ros_args])

@@ -1,0 +1,179 @@
+"""grasp_node end to end over DDS (``dsc-grasp benchmark node``): bag replay at 30 Hz -> node -> this process.
+
+Two phases, each with a fresh node and a fresh replay of the bag (looped), stamps rewritten to the
+wall clock at publish time so that latency = receive time of ~/grasp - image stamp: real time
+(frames at ``hz``: end-to-end latency, processed fps, dropped frames) and lockstep (the next frame
+is sent when the previous answer arrived: end-to-end latency, core compute from the node's
+/diagnostics and debug log, node overhead). :func:`run` returns the results document.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+
+from ..ros import conversions as conv
+from .listener import GraspListener
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BAG = ROOT / "data" / "bags" / "sim_rgbd"
+
+BIN = Path(sys.executable).parent
+REMAPS = ["-r", "color/image_raw:=/camera/camera/color/image_raw", "-r",
+          "depth/image_raw:=/camera/camera/aligned_depth_to_color/image_raw", "-r", "color/camera_info:=/camera/camera/color/camera_info"]
+
+
+def stats(a) -> dict:
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 0:
+        return {"n": 0}
+    return {"n": int(a.size), "median_ms": round(float(np.median(a)) * 1e3, 2), "p95_ms": round(float(np.percentile(a, 95)) * 1e3, 2),
+            "min_ms": round(float(a.min()) * 1e3, 2)}
+
+
+def run_phase(lis, env, bag, args, lockstep: bool, loops: int, warmup: bool = False) -> dict:
+    before = lis.latest_diagnostics()
+    with lis.lock:
+        lis.rx.grasp.clear(), lis.rx.candidates.clear(), lis.rx.diagnostics.clear()
+    cmd = [sys.executable, "-m", "dsc_grasp_ros.devtools.replay", str(bag), "--hz", str(args.hz), "--restamp", "--loop", str(loops),
+           "--tail", "1.5", "--quiet", "--wait-subscribers", "120"]
+    if lockstep:
+        cmd += ["--lockstep", "/grasp_node/grasp_candidates", "--lockstep-timeout", "5"]
+    t0 = time.time()
+    subprocess.run(cmd, env=env, check=True, cwd=str(ROOT))
+    if warmup:
+        time.sleep(args.diagnostics_period * 1.5)
+        return {}
+    time.sleep(args.diagnostics_period * 2 + 0.5)
+    with lis.lock:
+        grasps = [(t, conv.stamp_to_ns(m.header.stamp)) for t, m in lis.rx.grasp]
+    diag = lis.latest_diagnostics()
+    lat = [t - s * 1e-9 for t, s in grasps]
+    recv = sorted(t for t, _ in grasps)
+    span = (recv[-1] - recv[0]) if len(recv) > 1 else float("nan")
+    sent = loops * args.bag_frames
+    out = {
+        "frames_sent": sent,
+        "frames_received_by_node": int(diag.get("received", 0)) - int(before.get("received", 0)),
+        # color frames published by the replayer that never reached the node (DDS transport)
+        "lost_in_transport": sent - (int(diag.get("received", 0)) - int(before.get("received", 0))),
+        "grasps_received": len(grasps),
+        "processed_fps": round((len(recv) - 1) / span, 2) if len(recv) > 1 else 0.0,
+        "dropped_stale": int(diag.get("dropped_stale", 0)) - int(before.get("dropped_stale", 0)),
+        "unmatched": int(diag.get("unmatched", 0)) - int(before.get("unmatched", 0)),
+        "end_to_end": stats(lat),
+        "wall_s": round(time.time() - t0, 1),
+    }
+    core = 0.0
+    for k in ("preprocess", "network", "postprocess", "geometry"):
+        if f"{k}_ms_median" in diag:
+            out[f"{k}_ms_median"] = float(diag[f"{k}_ms_median"])
+            core += float(diag[f"{k}_ms_median"])
+    out["core_compute_ms_median"] = round(core, 2)
+    for k in ("stamp_to_receive", "convert", "publish", "node_overhead", "receive_to_publish"):
+        if f"{k}_ms_median" in diag:
+            out[f"{k}_ms"] = {"median": float(diag[f"{k}_ms_median"]), "p95": float(diag[f"{k}_ms_p95"])}
+    # per frame: end-to-end minus that frame's own core compute (from the node's debug log lines)
+    per_frame = parse_frame_timings(Path(args.node_log).read_text())
+    own = [per_frame[s] for _, s in grasps if s in per_frame]
+    if own:  # this phase's frames only (the node's /diagnostics medians include the warm-up frames)
+        core = float(np.median(own)) * 1e3
+        out["core_compute_ms_median"] = round(core, 2)
+        out["core_compute_source"] = "this phase's frames (node debug log)"
+    if lat:
+        out["node_overhead_end_to_end_ms_median"] = round(out["end_to_end"]["median_ms"] - core, 2)
+    over = [(t - s * 1e-9) - per_frame[s] for t, s in grasps if s in per_frame]
+    if over:
+        out["node_overhead_per_frame"] = stats(over)
+    return out
+
+
+def parse_frame_timings(log: str) -> dict[int, float]:
+    """``{stamp_ns: core compute seconds}`` from grasp_node's debug lines ``frame <ns> timings_ms k=v ...``."""
+    out = {}
+    for line in log.splitlines():
+        if "timings_ms" not in line:
+            continue
+        head, _, rest = line.partition(" timings_ms ")
+        stamp = int(head.rsplit("frame ", 1)[1])
+        kv = dict(item.split("=") for item in rest.split())
+        out[stamp] = sum(float(kv[k]) for k in ("preprocess", "network", "postprocess", "geometry")) * 1e-3
+    return out
+
+
+class NodeNotReady(RuntimeError):
+    """grasp_node did not advertise its outputs in time (the message carries its log)."""
+
+
+def run(args) -> dict:
+    """Both phases; ``args``: bag, device, hz, seconds, lockstep_frames, threads, backend (the
+    options of ``dsc-grasp benchmark node``). Returns the results document; the node's log stays in
+    ``args.node_log``. Raises :class:`NodeNotReady` when the node does not come up."""
+    args.diagnostics_period = 1.0
+    args.node_log = str(Path(tempfile.mkdtemp(prefix="dsc_grasp_node_bench_")) / "node.log")  # one per run: runs may overlap
+    import yaml
+
+    info = yaml.safe_load(open(Path(args.bag) / "metadata.yaml"))["rosbag2_bagfile_information"]
+    args.bag_frames = next(t["message_count"] for t in info["topics_with_message_count"] if t["topic_metadata"]["name"].endswith("color/image_raw"))
+
+    domain = random.randint(20, 199)
+    xml = str(ROOT / "config" / "fastdds_large_images.xml")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", FASTRTPS_DEFAULT_PROFILES_FILE=xml,
+               FASTDDS_DEFAULT_PROFILES_FILE=xml, RMW_FASTRTPS_USE_QOS_FROM_XML="0", OMP_NUM_THREADS=str(args.threads))
+    os.environ.update({k: env[k] for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
+                                           "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    lis = GraspListener("/grasp_node", context=ctx, name="benchmark_listener")
+    result = {"device_param": args.device, "threads": args.threads, "backend_param": args.backend, "hz": args.hz}
+    node_cmd = [str(BIN / "grasp_node"), "--ros-args", "--params-file", str(ROOT / "config" / "dsc_grasp.yaml"),
+                "-p", f"device:={args.device}", "-p", f"threads:={args.threads}", "-p", f"backend:={args.backend}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
+                "--log-level", "grasp_node:=debug"]
+    loops = max(1, int(round(args.seconds * args.hz / args.bag_frames)))
+    phases = (("realtime", False, loops), ("lockstep", True, max(1, args.lockstep_frames // args.bag_frames)))
+    node_log = ""
+    try:
+        for name, lockstep, n_loops in phases:  # a fresh node per phase: its statistics are the phase's own
+            with open(args.node_log, "w") as log:
+                node = subprocess.Popen(node_cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                try:
+                    if not lis.publishers_ready(600 if args.backend != "eager" else 120):  # a cold compile takes minutes
+                        raise NodeNotReady(open(args.node_log).read())
+                    run_phase(lis, env, args.bag, args, lockstep=True, loops=1, warmup=True)  # first frames, discovery
+                    result[name] = run_phase(lis, env, args.bag, args, lockstep=lockstep, loops=n_loops)
+                finally:
+                    node.send_signal(signal.SIGINT)
+                    try:
+                        node.wait(10)
+                    except subprocess.TimeoutExpired:
+                        node.kill()
+            node_log += open(args.node_log).read()
+            time.sleep(1.0)  # the old node's publishers are gone before the next one starts
+    finally:
+        lis.close()
+        rclpy.try_shutdown(context=ctx)
+    dev = next((line.split(" on ")[1].split(" in ")[0] for line in node_log.splitlines() if "loaded" in line and " on " in line), "?")
+    result["device"] = dev
+    return result
+
+
+def summary(result: dict, args) -> str:
+    """The two summary lines printed after the JSON."""
+    dev = result["device"]
+    rt, ls = result["realtime"], result["lockstep"]
+    return (f"\n[{dev}, {args.threads} threads] real time {args.hz:.0f} Hz: end-to-end median {rt['end_to_end'].get('median_ms')} ms, "
+            f"p95 {rt['end_to_end'].get('p95_ms')} ms, {rt['processed_fps']} fps processed, {rt['dropped_stale']} of "
+            f"{rt['frames_sent']} frames dropped (stale), {rt['lost_in_transport']} lost in transport\n"
+            f"[{dev}] lockstep: end-to-end median {ls['end_to_end'].get('median_ms')} ms, core compute {ls['core_compute_ms_median']} ms, "
+            f"node overhead (e2e - core) {ls.get('node_overhead_end_to_end_ms_median')} ms; per frame: median "
+            f"{ls.get('node_overhead_per_frame', {}).get('median_ms')} ms, p95 {ls.get('node_overhead_per_frame', {}).get('p95_ms')} ms; "
+            f"in-node part median {ls.get('node_overhead_ms', {}).get('median')} ms")
