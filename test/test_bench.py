@@ -275,20 +275,15 @@ def test_model_policy_executes_what_the_node_publishes(world):
         world.discard(scene)
 
 
-def test_finger_check_figure_script_draws_off_and_on_side_by_side(tmp_path):
-    """scripts/finger_check_figure.py (the picture in docs/bench.md), CI size: one scene."""
-    import importlib.util
-
+def test_finger_check_figure_command_draws_off_and_on_side_by_side(tmp_path):
+    """dsc-grasp plot finger-check (the picture in docs/bench.md), CI size: one scene."""
     import cv2
 
-    _objects_root()
-    from conftest import ROOT
+    from dsc_grasp_ros import cli
 
-    spec = importlib.util.spec_from_file_location("finger_check_figure", ROOT / "scripts" / "finger_check_figure.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    _objects_root()
     out = tmp_path / "fig.png"
-    assert mod.main(["--objects", "potted_meat_can", "--trials", "0", "--crop", "120", "--out", str(out)]) == 0
+    assert cli.main(["plot", "finger-check", "--objects", "potted_meat_can", "--trials", "0", "--crop", "120", "--out", str(out)]) == 0
     img = cv2.imread(str(out))
     assert img.shape[:2] == (120 + 4, 2 * 120 + 4)
     # the right panel (check on) shows the finger footprints in cyan (RGB 0, 220, 255 -> BGR 255, 220, 0)
@@ -296,18 +291,14 @@ def test_finger_check_figure_script_draws_off_and_on_side_by_side(tmp_path):
     assert np.any(np.all(right == (255, 220, 0), axis=2))
 
 
-def test_finger_check_cost_script_times_the_three_modes(capsys):
-    """scripts/finger_check_cost.py (the cost in docs/bench.md), CI size: one scene, one frame."""
-    import importlib.util
+def test_finger_check_cost_command_times_the_three_modes(capsys):
+    """dsc-grasp benchmark finger-check (the cost in docs/bench.md), CI size: one scene, one frame."""
     import json
 
-    from conftest import ROOT
+    from dsc_grasp_ros import cli
 
     _objects_root()
-    spec = importlib.util.spec_from_file_location("finger_check_cost", ROOT / "scripts" / "finger_check_cost.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.main(["--objects", "banana", "--trials", "1", "--repeats", "1", "--json"]) == 0
+    assert cli.main(["benchmark", "finger-check", "--objects", "banana", "--trials", "1", "--repeats", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"off", "prefer", "require"}
     assert all(r["frames"] == 1 and r["median_ms"] > 0 for r in out.values())

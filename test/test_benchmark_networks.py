@@ -1,26 +1,21 @@
-"""scripts/benchmark_networks.py at CI size: every default network except the
+"""dsc-grasp benchmark network at CI size: every default network except the
 compiled ones (both up-sampling orders plain and eager, both peers), one interleaved round, with
 the JSON and markdown outputs. No timing is asserted; the lead runs the full version (with
 ``-compiled``) on a quiet machine for the README."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from dsc_grasp_ros import cli
+from dsc_grasp_ros.bench import networks
+
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_DIR = ROOT.parent / "shared" / "peers"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("benchmark_networks", ROOT / "scripts" / "benchmark_networks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture
@@ -28,13 +23,13 @@ def bench():
     if not PEERS_DIR.is_dir():
         pytest.skip(f"peer weights not found at {PEERS_DIR} (dev machines and CI have ../shared/peers)")
     threads = torch.get_num_threads()
-    yield _bench()
+    yield networks
     torch.set_num_threads(threads)
 
 
 def test_quick_run_covers_both_orders_and_the_peers(bench, tmp_path, capsys):
     js, md = tmp_path / "b.json", tmp_path / "b.md"
-    rc = bench.main(["--no-compile", "--iters", "1", "--warmup", "0", "--threads", "1", "--no-progress",
+    rc = cli.main(["benchmark", "network", "--no-compile", "--iters", "1", "--warmup", "0", "--threads", "1", "--no-progress",
                      "--json", str(js), "--markdown", str(md)])
     assert rc == 0
     text = capsys.readouterr().out  # the text table still goes to stdout when both go to files
@@ -50,7 +45,7 @@ def test_quick_run_covers_both_orders_and_the_peers(bench, tmp_path, capsys):
     assert out["networks"]["dsc-csp_first-eager"]["backend"] == "eager"
     m = out["machine"]
     assert m["threads"] == 1 and m["torch"] == torch.__version__ and out["date_utc"][:2] == "20"
-    assert "--no-compile" in out["command"]
+    assert out["command"].startswith("dsc-grasp benchmark network ") and "--no-compile" in out["command"]
     # markdown: the machine line and one row per network, ready for the README
     table = md.read_text()
     assert f"torch {torch.__version__}" in table and "1 thread(s)" in table and out["date_utc"] in table
@@ -71,5 +66,5 @@ def test_defaults_and_reference(bench):
 
 def test_json_and_markdown_cannot_both_go_to_stdout(bench, capsys):
     with pytest.raises(SystemExit) as e:
-        bench.main(["--json", "--markdown", "--networks", "ggcnn2"])
+        cli.main(["benchmark", "network", "--json", "--markdown", "--networks", "ggcnn2"])
     assert e.value.code == 2 and "stdout" in capsys.readouterr().err

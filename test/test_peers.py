@@ -132,7 +132,7 @@ def _cornell(n):
 
 def test_accuracy_smoke_on_cornell(peers_dir):
     """First 10 Cornell samples, the peers' own pipeline, the paper's metric (measured: GR-ConvNet3
-    9/10, GG-CNN2 5/10; 0.76 and 0.48 on all 50 with scripts/eval_peers.py)."""
+    9/10, GG-CNN2 5/10; 0.76 and 0.48 on all 50 with dsc-grasp eval-peers)."""
     samples = _cornell(10)
     acc = {}
     for name in ("grconvnet3", "ggcnn2"):
@@ -172,37 +172,42 @@ def test_rotating_the_scene_ccw_turns_the_grasp_ccw(peers_dir):
     assert -50 < np.median(turns[-30]) < -10
 
 
-def _script(name):
-    import importlib.util
+def test_eval_peers_command_json(peers_dir, capsys):
+    from dsc_grasp_ros import cli
 
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_eval_peers_script_json(peers_dir, capsys):
     _cornell(1)  # skips without the samples
-    assert _script("eval_peers").main(["--peers", "grconvnet3", "--limit", "2", "--no-ours", "--json"]) == 0
+    assert cli.main(["eval-peers", "--peers", "grconvnet3", "--limit", "2", "--no-ours", "--json"]) == 0
     out = __import__("json").loads(capsys.readouterr().out)
     (row,) = out["results"]
     assert out["images"] == 2 and row["network"] == "grconvnet3" and row["count"] == 2
     assert 0 <= row["accuracy"] <= 1 and len(row["per_image"]) == 2
 
 
-def test_eval_peers_script_missing_weights(tmp_path, capsys):
-    assert _script("eval_peers").main(["--peers", "ggcnn2", "--peers-dir", str(tmp_path), "--no-ours", "--path", str(tmp_path)]) == 2
-    assert "eval_peers: error:" in capsys.readouterr().err
+def test_eval_peers_command_missing_weights(tmp_path, capsys):
+    from dsc_grasp_ros import cli
+
+    assert cli.main(["eval-peers", "--peers", "ggcnn2", "--peers-dir", str(tmp_path), "--no-ours", "--path", str(tmp_path)]) == 2
+    assert "dsc-grasp eval-peers: error:" in capsys.readouterr().err
 
 
-def test_benchmark_networks_script_json(peers_dir, capsys):
+def test_eval_peers_names_the_peers_it_knows():
+    """The command lists the peers without importing torch; they are the peers module's."""
+    from dsc_grasp_ros.bench.peers import PEERS
+    from dsc_grasp_ros.commands.eval_peers import PEER_NAMES
+
+    assert list(PEER_NAMES) == sorted(PEERS)
+
+
+def test_benchmark_network_command_json(peers_dir, capsys):
     """One interleaved round of a plain network of ours and a peer; checks the report's fields
     (no timing is asserted)."""
-    bench = _script("benchmark_networks")
-    ours = next(n for n in bench.available_networks() if n.endswith("-plain"))
+    from dsc_grasp_ros import cli
+    from dsc_grasp_ros.bench.networks import available_networks
+
+    ours = next(n for n in available_networks() if n.endswith("-plain"))
     threads = torch.get_num_threads()
     try:
-        assert bench.main(["--networks", ours, "ggcnn2", "--iters", "2", "--warmup", "0", "--threads", "1", "--json"]) == 0
+        assert cli.main(["benchmark", "network", "--networks", ours, "ggcnn2", "--iters", "2", "--warmup", "0", "--threads", "1", "--json"]) == 0
     finally:
         torch.set_num_threads(threads)
     out = __import__("json").loads(capsys.readouterr().out)

@@ -1,23 +1,20 @@
-"""scripts/plot_curve.py: the measured-points curve of docs/training.md (the gap picture)."""
+"""dsc-grasp plot curve: the measured-points curve of docs/training.md (the gap picture)."""
 
-import importlib.util
 import json
 from pathlib import Path
+
+from dsc_grasp_ros import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("plot_curve", ROOT / "scripts" / "plot_curve.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def plot_curve(argv) -> int:
+    return cli.main(["plot", "curve", *argv])
 
 
 def test_committed_curve_plots_and_prints_its_points(tmp_path, capsys):
-    plot_curve = _script()
     png = tmp_path / "curve.png"
-    assert plot_curve.main([str(ROOT / "config/curves/rgbd_csp_first.json"), "--out", str(png), "--json"]) == 0
+    assert plot_curve([str(ROOT / "config/curves/rgbd_csp_first.json"), "--out", str(png), "--json"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads(capsys.readouterr().out)
     assert doc["target"] == 90.0
@@ -29,18 +26,17 @@ def test_committed_curve_plots_and_prints_its_points(tmp_path, capsys):
 
 
 def test_bad_curve_files_exit_2_naming_the_problem(tmp_path, capsys):
-    plot_curve = _script()
     png = tmp_path / "c.png"
-    assert plot_curve.main([str(tmp_path / "missing.json"), "--out", str(png)]) == 2
+    assert plot_curve([str(tmp_path / "missing.json"), "--out", str(png)]) == 2
     assert "no such file" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"series": [{"label": "a", "points": [[0, 50]]}]}))
-    assert plot_curve.main([str(bad), "--out", str(png)]) == 2
+    assert plot_curve([str(bad), "--out", str(png)]) == 2
     assert "x must be positive" in capsys.readouterr().err
     bad.write_text(json.dumps({"series": [{"label": "a", "points": []}]}))
-    assert plot_curve.main([str(bad), "--out", str(png)]) == 2
+    assert plot_curve([str(bad), "--out", str(png)]) == 2
     assert "has no points" in capsys.readouterr().err
     bad.write_text("{not json")
-    assert plot_curve.main([str(bad), "--out", str(png)]) == 2
+    assert plot_curve([str(bad), "--out", str(png)]) == 2
     assert "not JSON" in capsys.readouterr().err
     assert not png.exists()

@@ -218,12 +218,9 @@ def test_cli_lists_v2_objects_with_the_benchmark_marked(capsys):
 
 # --------------------------------------------------------------------------- statistics script
 def _stats_module():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import dataset_stats
-    finally:
-        sys.path.pop(0)
-    return dataset_stats
+    from dsc_grasp_ros.data import stats
+
+    return stats
 
 
 def _toy_jacquard(root: Path, n: int = 2) -> None:
@@ -268,11 +265,11 @@ def test_dataset_stats_on_known_geometry(tmp_path):
 
 def test_dataset_stats_cli_json(tmp_path):
     _toy_jacquard(tmp_path, 1)
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "dataset_stats.py"), str(tmp_path), "--json"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "dsc_grasp_ros.cli", "dataset-stats", str(tmp_path), "--json"],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert rows[0]["images"] == 1 and rows[0]["crop"] == "square" and rows[0]["grasps"] == 3
-    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "dataset_stats.py"), str(tmp_path / "missing")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run([sys.executable, "-m", "dsc_grasp_ros.cli", "dataset-stats", str(tmp_path / "missing")],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert bad.returncode == 2 and "does not exist" in bad.stderr

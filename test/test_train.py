@@ -4,7 +4,6 @@ export work, and a briefly trained model scores >= 90 % on the samples it was tr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,13 +17,6 @@ from dsc_grasp_ros.core.model_io import load_model
 from dsc_grasp_ros.core.network import dsc_graspnet
 from dsc_grasp_ros.training import grasp_loss
 from dsc_grasp_ros.training.trainer import _make_optimizer
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +62,15 @@ def test_cli_train_resume_export_evaluate(toy, tmp_path, capsys):
     assert [h["epoch"] for h in hist] == [1, 2] and hist[1]["step"] == 4
     assert json.loads((run / "split.json").read_text())["test"] == split["test"]
     capsys.readouterr()
-    # scripts/plot_training.py reads the resumed history: both epochs, their steps and held-out scores
-    plot_training = _script("plot_training")
+    # dsc-grasp plot training reads the resumed history: both epochs, their steps and held-out scores
     png = tmp_path / "curve.png"
-    assert plot_training.main([f"toy={run}", "--out", str(png), "--json"]) == 0
+    assert main(["plot", "training", f"toy={run}", "--out", str(png), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     pts = doc["runs"][0]["points"]
     assert doc["runs"][0]["label"] == "toy" and [p["step"] for p in pts] == [2, 4]
     assert [p["accuracy"] for p in pts] == [h["test_accuracy"] for h in hist] and pts[1]["count"] == 2
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert plot_training.main([str(tmp_path / "nowhere"), "--out", str(png)]) == 2
+    assert main(["plot", "training", str(tmp_path / "nowhere"), "--out", str(png)]) == 2
     assert "nowhere: no history.json" in capsys.readouterr().err
     # the run's model loads like a shipped model; export re-writes it and adds ONNX
     model, meta = load_model(run / "model.pt")

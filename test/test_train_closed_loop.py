@@ -190,12 +190,11 @@ def test_teacher_must_see_the_students_input(tmp_path):
         train(_cfg(tmp_path, teacher=str(_teacher(tmp_path, depth_ref="mean")), epochs=1, out=str(tmp_path / "r2")))
 
 
-def test_candidates_script_lists_accepted_and_rejected(tmp_path, capsys):
-    """scripts/candidates.py: one JSON line per scene and model with every candidate, and a
+def test_candidates_command_lists_accepted_and_rejected(tmp_path, capsys):
+    """dsc-grasp candidates: one JSON line per scene and model with every candidate, and a
     rejected one names its reason (here: a gripper that opens 1 mm rejects everything as too wide)."""
-    pytest.importorskip("pybullet", reason="scripts/candidates.py needs pybullet")
-    import importlib.util
-
+    pytest.importorskip("pybullet", reason="dsc-grasp candidates needs pybullet")
+    from dsc_grasp_ros import cli
     from dsc_grasp_ros.sim import mesh_objects as mo
 
     try:
@@ -203,16 +202,13 @@ def test_candidates_script_lists_accepted_and_rejected(tmp_path, capsys):
     except mo.ObjectsNotFound as e:
         pytest.skip(f"the shared object meshes are absent: {e}")
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("candidates", root / "scripts" / "candidates.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     model = str(root / "models" / "dsc_graspnet_rgbd.pt")
-    assert mod.main([model, "--objects", "1", "--trials", "1", "--json"]) == 0
+    assert cli.main(["candidates", model, "--objects", "1", "--trials", "1", "--json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert len(lines) == 1 and lines[0]["model"] == model
     assert lines[0]["accepted"] and all(0 <= q <= 1 and mm > 0 for q, mm in lines[0]["accepted"][:1])
     total = len(lines[0]["accepted"]) + len(lines[0]["rejected"])
-    assert mod.main([model, "--objects", "1", "--trials", "1", "--json", "--max-opening", "0.001"]) == 0
+    assert cli.main(["candidates", model, "--objects", "1", "--trials", "1", "--json", "--max-opening", "0.001"]) == 0
     narrow = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")][0]
     assert narrow["accepted"] == [] and len(narrow["rejected"]) == total
     assert {c for c, _ in narrow["rejected"]} <= {"too_wide", "no_valid_depth"} and "too_wide" in {c for c, _ in narrow["rejected"]}
