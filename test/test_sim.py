@@ -157,7 +157,7 @@ def test_label_view_on_a_box_gives_the_needed_opening(client):
     intr = cam.Intrinsics.d435(320, 240)
     T = cam.look_at([0.0, 0.0, 0.5], [0.0, 0.0, 0.0], roll=0.0)  # image x = world x
     _, depth, seg = sc.render(p, c, T, intr)
-    rects, owners, stats = trials.label_view(p, c, g, state, scene, T, intr.K, depth, seg, np.random.default_rng(1), 24)
+    rects, owners, stats = trials.label_view(p, c, g, state, scene, T, intr.K, depth, seg, np.random.default_rng(1), trials.LabelParams(candidates=24))
     assert stats.trials > 0 and len(rects) >= 3 and set(owners) == {box}
     z = 0.5 - 0.05
     f = intr.fx
@@ -337,7 +337,7 @@ def test_label_angles_follow_the_image_convention(client):
     intr = cam.Intrinsics.d435(320, 240)
     T = cam.look_at([0.0, 0.0, 0.5], [0.0, 0.0, 0.0], roll=0.0)  # image x = world x, image y = -world y
     _, depth, seg = sc.render(p, c, T, intr)
-    rects, _, stats = trials.label_view(p, c, g, state, scene, T, intr.K, depth, seg, np.random.default_rng(2), 30)
+    rects, _, stats = trials.label_view(p, c, g, state, scene, T, intr.K, depth, seg, np.random.default_rng(2), trials.LabelParams(candidates=30))
     assert len(rects) >= 3, stats.as_dict()
     d = np.degrees(rects[:, 2]) - 45.0
     d = (d + 90) % 180 - 90

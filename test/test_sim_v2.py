@@ -49,8 +49,7 @@ def tiny_scene(tmp_path_factory):
 # --------------------------------------------------------------------------- objects
 def test_benchmark_objects_are_never_selected():
     _objects_or_skip()
-    from dsc_grasp_ros.sim.mesh_objects import all_names, benchmark_names
-    from dsc_grasp_ros.sim.scene_v2 import BenchmarkObjectUsed, object_selection
+    from dsc_grasp_ros.sim.mesh_objects import BenchmarkObjectUsed, all_names, benchmark_names, object_selection
 
     bench = set(benchmark_names())
     assert len(bench) == 10
@@ -70,20 +69,20 @@ def test_benchmark_objects_are_never_selected():
 def test_build_scene_refuses_benchmark_objects():
     _objects_or_skip()
     from dsc_grasp_ros.sim import scene as sc
-    from dsc_grasp_ros.sim.scene_v2 import BenchmarkObjectUsed, build_scene
+    from dsc_grasp_ros.sim.mesh_objects import BenchmarkObjectUsed
+    from dsc_grasp_ros.sim.presets import PRESETS
 
     p, c = sc.connect()
     try:
         with pytest.raises(BenchmarkObjectUsed):
-            build_scene(p, c, np.random.default_rng(0), ["apple", "tomato_soup_can"], 2)
+            sc.build_scene(p, c, np.random.default_rng(0), PRESETS["v2"], ["apple", "tomato_soup_can"], 2)
     finally:
         sc.disconnect(p, c)
 
 
 # --------------------------------------------------------------------------- a tiny v2 scene
 def test_tiny_v2_scene_files_and_labels(tiny_scene):
-    from dsc_grasp_ros.sim.mesh_objects import benchmark_names
-    from dsc_grasp_ros.sim.scene_v2 import object_selection
+    from dsc_grasp_ros.sim.mesh_objects import benchmark_names, object_selection
 
     out, cfg, rec = tiny_scene
     sid = scene_id(SEED)

@@ -54,7 +54,7 @@ def test_closed_loop_check_runs_the_benchmark_on_training_objects(tmp_path):
     objects only (never the benchmark set, never the v2 held-out objects)."""
     pytest.importorskip("pybullet", reason="the closed-loop check needs pybullet")
     from dsc_grasp_ros.sim import mesh_objects as mo
-    from dsc_grasp_ros.sim.scene_v2 import is_held_out
+    from dsc_grasp_ros.sim.mesh_objects import is_held_out
     from dsc_grasp_ros.training.closed_loop import check_objects, closed_loop_check
 
     try:

@@ -102,8 +102,7 @@ def _list_objects(preset: str, root) -> int:
         for i, spec in catalogue().items():
             print(f"{i}\t{spec.name}\t{'held-out' if i in HELD_OUT else 'train'}")
         return 0
-    from ..sim.mesh_objects import all_names, benchmark_names
-    from ..sim.scene_v2 import is_held_out
+    from ..sim.mesh_objects import all_names, benchmark_names, is_held_out
 
     bench = set(benchmark_names(root))
     for i, n in enumerate(all_names(root)):
@@ -144,7 +143,7 @@ def run(args) -> int:
         from pathlib import Path
 
         kw["objects_root"] = str(Path(args.objects_root).expanduser().resolve())
-    cfg = GenConfig.v2(**kw) if args.preset == "v2" else GenConfig(**kw)
+    cfg = GenConfig.of_preset(args.preset, **kw)
     try:
         summary = generate(args.out, args.scenes, args.seed, args.workers, cfg, progress=not args.quiet, time_limit=args.time_limit)
     except (ValueError, OutputLocked, FileNotFoundError, RuntimeError) as e:

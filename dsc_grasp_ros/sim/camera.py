@@ -294,3 +294,88 @@ def realsense_depth(
         "depth_unit_m": depth_unit,
     }
     return q.astype(np.float32), info
+
+
+# --------------------------------------------------------------------------- random cameras
+@dataclass(frozen=True)
+class CameraConfig:
+    """How a synthetic scene's camera is drawn (pose around the scene centre, jittered D435 intrinsics)."""
+
+    #: ``vertical``: height above the support, uniform (the camera sits at height / cos(tilt) along its
+    #: axis); otherwise the distance along the optical axis, log-uniform.
+    distance: tuple[float, float] = (0.35, 0.7)
+    vertical: bool = True
+    max_tilt_deg: float = 20.0  # tilt from vertical, uniform in 0..max
+    focal_jitter: tuple[float, float] = (0.98, 1.02)  # times the D435 colour focal length
+    aspect_jitter: tuple[float, float] = (0.998, 1.002)  # fy = fx times this
+    principal: str = "d435"  # principal point before jitter: "d435" (the D435's, scaled) or "centre" (image centre)
+    principal_jitter_px: float = 4.0  # +- pixels at 640x480
+    target_jitter: float = 0.0  # +- metres in x and y around the scene centre (0: no draw)
+
+
+def sample_camera(rng: np.random.Generator, target, support_z: float, cfg: CameraConfig = CameraConfig(),
+                  width: int = D435_WIDTH, height: int = D435_HEIGHT) -> tuple[np.ndarray, Intrinsics, dict]:
+    """A random camera looking at ``target`` on the support -> ``(T_world_cam, intrinsics, pose info)``.
+
+    Tilt and azimuth are uniform, the roll about the optical axis is random; the pose info holds the
+    distance along the optical axis and the tilt.
+    """
+    base = Intrinsics.d435(width, height)
+    s = width / D435_WIDTH
+    f = base.fx * float(rng.uniform(*cfg.focal_jitter))
+    fy = f * float(rng.uniform(*cfg.aspect_jitter))
+    cx, cy = (base.cx, base.cy) if cfg.principal == "d435" else (width / 2, height / 2)
+    j = cfg.principal_jitter_px
+    intr = Intrinsics(width, height, f, fy, cx + float(rng.uniform(-j, j)) * s, cy + float(rng.uniform(-j, j)) * s)
+    lo, hi = cfg.distance
+    r = float(rng.uniform(lo, hi)) if cfg.vertical else float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    tilt = math.radians(float(rng.uniform(0.0, cfg.max_tilt_deg)))
+    az = float(rng.uniform(0, 2 * math.pi))
+    t = np.array([target[0], target[1], support_z], dtype=np.float64)
+    if cfg.target_jitter:
+        t = t + np.r_[rng.uniform(-cfg.target_jitter, cfg.target_jitter, 2), 0.0]
+    dist = r / math.cos(tilt) if cfg.vertical else r
+    eye = t + np.array([math.sin(tilt) * math.cos(az), math.sin(tilt) * math.sin(az), math.cos(tilt)]) * dist
+    T = look_at(eye, t, roll=float(rng.uniform(0, 2 * math.pi)))
+    return T, intr, {"distance_m": round(dist, 4), "tilt_deg": round(math.degrees(tilt), 3)}
+
+
+# --------------------------------------------------------------------------- colour sensor
+@dataclass(frozen=True)
+class ColourSensor:
+    """Colour-camera effects on a rendered image: exposure, white balance, (gamma, vignetting), blur, noise.
+
+    With ``gamma`` the exposure is applied to intensities in [0, 1] and clipped, then a gamma curve
+    and vignetting; without, the gains scale 0-255 values directly (the milder model).
+    """
+
+    exposure: tuple[float, float] = (0.85, 1.15)
+    white_balance: tuple[float, float] = (0.95, 1.05)  # per channel
+    gamma: tuple[float, float] | None = None
+    vignetting: float = 0.0  # probability of a radial fall-off of up to ``vignetting_strength``
+    vignetting_strength: float = 0.35
+    blur: float = 0.5  # probability of a 3x3 Gaussian blur
+    blur_sigma: tuple[float, float] = (0.3, 0.8)
+    noise_sigma: tuple[float, float] = (0.5, 2.5)  # Gaussian noise, sigma in 0-255 units
+
+
+def sensor_rgb(rgb: np.ndarray, rng: np.random.Generator, cfg: ColourSensor = ColourSensor()) -> np.ndarray:
+    """``rgb`` (uint8) as seen through the colour sensor ``cfg``."""
+    import cv2
+
+    if cfg.gamma is None:
+        x = rgb.astype(np.float32) * rng.uniform(*cfg.exposure) * rng.uniform(*cfg.white_balance, 3)
+    else:
+        x = rgb.astype(np.float32) / 255.0
+        x = np.clip(x * rng.uniform(*cfg.exposure) * rng.uniform(*cfg.white_balance, 3), 0, 1) ** rng.uniform(*cfg.gamma)
+        if cfg.vignetting and rng.random() < cfg.vignetting:
+            h, w = x.shape[:2]
+            yy, xx = np.mgrid[0:h, 0:w]
+            r2 = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)
+            x *= (1 - rng.uniform(0.0, cfg.vignetting_strength) * r2)[..., None].astype(np.float32)
+        x *= 255.0
+    if rng.random() < cfg.blur:
+        x = cv2.GaussianBlur(x, (3, 3), rng.uniform(*cfg.blur_sigma))
+    noise = rng.normal(0.0, rng.uniform(*cfg.noise_sigma), x.shape)
+    x += noise if cfg.gamma is None else noise.astype(np.float32)
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)

@@ -28,61 +28,82 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-#: Bump when a change alters the files generated for a seed (v1 preset).
-GENERATOR_VERSION = 1
-#: The same for the v2 preset.
-GENERATOR_VERSION_V2 = 1
+from .presets import PRESETS, SceneConfig
+
 FILE_KINDS = ("RGB.png", "perfect_depth.tiff", "stereo_depth.tiff", "mask.png", "grasps.txt", "camera.json")
+_V1, _V2 = PRESETS["v1"], PRESETS["v2"]
 
 
 @dataclass
 class GenConfig:
-    views: int = 1
-    objects_per_scene: tuple[int, int] = (1, 4)
-    object_range: str = "all"
+    """A generation run: the preset (:data:`.presets.PRESETS`) and the settings a run may change.
+
+    The defaults are the ``v1`` preset's; :meth:`of_preset` starts from another preset's.
+    """
+
+    views: int = _V1.views
+    objects_per_scene: tuple[int, int] = _V1.objects_per_scene
+    object_range: str = _V1.object_range
     width: int = 640
     height: int = 480
-    candidates: int = 80  # grasp candidates per object and view
+    candidates: int = _V1.label.candidates  # grasp candidates per object and view
     min_grasps: int = 3  # a view with fewer successful grasps is re-shot (new camera) or dropped
     camera_tries: int = 3
     max_attempts: int = 4  # new object sets for a scene before it is written empty
     hole_value: float = -1.0
-    max_tilt_deg: float = 20.0
-    height_range: tuple[float, float] = (0.35, 0.7)
-    #: ``v1``: pybullet_data objects, straight-ish camera at 0.35-0.7 m (the shipped data set);
-    #: ``v2``: real meshes in clutter, backgrounds, 0.35-1.5 m, tilt <= 35 deg, RealSense depth.
+    max_tilt_deg: float = _V1.camera.max_tilt_deg
+    height_range: tuple[float, float] = _V1.camera.distance  # camera height above the support (v1)
     preset: str = "v1"
     # ---- v2 only (left out of a v1 configuration, so v1 digests and files are unchanged)
-    dist_range: tuple[float, float] = (0.35, 1.5)
-    max_candidates_per_view: int = 72
+    dist_range: tuple[float, float] = _V2.camera.distance  # camera distance along its axis
+    max_candidates_per_view: int = _V2.label.max_candidates_per_view
     objects_root: str | None = None
+
+    @classmethod
+    def of_preset(cls, name: str, **kw) -> "GenConfig":
+        """The preset ``name``'s defaults, overridden by ``kw``."""
+        s = PRESETS[name]
+        base = dict(preset=name, views=s.views, objects_per_scene=s.objects_per_scene, object_range=s.object_range,
+                    candidates=s.label.candidates, max_tilt_deg=s.camera.max_tilt_deg)
+        base["height_range" if s.camera.vertical else "dist_range"] = s.camera.distance
+        if s.label.max_candidates_per_view is not None:
+            base["max_candidates_per_view"] = s.label.max_candidates_per_view
+        base.update(kw)
+        return cls(**base)
 
     @classmethod
     def v2(cls, **kw) -> "GenConfig":
         """The ``v2`` preset's defaults, overridden by ``kw``."""
-        base = dict(preset="v2", views=2, objects_per_scene=(1, 6), object_range="train", candidates=24,
-                    max_tilt_deg=35.0, dist_range=(0.35, 1.5), max_candidates_per_view=72)
-        base.update(kw)
-        return cls(**base)
+        return cls.of_preset("v2", **kw)
+
+    def scene_config(self) -> SceneConfig:
+        """The preset's :class:`.presets.SceneConfig` with this run's settings."""
+        s = PRESETS[self.preset]
+        camera = replace(s.camera, distance=tuple(self.height_range if s.camera.vertical else self.dist_range),
+                         max_tilt_deg=self.max_tilt_deg)
+        # a preset without a per-view candidate cap keeps none
+        cap = self.max_candidates_per_view if s.label.max_candidates_per_view is not None else None
+        label = replace(s.label, candidates=self.candidates, max_candidates_per_view=cap)
+        return replace(s, views=self.views, objects_per_scene=tuple(self.objects_per_scene), object_range=self.object_range,
+                       camera=camera, label=label)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["objects_per_scene"] = list(self.objects_per_scene)
         d["height_range"] = list(self.height_range)
         d["dist_range"] = list(self.dist_range)
-        if self.preset == "v1":
+        if self.preset == "v1":  # the first data set's settings file
             for k in ("preset", "dist_range", "max_candidates_per_view", "objects_root"):
                 d.pop(k)
-            d["generator_version"] = GENERATOR_VERSION
         else:
             d.pop("height_range")
-            d["generator_version"] = GENERATOR_VERSION_V2
+        d["generator_version"] = PRESETS[self.preset].generator_version
         return d
 
     def digest(self) -> str:
@@ -141,45 +162,12 @@ def _write_view(d: Path, sid: str, n: int, view: dict) -> None:
 
 def generate_scene(seed: int, out, cfg: GenConfig) -> dict:
     """Generate scene ``seed`` into ``<out>/<scene_id>`` (atomically); returns a log record."""
-    from . import camera as cam
-    from . import scene as sc_mod
-    from .objects import catalogue, parse_object_range
-    from .trials import label_view
-
     t0 = time.perf_counter()
-    out = Path(out)
-    sid = scene_id(seed)
+    if cfg.preset not in PRESETS:
+        raise ValueError(f"unknown preset {cfg.preset!r}: use {' or '.join(PRESETS)}")
     rng = np.random.default_rng(seed)
-    if cfg.preset == "v2":
-        views, scene_meta, trials = _views_v2(seed, cfg, rng)
-        return _write_scene(out, sid, seed, cfg, views, scene_meta, trials, t0)
-    if cfg.preset != "v1":
-        raise ValueError(f"unknown preset {cfg.preset!r}: use v1 or v2")
-    allowed = parse_object_range(cfg.object_range)
-    cat = catalogue()
-
-    def sample(scene):
-        T, intr = sc_mod.sample_camera(rng, scene.centre, scene.support_z, cfg.height_range, cfg.max_tilt_deg, cfg.width, cfg.height)
-        return T, intr, None, sc_mod.sample_lighting(rng)
-
-    def finish(shot: _Shot, scene, meta: dict, mask: np.ndarray) -> dict:
-        return {
-            "rgb": sc_mod.sensor_rgb(shot.rgb, rng),
-            "depth": shot.depth,
-            "stereo": cam.stereo_depth(shot.depth, shot.intr.K, rng, hole_value=cfg.hole_value),
-            "mask": mask,
-            "rects": shot.rects,
-            "meta": meta,
-        }
-
-    views, scene_meta, trials = _scene_views(
-        seed, cfg, rng, tag={},
-        build=lambda p, client, n_obj: sc_mod.build_scene(p, client, rng, allowed, n_obj),
-        sample=sample, label=label_view, label_arg=cfg.candidates,
-        names=lambda objects: {str(i): cat[i].name for i in sorted({o["index"] for o in objects})},
-        finish=finish,
-    )
-    return _write_scene(out, sid, seed, cfg, views, scene_meta, trials, t0)
+    views, scene_meta, trials = _scene_views(seed, cfg, rng)
+    return _write_scene(Path(out), scene_id(seed), seed, cfg, views, scene_meta, trials, t0)
 
 
 class _Shot(NamedTuple):
@@ -187,7 +175,7 @@ class _Shot(NamedTuple):
 
     T: np.ndarray
     intr: object
-    pose_info: dict | None
+    pose_info: dict
     light: dict
     rgb: np.ndarray
     depth: np.ndarray
@@ -207,74 +195,37 @@ def _insert_after(d: dict, key: str, fields: dict) -> dict:
     return out
 
 
-def _scene_views(seed: int, cfg: GenConfig, rng: np.random.Generator, *, tag: dict, build, sample, label, label_arg, names, finish) -> tuple[list, dict, int]:
-    """Build scenes (up to ``cfg.max_attempts`` object sets) and label their views -> (views, scene manifest fields, trials run).
-
-    The preset's steps: ``build(p, client, n_obj) -> scene``; ``sample(scene) -> (T, intr, pose_info, light)``;
-    ``label(p, client, g, state, scene, T, K, depth, seg, rng, label_arg) -> (rects, owners, stats)``;
-    ``names(objects) -> {index: name}``; ``finish(shot, scene, meta, mask) -> view`` (sensor noise, the preset's
-    meta fields). ``tag``: fields after ``seed`` in every view's and the scene's manifest.
-    """
-    from . import camera as cam
+def _scene_views(seed: int, cfg: GenConfig, rng: np.random.Generator) -> tuple[list, dict, int]:
+    """Build scenes (up to ``cfg.max_attempts`` object sets) and label their views -> (views, scene manifest
+    fields, trials run). Every preset goes through here; its :class:`.presets.SceneConfig` sets the scene."""
     from . import gripper as grip
-    from . import scene as sc_mod
+    from . import scene as sc
 
+    sc_cfg = cfg.scene_config()
+    items = sc.OBJECT_SOURCES[sc_cfg.objects](cfg.objects_root).select(cfg.object_range)
+    tag = {"preset": sc_cfg.name} if sc_cfg.detailed_manifest else {}
     sid = scene_id(seed)
     views: list[dict] = []
     trials = 0
     scene_meta: dict = {}
     for attempt in range(cfg.max_attempts):
-        p, client = sc_mod.connect()
+        p, client = sc.connect()
         try:
             n_obj = int(rng.integers(cfg.objects_per_scene[0], cfg.objects_per_scene[1] + 1))
-            scene = build(p, client, n_obj)
+            scene = sc.build_scene(p, client, rng, sc_cfg, items, n_obj, cfg.objects_root)
             if not scene.objects:
                 continue
             g = grip.create(p, client)
             state = p.saveState(physicsClientId=client)
             objects = [o.as_dict() for o in scene.objects]
-            by_body = {o.body: o.index for o in scene.objects}
             views = []
-            for n in range(cfg.views):
-                best = None
-                for _ in range(cfg.camera_tries):
-                    T, intr, pose_info, light = sample(scene)
-                    p.restoreState(stateId=state, physicsClientId=client)
-                    rgb, depth, seg = sc_mod.render(p, client, T, intr, light)
-                    rects, owners, stats = label(p, client, g, state, scene, T, intr.K, depth, seg, rng, label_arg)
-                    trials += stats.trials
-                    if best is None or len(rects) > len(best.rects):
-                        best = _Shot(T, intr, pose_info, light, rgb, depth, seg, rects, owners, stats)
-                    if len(rects) >= cfg.min_grasps:
-                        break
+            for _ in range(cfg.views):
+                best, n_trials = _best_shot(p, client, g, state, scene, cfg, sc_cfg, rng)
+                trials += n_trials
                 if len(best.rects) < cfg.min_grasps:
                     continue
-                T, intr, seg, stats = best.T, best.intr, best.seg, best.stats
-                mask = np.isin(seg, list(by_body)).astype(np.uint8) * 255
-                visible = {int(b): int((seg == b).sum()) for b in by_body}
-                meta = {
-                    "scene_id": sid,
-                    "view": len(views),
-                    "seed": int(seed),
-                    **tag,
-                    "image_size": [intr.width, intr.height],
-                    "K": [_r(row) for row in intr.K],
-                    "depth_unit": "m",
-                    "T_world_camera": [_r(row) for row in T],
-                    "camera_pose": _r(cam.pose_to_xyzquat(T)),
-                    "camera_frame": "optical (x right, y down, z forward); pose of camera in world",
-                    "support": scene.support,
-                    "support_z": scene.support_z,
-                    "objects": [dict(o, visible_pixels=visible[o["body"]]) for o in objects],
-                    "grasp_objects": [by_body[b] for b in best.owners],
-                    "grasps_metric_columns": ["opening_m", "jaw_m", "tcp_offset_m", "surface_depth_m", "contact_width_m", "trial_opening_m"],
-                    "grasps_metric": stats.metric,
-                    "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in best.light.items()},
-                    "stereo_hole_value": cfg.hole_value,
-                    "trials": stats.as_dict(),
-                    "gripper": {"max_opening": grip.MAX_OPENING, "jaw_size": grip.JAW_SIZE, "grip_force": grip.GRIP_FORCE},
-                }
-                views.append(finish(best, scene, meta, mask))
+                meta = _view_meta(sid, seed, len(views), tag, cfg, scene, objects, best)
+                views.append(_finish(best, scene, meta, cfg, sc_cfg, rng))
             scene_meta = {
                 "scene_id": sid,
                 "seed": int(seed),
@@ -283,44 +234,100 @@ def _scene_views(seed: int, cfg: GenConfig, rng: np.random.Generator, *, tag: di
                 "support": scene.support,
                 "objects": [{"index": o["index"], "name": o["name"], "scale": o["scale"]} for o in objects],
                 "object_indices": sorted({o["index"] for o in objects}),
-                "names": names(objects),
+                "names": _names(objects, sc_cfg),
             }
             if views:
                 break
         finally:
-            sc_mod.disconnect(p, client)
+            sc.disconnect(p, client)
     return views, scene_meta, trials
 
 
-def _views_v2(seed: int, cfg: GenConfig, rng: np.random.Generator) -> tuple[list, dict, int]:
-    """Build one v2 scene and label its views -> (views, scene manifest fields, trials run)."""
+def _best_shot(p, client, g, state, scene, cfg: GenConfig, sc_cfg, rng) -> tuple[_Shot, int]:
+    """Up to ``cfg.camera_tries`` random cameras, each rendered and labelled -> (the shot with the most
+    grasps, stopping at the first with ``cfg.min_grasps``; trials run)."""
     from . import camera as cam
-    from . import scene_v2 as v2
-    from .trials import LabelParams, label_view_v2
+    from . import scene as sc
+    from .trials import label_view
 
-    root = cfg.objects_root
-    allowed = v2.object_selection(cfg.object_range, root)
-    params = LabelParams(candidates=cfg.candidates, max_candidates_per_view=cfg.max_candidates_per_view)
+    best, trials = None, 0
+    for _ in range(cfg.camera_tries):
+        T, intr, pose_info = cam.sample_camera(rng, scene.centre, scene.support_z, sc_cfg.camera, cfg.width, cfg.height)
+        light = sc.sample_lighting(rng, sc_cfg.lighting)
+        p.restoreState(stateId=state, physicsClientId=client)
+        rgb, depth, seg = sc.render(p, client, T, intr, light)
+        rects, owners, stats = label_view(p, client, g, state, scene, T, intr.K, depth, seg, rng, sc_cfg.label)
+        trials += stats.trials
+        if best is None or len(rects) > len(best.rects):
+            best = _Shot(T, intr, pose_info, light, rgb, depth, seg, rects, owners, stats)
+        if len(rects) >= cfg.min_grasps:
+            break
+    return best, trials
 
-    def sample(scene):
-        T, intr, pose_info = v2.sample_camera(rng, scene.centre, scene.support_z, cfg.dist_range, cfg.max_tilt_deg, cfg.width, cfg.height)
-        return T, intr, pose_info, v2.sample_lighting(rng)
 
-    def finish(shot: _Shot, scene, meta: dict, mask: np.ndarray) -> dict:
-        stereo, depth_info = cam.realsense_depth(shot.depth, shot.intr.K, rng, rgb=shot.rgb, seg=shot.seg, shiny=scene.shiny, hole_value=cfg.hole_value)
+def _view_meta(sid: str, seed: int, n: int, tag: dict, cfg: GenConfig, scene, objects: list[dict], shot: _Shot) -> dict:
+    """The view's ``camera.json`` (the fields every preset writes, in file order)."""
+    from . import camera as cam
+    from . import gripper as grip
+
+    by_body = {o.body: o.index for o in scene.objects}
+    visible = {int(b): int((shot.seg == b).sum()) for b in by_body}
+    intr, T, stats = shot.intr, shot.T, shot.stats
+    return {
+        "scene_id": sid,
+        "view": n,
+        "seed": int(seed),
+        **tag,
+        "image_size": [intr.width, intr.height],
+        "K": [_r(row) for row in intr.K],
+        "depth_unit": "m",
+        "T_world_camera": [_r(row) for row in T],
+        "camera_pose": _r(cam.pose_to_xyzquat(T)),
+        "camera_frame": "optical (x right, y down, z forward); pose of camera in world",
+        "support": scene.support,
+        "support_z": scene.support_z,
+        "objects": [dict(o, visible_pixels=visible[o["body"]]) for o in objects],
+        "grasp_objects": [by_body[b] for b in shot.owners],
+        "grasps_metric_columns": ["opening_m", "jaw_m", "tcp_offset_m", "surface_depth_m", "contact_width_m", "trial_opening_m"],
+        "grasps_metric": stats.metric,
+        "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in shot.light.items()},
+        "stereo_hole_value": cfg.hole_value,
+        "trials": stats.as_dict(),
+        "gripper": {"max_opening": grip.MAX_OPENING, "jaw_size": grip.JAW_SIZE, "grip_force": grip.GRIP_FORCE},
+    }
+
+
+def _finish(shot: _Shot, scene, meta: dict, cfg: GenConfig, sc_cfg, rng) -> dict:
+    """The view's files: the colour sensor and the depth model applied (in the preset's order), the
+    mask, and the detailed manifest fields where the preset writes them."""
+    from . import camera as cam
+
+    def depth_model():
+        if sc_cfg.depth_model == "realsense":
+            return cam.realsense_depth(shot.depth, shot.intr.K, rng, rgb=shot.rgb, seg=shot.seg, shiny=scene.shiny, hole_value=cfg.hole_value)
+        return cam.stereo_depth(shot.depth, shot.intr.K, rng, hole_value=cfg.hole_value), None
+
+    if sc_cfg.depth_first:
+        stereo, depth_info = depth_model()
+        rgb = cam.sensor_rgb(shot.rgb, rng, sc_cfg.colour)
+    else:
+        rgb = cam.sensor_rgb(shot.rgb, rng, sc_cfg.colour)
+        stereo, depth_info = depth_model()
+    if sc_cfg.detailed_manifest:
         meta["objects"] = [dict(o, shiny=o["body"] in scene.shiny, dark=o["body"] in scene.dark) for o in meta["objects"]]
         meta = _insert_after(meta, "camera_frame", {"camera_distance_m": shot.pose_info["distance_m"], "camera_tilt_deg": shot.pose_info["tilt_deg"]})
         meta = _insert_after(meta, "support_z", {"floor_z": round(scene.floor_z, 4), "background": scene.background})
         meta = _insert_after(meta, "stereo_hole_value", {"stereo_model": depth_info})
-        return {"rgb": v2.sensor_rgb(shot.rgb, rng), "depth": shot.depth, "stereo": stereo, "mask": mask, "rects": shot.rects, "meta": meta}
+    mask = np.isin(shot.seg, [o.body for o in scene.objects]).astype(np.uint8) * 255
+    return {"rgb": rgb, "depth": shot.depth, "stereo": stereo, "mask": mask, "rects": shot.rects, "meta": meta}
 
-    return _scene_views(
-        seed, cfg, rng, tag={"preset": "v2"},
-        build=lambda p, client, n_obj: v2.build_scene(p, client, rng, allowed, n_obj, root),
-        sample=sample, label=label_view_v2, label_arg=params,
-        names=lambda objects: {str(o["index"]): o["name"] for o in objects},
-        finish=finish,
-    )
+
+def _names(objects: list[dict], sc_cfg) -> dict:
+    """``{index: name}`` of the scene's objects: in scene order, or by index (the first data set's order)."""
+    pairs = [(o["index"], o["name"]) for o in objects]
+    if not sc_cfg.detailed_manifest:
+        pairs = sorted(set(pairs))
+    return {str(i): n for i, n in pairs}
 
 
 def _write_scene(out: Path, sid: str, seed: int, cfg: GenConfig, views: list, scene_meta: dict, trials: int, t0: float) -> dict:
@@ -477,15 +484,11 @@ def generate(
     """
     from tqdm import tqdm
 
-    from .objects import parse_object_range
+    from .scene import OBJECT_SOURCES
 
     cfg = cfg or GenConfig()
-    if cfg.preset == "v2":
-        from .scene_v2 import object_selection
-
-        object_selection(cfg.object_range, cfg.objects_root)  # fail early: bad names, benchmark objects, no folder
-    else:
-        parse_object_range(cfg.object_range)  # fail early on a bad range
+    # fail early: bad ranges or names, benchmark objects, no object folder
+    OBJECT_SOURCES[cfg.scene_config().objects](cfg.objects_root).select(cfg.object_range)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)

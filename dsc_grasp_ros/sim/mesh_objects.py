@@ -14,6 +14,12 @@ part), writes a small URDF with the inertial frame at the centre of mass along t
 
 The folder is resolved relative to the project root (``<project>/../shared/objects``) unless a
 path is given; nothing here uses an absolute path.
+
+Object-wise split of the training objects: an object is held out (the ``test`` selection of
+:func:`object_selection`) when the first byte of ``sha1(name)`` is divisible by
+:data:`HELD_OUT_MOD`. The rule depends on the name alone, so it is stable whatever else is in the
+folder. The benchmark set is **never** selected for synthetic data: :func:`object_selection`
+raises :class:`BenchmarkObjectUsed` if a benchmark name slips in.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import atexit
 import difflib
 import functools
+import hashlib
 import math
 import shutil
 import tempfile
@@ -53,6 +60,8 @@ ROLLING_FRICTION = 0.0001
 
 BENCHMARK_FILE = "benchmark_objects.txt"
 SUBFOLDER = "pile_train"
+#: An object is in the held-out (test) selection when ``sha1(name)[0] % HELD_OUT_MOD == 0``.
+HELD_OUT_MOD = 10
 
 
 class ObjectsNotFound(FileNotFoundError):
@@ -111,6 +120,56 @@ def training_names(root=None) -> list[str]:
     """All ``pile_train`` objects minus the benchmark set (sorted)."""
     bench = set(benchmark_names(root))
     return [n for n in all_names(root) if n not in bench]
+
+
+class BenchmarkObjectUsed(RuntimeError):
+    """A benchmark object reached the training-data generator (never allowed)."""
+
+
+def is_held_out(name: str) -> bool:
+    return hashlib.sha1(name.encode()).digest()[0] % HELD_OUT_MOD == 0
+
+
+def check_no_benchmark(names, root=None) -> None:
+    """Raise :class:`BenchmarkObjectUsed` if any of ``names`` is a benchmark object."""
+    bad = sorted(set(names) & set(benchmark_names(root)))
+    if bad:
+        raise BenchmarkObjectUsed(f"benchmark objects must never be used to generate training data: {bad}")
+
+
+def object_selection(text: str | None, root=None) -> list[str]:
+    """Object names for synthetic scenes (sorted): ``all`` (every non-benchmark object), ``train``
+    (without the held-out ones), ``test`` (held-out only) or a comma-separated list of names.
+
+    Benchmark objects are refused (:class:`BenchmarkObjectUsed`), also when named explicitly.
+    """
+    key = (text or "all").strip().lower()
+    pool = training_names(root)
+    if key == "all":
+        sel = pool
+    elif key == "train":
+        sel = [n for n in pool if not is_held_out(n)]
+    elif key in ("test", "held-out", "heldout"):
+        sel = [n for n in pool if is_held_out(n)]
+    else:
+        sel = resolve_names([s for s in text.split(",") if s.strip()], root)
+        if any(s.endswith(".urdf") for s in sel):
+            raise ValueError("object selections are names in the object folder, not .urdf paths")
+    check_no_benchmark(sel, root)
+    if not sel:
+        raise ValueError(f"object selection {text!r} is empty")
+    return sorted(sel)
+
+
+def catalogue_index(name: str, root=None) -> int:
+    """Stable integer id of an object: its index in the sorted list of all ``pile_train`` names."""
+    key = None if root is None else str(root)
+    if key not in _INDEX_CACHE:
+        _INDEX_CACHE[key] = {n: i for i, n in enumerate(all_names(root))}
+    return _INDEX_CACHE[key][name]
+
+
+_INDEX_CACHE: dict = {}
 
 
 def _unknown(name: str, known: list[str], root: Path) -> UnknownObject:

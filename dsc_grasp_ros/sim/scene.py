@@ -1,8 +1,10 @@
 """Scene generation and rendering in a headless PyBullet client (DIRECT, CPU TinyRenderer).
 
-A scene is a support (ground plane or table) with one or several objects dropped onto it and
-left to settle, random colours / textures, random lighting and a D435-like camera looking down
-from 0.35-0.7 m with a random tilt (0-20 degrees) and a random roll about its optical axis.
+A scene is a support (a ground plane, pybullet_data's table or a finite table top) with optional
+background clutter and one or several objects dropped onto it and left to settle, with random
+colours / textures. :func:`build_scene` is the one scene builder; what it builds is set by a
+:class:`.presets.SceneConfig` (the blocks it picks from: :data:`SUPPORTS`, :func:`_clutter`,
+:data:`OBJECT_SOURCES`). Lighting (:func:`sample_lighting`) and rendering (:func:`render`) follow.
 
 :func:`render_sequence` renders a short, deterministic sequence of a static scene seen by a
 slowly moving camera, for bundling as a rosbag.
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import camera as cam
-from .objects import ObjectSpec, catalogue, data_path, sample_scale
+from . import mesh_objects as mo
+from .objects import catalogue, data_path, parse_object_range, sample_scale
 
 TABLE_TOP_Z = 0.625
 TIME_STEP = 1.0 / 240.0
@@ -151,16 +154,16 @@ class SceneObject:
 
 @dataclass
 class Scene:
-    support: str  # "plane" or "table"
+    support: str  # "plane", "floor" or "table"
     support_body: int
     support_z: float
     centre: np.ndarray  # xy centre of the object area on the support (world)
     objects: list[SceneObject]
-    bodies: list[int]  # every body a gripper may collide with (support + objects)
-
-
-def _load_object(p, client, spec: ObjectSpec, scale: float, position, orientation) -> int:
-    return p.loadURDF(spec.urdf, position, orientation, globalScaling=scale, physicsClientId=client)
+    bodies: list[int]  # every body a gripper may collide with (support, objects, background)
+    floor_z: float = 0.0
+    background: list = field(default_factory=list)  # [{"kind", "body", ...}]
+    shiny: list = field(default_factory=list)  # object bodies with a specular look (depth holes)
+    dark: list = field(default_factory=list)  # object bodies with a dark colour (depth holes)
 
 
 def settle(p, client, bodies, max_steps: int = 720, lin_tol: float = 2e-3, ang_tol: float = 2e-2) -> int:
@@ -179,53 +182,167 @@ def settle(p, client, bodies, max_steps: int = 720, lin_tol: float = 2e-3, ang_t
     return max_steps
 
 
-def build_scene(
-    p,
-    client,
-    rng: np.random.Generator,
-    object_indices,
-    n_objects: int,
-    support: str | None = None,
-    area: float = 0.08,
-    centre=None,
-    textures: bool = True,
-) -> Scene:
-    """Support + ``n_objects`` random objects from ``object_indices``, dropped and settled."""
-    cat = catalogue()
-    if support is None:
-        support = "table" if rng.random() < 0.4 else "plane"
-    tex = texture_files() if textures else ()
+# --------------------------------------------------------------------------- blocks: surfaces and supports
+@dataclass(frozen=True)
+class SurfaceLook:
+    """How a surface (support, floor, wall, box) is coloured: textured with probability ``textured``."""
 
-    def surface_look():  # -> colour, texture file or None, texture tile size (m)
-        if textures and rng.random() < 0.7:
-            return [*rng.uniform(0.6, 1.0, 3), 1.0], tex[int(rng.integers(len(tex)))], float(rng.uniform(0.15, 0.6))
+    textured: float = 0.7
+    tint: tuple[float, float] = (0.6, 1.0)  # colour of a textured surface, per channel
+    tile_m: tuple[float, float] = (0.15, 0.6)  # texture tile size
+
+    def draw(self, rng: np.random.Generator, textures) -> tuple[list, str | None, float]:
+        """-> ``(rgba, texture file or None, tile size m)``."""
+        if rng.random() < self.textured:
+            return [*rng.uniform(*self.tint, 3), 1.0], textures[int(rng.integers(len(textures)))], float(rng.uniform(*self.tile_m))
         return random_color(rng), None, 1.0
 
-    if support == "table":
-        sb = p.loadURDF("table/table.urdf", [0, 0, 0], physicsClientId=client)
-        sz = TABLE_TOP_Z
-        rgba, tfile, tile = surface_look()
-        ground_mesh(p, client, (1.5, 1.0), sz + 0.0004, rgba, tfile, 1.5 / tile)
-        rgba, tfile, tile = surface_look()
-        ground_mesh(p, client, (6.0, 6.0), 0.0, rgba, tfile, 6.0 / tile)  # the floor around the table
-    else:
-        col = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=client)
-        sb = p.createMultiBody(0, col, -1, [0, 0, 0], physicsClientId=client)
-        sz = 0.0
-        rgba, tfile, tile = surface_look()
-        ground_mesh(p, client, (4.0, 4.0), 0.0, rgba, tfile, 4.0 / tile)
-    p.changeDynamics(sb, -1, lateralFriction=float(rng.uniform(0.5, 1.0)), physicsClientId=client)
-    c = np.zeros(2) if centre is None else np.asarray(centre, dtype=np.float64)
-    chosen = rng.choice(np.asarray(object_indices), size=n_objects, replace=len(object_indices) < n_objects)
-    objs: list[SceneObject] = []
-    for k, idx in enumerate(chosen):
-        spec = cat[int(idx)]
+
+@dataclass
+class _Support:
+    name: str
+    body: int
+    z: float  # height of the support surface
+    floor_z: float
+    table: tuple | None  # (width, depth) of a finite table top at z = 0, for the background
+    centre: np.ndarray
+
+
+def _flat_support(p, client, rng, cfg, tex, name: str) -> _Support:
+    """A ground plane (collision) under a textured ground of ``cfg.floor_size``."""
+    col = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=client)
+    sb = p.createMultiBody(0, col, -1, [0, 0, 0], physicsClientId=client)
+    rgba, tfile, tile = cfg.look.draw(rng, tex)
+    ground_mesh(p, client, (cfg.floor_size, cfg.floor_size), 0.0, rgba, tfile, cfg.floor_size / tile, cell=cfg.floor_cell)
+    return _Support(name, sb, 0.0, 0.0, None, np.zeros(2))
+
+
+def _urdf_table(p, client, rng, cfg, tex) -> _Support:
+    """pybullet_data's table (top at :data:`TABLE_TOP_Z`) on a 6 x 6 m floor; objects at its centre."""
+    sb = p.loadURDF("table/table.urdf", [0, 0, 0], physicsClientId=client)
+    rgba, tfile, tile = cfg.look.draw(rng, tex)
+    ground_mesh(p, client, (1.5, 1.0), TABLE_TOP_Z + 0.0004, rgba, tfile, 1.5 / tile)
+    rgba, tfile, tile = cfg.look.draw(rng, tex)
+    ground_mesh(p, client, (6.0, 6.0), 0.0, rgba, tfile, 6.0 / tile)  # the floor around the table
+    return _Support("table", sb, TABLE_TOP_Z, 0.0, None, np.zeros(2))
+
+
+def _board_table(p, client, rng, cfg, tex) -> _Support:
+    """A finite table top of random size at z = 0 (its edges and the floor 0.45-0.9 m below are often in
+    view); the objects lie anywhere on it, 12 cm from its edges."""
+    floor_z = -float(rng.uniform(0.45, 0.9))
+    tw, td = float(rng.uniform(0.5, 1.6)), float(rng.uniform(0.45, 1.0))
+    th = 0.03
+    col = p.createCollisionShape(p.GEOM_BOX, halfExtents=[tw / 2, td / 2, th / 2], physicsClientId=client)
+    sb = p.createMultiBody(0, col, -1, [0, 0, -th / 2], physicsClientId=client)
+    rgba, tfile, tile = cfg.look.draw(rng, tex)
+    ground_mesh(p, client, (tw, td), 0.0, rgba, tfile, tw / tile, cell=0.1)
+    edge_rgba = [*(np.asarray(rgba[:3]) * rng.uniform(0.5, 0.9)), 1.0]
+    vis = p.createVisualShape(p.GEOM_BOX, halfExtents=[tw / 2, td / 2, th / 2 - 0.0005], rgbaColor=edge_rgba, physicsClientId=client)
+    p.createMultiBody(0, -1, vis, [0, 0, -th / 2 - 0.0005], physicsClientId=client)  # the table's edge faces
+    fcol = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=client)
+    p.createMultiBody(0, fcol, -1, [0, 0, floor_z], physicsClientId=client)
+    rgba, tfile, tile = cfg.look.draw(rng, tex)
+    ground_mesh(p, client, (cfg.floor_size, cfg.floor_size), floor_z, rgba, tfile, cfg.floor_size / tile, cell=cfg.floor_cell)
+    margin = 0.12
+    centre = np.array([rng.uniform(-max(tw / 2 - margin, 0), max(tw / 2 - margin, 0)),
+                       rng.uniform(-max(td / 2 - margin, 0), max(td / 2 - margin, 0))])
+    return _Support("table", sb, 0.0, floor_z, (tw, td), centre)
+
+
+#: Support kinds: a name in :attr:`SceneConfig.supports` -> builder.
+SUPPORTS = {
+    "plane": lambda p, client, rng, cfg, tex: _flat_support(p, client, rng, cfg, tex, "plane"),
+    "floor": lambda p, client, rng, cfg, tex: _flat_support(p, client, rng, cfg, tex, "floor"),
+    "table": _urdf_table,
+    "board_table": _board_table,
+}
+
+
+# --------------------------------------------------------------------------- blocks: background clutter
+def _box(p, client, half, pos, yaw, rgba, texture=None):
+    col = p.createCollisionShape(p.GEOM_BOX, halfExtents=list(half), physicsClientId=client)
+    vis = p.createVisualShape(p.GEOM_BOX, halfExtents=list(half), rgbaColor=list(rgba), physicsClientId=client)
+    b = p.createMultiBody(0, col, vis, list(pos), p.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=client)
+    if texture:
+        p.changeVisualShape(b, -1, textureUniqueId=p.loadTexture(texture, physicsClientId=client), physicsClientId=client)
+    return b
+
+
+def _clutter(p, client, rng, sup: _Support, look: SurfaceLook, tex) -> list[dict]:
+    """Walls behind the objects (0-2), boxes on the table or the floor (0-4), a raised board, a mat under
+    the objects -> ``[{"kind", "body", ...}]``."""
+    background = []
+    centre, floor_z, table = sup.centre, sup.floor_z, sup.table
+
+    def on_table(xy) -> bool:
+        return table is not None and abs(xy[0]) < table[0] / 2 - 0.01 and abs(xy[1]) < table[1] / 2 - 0.01
+
+    def base_at(xy) -> float:
+        return 0.0 if (table is None or on_table(xy)) else floor_z
+
+    n_walls = int(rng.choice([0, 1, 2], p=[0.35, 0.45, 0.2]))
+    az0 = rng.uniform(0, 2 * math.pi)
+    for k in range(n_walls):
+        az = az0 + k * (math.pi / 2) * rng.choice([-1, 1]) + rng.uniform(-0.2, 0.2)
+        dist = float(rng.uniform(0.25, 0.8))
+        top = float(rng.uniform(0.2, 1.2))
+        half = [0.01, 1.5, (top - floor_z) / 2]
+        pos = [centre[0] + dist * math.cos(az), centre[1] + dist * math.sin(az), floor_z + half[2]]
+        rgba, tfile, _ = look.draw(rng, tex)
+        b = _box(p, client, half, pos, az, rgba, tfile)
+        background.append({"kind": "wall", "body": b, "distance": round(dist, 4), "height": round(top, 4)})
+    for _ in range(int(rng.integers(0, 5))):
+        half = [float(rng.uniform(0.03, 0.18)), float(rng.uniform(0.03, 0.18)), float(rng.uniform(0.02, 0.18))]
+        az, r = rng.uniform(0, 2 * math.pi), float(rng.uniform(0.18, 0.6))
+        xy = centre + r * np.array([math.cos(az), math.sin(az)])
+        rgba, tfile, _ = look.draw(rng, tex)
+        b = _box(p, client, half, [xy[0], xy[1], base_at(xy) + half[2]], rng.uniform(0, math.pi), rgba, tfile)
+        background.append({"kind": "box", "body": b, "distance": round(r, 4), "size": [round(2 * h, 4) for h in half]})
+    if rng.random() < 0.3:  # another surface beside the objects (a board, a step)
+        half = [float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.005, 0.03))]
+        az, r = rng.uniform(0, 2 * math.pi), float(rng.uniform(0.22, 0.45))
+        xy = centre + r * np.array([math.cos(az), math.sin(az)])
+        rgba, tfile, _ = look.draw(rng, tex)
+        b = _box(p, client, half, [xy[0], xy[1], base_at(xy) + half[2]], rng.uniform(0, math.pi), rgba, tfile)
+        background.append({"kind": "board", "body": b, "distance": round(r, 4)})
+    if rng.random() < 0.3:  # a mat / sheet of paper under the objects (visual only)
+        size = (float(rng.uniform(0.2, 0.5)), float(rng.uniform(0.2, 0.4)))
+        rgba, tfile, tile = look.draw(rng, tex)
+        ground_mesh(p, client, size, 0.0006, rgba, tfile, size[0] / tile, cell=0.05)
+        background.append({"kind": "mat", "body": -1})
+    return background
+
+
+# --------------------------------------------------------------------------- blocks: object sources
+@dataclass
+class _Dropped:
+    obj: SceneObject
+    shiny: bool = False
+    dark: bool = False
+
+
+class CatalogueObjects:
+    """pybullet_data's procedural objects and small extras (:mod:`.objects`), at a random graspable size,
+    random mass, recoloured (the extras keep their own look half the time). Items are catalogue indices."""
+
+    def __init__(self, root=None):
+        self.cat = catalogue()
+
+    def select(self, text: str | None) -> list[int]:
+        return parse_object_range(text)
+
+    def check(self, items) -> None:
+        pass
+
+    def drop(self, p, client, rng, item, k: int, centre, area: float, support_z: float, cfg) -> _Dropped:
+        spec = self.cat[int(item)]
         s = sample_scale(spec, rng)
-        xy = c + rng.uniform(-area, area, 2)
+        xy = centre + rng.uniform(-area, area, 2)
         q = rng.standard_normal(4)
         q /= np.linalg.norm(q)
-        z = sz + 0.06 + 0.08 * k
-        body = _load_object(p, client, spec, s, [xy[0], xy[1], z], [0, 0, 0, 1])
+        z = support_z + 0.06 + 0.08 * k
+        body = p.loadURDF(spec.urdf, [xy[0], xy[1], z], [0, 0, 0, 1], globalScaling=s, physicsClientId=client)
         lo, hi = p.getAABB(body, physicsClientId=client)
         ext = np.maximum(np.subtract(hi, lo), 0.005)
         mass = float(rng.uniform(0.05, 0.3))
@@ -235,71 +352,125 @@ def build_scene(
             spinningFriction=0.001, rollingFriction=0.0002, restitution=0.0, physicsClientId=client,
         )
         p.resetBasePositionAndOrientation(body, [xy[0], xy[1], z + 0.5 * float(np.max(ext))], q.tolist(), physicsClientId=client)
-        if textures:
-            if spec.index >= 1000 and rng.random() < 0.5:
-                pass  # keep the object's own texture / colour
-            else:
-                p.changeVisualShape(body, -1, rgbaColor=random_color(rng), physicsClientId=client)
-        objs.append(SceneObject(int(idx), spec.name, body, s, mass))
-    settle(p, client, [o.body for o in objs])
+        if spec.index >= 1000 and rng.random() < 0.5:
+            pass  # keep the object's own texture / colour
+        else:
+            p.changeVisualShape(body, -1, rgbaColor=random_color(rng), physicsClientId=client)
+        return _Dropped(SceneObject(int(item), spec.name, body, s, mass))
+
+
+def _object_color(rng) -> tuple[list, str]:
+    r = rng.random()
+    if r < 0.15:  # dark: stereo matching fails on it
+        return [*(rng.uniform(0.02, 0.12) * rng.uniform(0.6, 1.0, 3)), 1.0], "dark"
+    if r < 0.3:  # light grey / white
+        return [*(rng.uniform(0.75, 1.0) * rng.uniform(0.92, 1.0, 3)), 1.0], "light"
+    return random_color(rng), "colour"
+
+
+class MeshObjects:
+    """The real household meshes of the shared object folder (:mod:`.mesh_objects`) at their real size
+    (scale 0.8-1.05), mass from volume and density (20-500 g), some dark, some shiny. Items are names;
+    the benchmark set is refused at selection and again before loading."""
+
+    def __init__(self, root=None):
+        self.root = root
+
+    def select(self, text: str | None) -> list[str]:
+        return mo.object_selection(text, self.root)
+
+    def check(self, items) -> None:
+        mo.check_no_benchmark([str(n) for n in items], self.root)
+
+    def drop(self, p, client, rng, item, k: int, centre, area: float, support_z: float, cfg) -> _Dropped:
+        name = str(item)
+        s = float(rng.uniform(*cfg.scale_range))
+        props = mo.mesh_properties(name, self.root, s)
+        ext = np.asarray(props.extent)
+        # the folder's masses reach 1.3 kg for a bowl; household objects of this size: 20-500 g
+        mass = float(np.clip(props.volume * rng.uniform(*cfg.density_range), 0.02, 0.5))
+        xy = centre + rng.uniform(-area, area, 2)
+        q = rng.standard_normal(4)
+        q /= np.linalg.norm(q)
+        z = support_z + 0.02 + float(np.max(ext)) * 0.6 + 0.1 * k
+        rgba, look = _object_color(rng)
+        body = mo.load_mesh_object(p, client, name, [xy[0], xy[1], z], q.tolist(), root=self.root, scale=s, mass=mass, rgba=rgba)
+        p.changeDynamics(body, -1, lateralFriction=float(rng.uniform(0.5, 1.0)), physicsClientId=client)
+        shiny = rng.random() < 0.2
+        if shiny:
+            p.changeVisualShape(body, -1, specularColor=[1.0, 1.0, 1.0], physicsClientId=client)
+        return _Dropped(SceneObject(mo.catalogue_index(name, self.root), name, body, s, mass), shiny, look == "dark")
+
+
+#: Object sources: :attr:`SceneConfig.objects` -> class (constructed with the mesh folder).
+OBJECT_SOURCES = {"catalogue": CatalogueObjects, "meshes": MeshObjects}
+
+
+# --------------------------------------------------------------------------- the scene builder
+def build_scene(p, client, rng: np.random.Generator, cfg, items, n_objects: int, root=None) -> Scene:
+    """Support, background and ``n_objects`` objects drawn from ``items`` (of the source ``cfg.objects``),
+    dropped into a pile around the support's centre and settled. ``cfg``: a :class:`.presets.SceneConfig`.
+
+    Objects that fall off the support or roll farther than ``cfg.keep_radius`` are removed.
+    """
+    source = OBJECT_SOURCES[cfg.objects](root)
+    tex = texture_files()
+    first, p_first, other = cfg.supports
+    sup = SUPPORTS[first if rng.random() < p_first else other](p, client, rng, cfg, tex)
+    p.changeDynamics(sup.body, -1, lateralFriction=float(rng.uniform(0.5, 1.0)), physicsClientId=client)
+    background = _clutter(p, client, rng, sup, cfg.look, tex) if cfg.clutter else []
+    items = list(items)
+    source.check(items)
+    chosen = rng.choice(np.asarray(items, dtype=object), size=n_objects, replace=len(items) < n_objects)
+    source.check(chosen)
+    area = cfg.pile_area[0] + cfg.pile_area[1] * n_objects
+    dropped = [source.drop(p, client, rng, item, k, sup.centre, area, sup.z, cfg) for k, item in enumerate(chosen)]
+    settle(p, client, [d.obj.body for d in dropped])
     kept = []
-    for o in objs:
+    for d in dropped:
+        o = d.obj
         pos, orn = p.getBasePositionAndOrientation(o.body, physicsClientId=client)
-        lo, hi = p.getAABB(o.body, physicsClientId=client)
-        if lo[2] < sz - 0.02 or np.linalg.norm(np.subtract(pos[:2], c)) > 0.3:
+        lo, _ = p.getAABB(o.body, physicsClientId=client)
+        if lo[2] < sup.z - 0.02 or np.linalg.norm(np.subtract(pos[:2], sup.centre)) > cfg.keep_radius:
             p.removeBody(o.body, physicsClientId=client)  # fell off the table / rolled away
             continue
         o.position, o.orientation = list(pos), list(orn)
-        kept.append(o)
-    return Scene(support, sb, sz, c, kept, [sb] + [o.body for o in kept])
+        kept.append(d)
+    objects = [d.obj for d in kept]
+    bg_bodies = [b["body"] for b in background if b["body"] >= 0]
+    return Scene(
+        sup.name, sup.body, sup.z, sup.centre, objects, [sup.body] + [o.body for o in objects] + bg_bodies,
+        floor_z=sup.floor_z, background=background, shiny=[d.obj.body for d in kept if d.shiny],
+        dark=[d.obj.body for d in kept if d.dark],
+    )
 
 
-# --------------------------------------------------------------------------- camera & lights
-def sample_camera(
-    rng: np.random.Generator,
-    target,
-    support_z: float,
-    height=(0.35, 0.7),
-    max_tilt_deg: float = 20.0,
-    width: int = cam.D435_WIDTH,
-    img_height: int = cam.D435_HEIGHT,
-    jitter_intrinsics: bool = True,
-) -> tuple[np.ndarray, cam.Intrinsics]:
-    """A random downward-looking camera pose (optical frame in world) and D435-like intrinsics."""
-    intr = cam.Intrinsics.d435(width, img_height)
-    if jitter_intrinsics:
-        s = width / cam.D435_WIDTH
-        f = intr.fx * rng.uniform(0.98, 1.02)
-        intr = cam.Intrinsics(width, img_height, f, f * rng.uniform(0.998, 1.002), intr.cx + rng.uniform(-4, 4) * s, intr.cy + rng.uniform(-4, 4) * s)
-    h = rng.uniform(*height)
-    tilt = math.radians(rng.uniform(0.0, max_tilt_deg))
+# --------------------------------------------------------------------------- lights and rendering
+@dataclass(frozen=True)
+class LightingConfig:
+    """Ranges of the random PyBullet lighting (each drawn uniformly)."""
+
+    elevation_deg: tuple[float, float] = (35, 90)
+    tint: tuple[float, float] = (0.85, 1.0)
+    ambient: tuple[float, float] = (0.35, 0.7)
+    diffuse: tuple[float, float] = (0.35, 0.75)
+    specular: tuple[float, float] = (0.0, 0.3)
+    shadow_probability: float = 0.6
+
+
+def sample_lighting(rng: np.random.Generator, cfg: LightingConfig = LightingConfig()) -> dict:
+    """Random PyBullet lighting (``getCameraImage`` keywords)."""
+    el = rng.uniform(math.radians(cfg.elevation_deg[0]), math.radians(cfg.elevation_deg[1]))
     az = rng.uniform(0, 2 * math.pi)
-    t = np.array([target[0], target[1], support_z], dtype=np.float64)
-    eye = t + np.array([math.sin(tilt) * math.cos(az), math.sin(tilt) * math.sin(az), math.cos(tilt)]) * (h / math.cos(tilt))
-    return cam.look_at(eye, t, roll=rng.uniform(0, 2 * math.pi)), intr
-
-
-def sample_lighting(
-    rng: np.random.Generator,
-    elevation_deg: tuple[float, float] = (35, 90),
-    tint: tuple[float, float] = (0.85, 1.0),
-    ambient: tuple[float, float] = (0.35, 0.7),
-    diffuse: tuple[float, float] = (0.35, 0.75),
-    specular: tuple[float, float] = (0.0, 0.3),
-    shadow_probability: float = 0.6,
-) -> dict:
-    """Random PyBullet lighting (``getCameraImage`` keywords); each range is drawn uniformly (defaults: v1)."""
-    el = rng.uniform(math.radians(elevation_deg[0]), math.radians(elevation_deg[1]))
-    az = rng.uniform(0, 2 * math.pi)
-    colour = rng.uniform(tint[0], tint[1], 3)
+    colour = rng.uniform(cfg.tint[0], cfg.tint[1], 3)
     return {
         "lightDirection": [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)],
         "lightColor": colour.tolist(),
         "lightDistance": float(rng.uniform(1.0, 3.0)),
-        "lightAmbientCoeff": float(rng.uniform(*ambient)),
-        "lightDiffuseCoeff": float(rng.uniform(*diffuse)),
-        "lightSpecularCoeff": float(rng.uniform(*specular)),
-        "shadow": int(rng.random() < shadow_probability),
+        "lightAmbientCoeff": float(rng.uniform(*cfg.ambient)),
+        "lightDiffuseCoeff": float(rng.uniform(*cfg.diffuse)),
+        "lightSpecularCoeff": float(rng.uniform(*cfg.specular)),
+        "shadow": int(rng.random() < cfg.shadow_probability),
     }
 
 
@@ -319,17 +490,6 @@ def render(p, client, T_world_cam, intr: cam.Intrinsics, lighting: dict | None =
     depth = cam.zbuffer_to_depth(np.asarray(zbuf, dtype=np.float64).reshape(h, w))
     seg = np.asarray(seg, dtype=np.int32).reshape(h, w)
     return rgb, depth, seg
-
-
-def sensor_rgb(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mild colour-camera effects: exposure / white-balance gain, a little blur and noise."""
-    import cv2
-
-    x = rgb.astype(np.float32) * rng.uniform(0.85, 1.15) * rng.uniform(0.95, 1.05, 3)
-    if rng.random() < 0.5:
-        x = cv2.GaussianBlur(x, (3, 3), rng.uniform(0.3, 0.8))
-    x += rng.normal(0.0, rng.uniform(0.5, 2.5), x.shape)
-    return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- sequence for rosbags
@@ -375,7 +535,9 @@ def render_sequence(n_frames: int, seed: int, width: int = 640, height: int = 48
             spec = catalogue()[int(rng.choice(others))]
             ang = 2 * math.pi * (k + 1) / n_objects + rng.uniform(-0.3, 0.3)
             xy = c + 0.1 * np.array([math.cos(ang), math.sin(ang)])
-            b = _load_object(p, client, spec, sample_scale(spec, rng), [xy[0], xy[1], 0.08], p.getQuaternionFromEuler(rng.uniform(-3, 3, 3).tolist()))
+            s = sample_scale(spec, rng)
+            b = p.loadURDF(spec.urdf, [xy[0], xy[1], 0.08], p.getQuaternionFromEuler(rng.uniform(-3, 3, 3).tolist()),
+                           globalScaling=s, physicsClientId=client)
             p.changeVisualShape(b, -1, rgbaColor=random_color(rng), physicsClientId=client)
             named.append((spec.name, b))
         settle(p, client, [b for _, b in named], max_steps=960)

@@ -182,6 +182,134 @@ def grasp_depth_limit(s, approach, closing, opening: float, support_z: float) ->
     return (s[2] + low - support_z - MIN_FINGERTIP_HEIGHT) / -a_z
 
 
+# --------------------------------------------------------------------------- candidates
+@dataclass(frozen=True)
+class LabelParams:
+    """Settings of :func:`label_view`; the defaults are the ``v1`` preset's labelling.
+
+    The ``v2`` preset labels more cheaply per label: candidates spread over each object's visible
+    surface (``spread``: greedy minimum spacing instead of independent draws) and shared by the
+    view's objects (``max_candidates_per_view``), the closing angle drawn among the ``angles`` grid
+    angles at which the object's silhouette fits the gripper (0: any angle, ~35 % then rejected as
+    too wide, 75 % on the real meshes), rectangles that cannot fit the image rejected before the
+    trial (``prefilter_outside``), collision checks only against bodies whose bounding box meets the
+    gripper's swept box with the saved state restored only after a trial moved something
+    (``local_collisions``), and a shorter trial (8 cm lift in 48 steps, one shake cycle, 12 hold steps:
+    96 steps instead of 204; the fingers close twice as fast).
+    """
+
+    candidates: int = 80  # per object (at most)
+    max_candidates_per_view: int | None = None  # shared by the visible objects (at least 4 each); None: no cap
+    min_pixels: int = 80  # objects with fewer visible pixels get no candidates
+    min_edge_px: float = 2.5  # candidates lie farther than this from the silhouette edge
+    spread: bool = False
+    angles: int = 0
+    prefilter_outside: bool = False
+    local_collisions: bool = False
+    lift: float = LIFT
+    timing: tuple[int, int, int] = (96, 72, 36)  # simulation steps of the lift, the shake and the hold
+    close_speed: float = grip.CLOSE_SPEED
+
+
+def _spread_pick(rng, us, vs, wts, n: int) -> np.ndarray:
+    """``n`` indices of mask pixels drawn by weight, greedily kept apart (min spacing from the area)."""
+    m = len(us)
+    pool = rng.choice(m, size=min(m, 6 * n), replace=False, p=wts / wts.sum())
+    spacing2 = 0.5 * m / max(n, 1)  # (0.7 * sqrt(area / n))^2
+    chosen: list[int] = []
+    for k in pool:
+        if all((us[k] - us[j]) ** 2 + (vs[k] - vs[j]) ** 2 >= spacing2 for j in chosen):
+            chosen.append(int(k))
+            if len(chosen) == n:
+                break
+    if len(chosen) < n:  # a thin object: fill up with the rest of the pool
+        rest = [int(k) for k in pool if int(k) not in set(chosen)]
+        chosen += rest[: n - len(chosen)]
+    return np.asarray(chosen, dtype=int)
+
+
+def silhouette_extents_px(seg: np.ndarray, body: int, u: float, v: float, angles, band_px: float, limit: int) -> np.ndarray:
+    """:func:`silhouette_extent_px` for many closing angles at once -> ``(len(angles), 2)`` int array."""
+    h, w = seg.shape
+    a = np.asarray(angles, dtype=np.float64)[:, None, None, None]  # A x sign x offset x t
+    sgn = np.array([1.0, -1.0])[None, :, None, None]
+    off = np.linspace(-band_px / 2, band_px / 2, 5)[None, None, :, None]
+    t = np.arange(1, limit + 1, dtype=np.float64)[None, None, None, :]
+    x = np.rint(u + off * np.sin(a) + sgn * t * np.cos(a)).astype(int)
+    y = np.rint(v + off * np.cos(a) - sgn * t * np.sin(a)).astype(int)
+    ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    hit = np.zeros(x.shape, bool)
+    hit[ok] = seg[y[ok], x[ok]] == body
+    last = np.where(hit, np.arange(1, limit + 1)[None, None, None, :], 0).max(axis=3)  # farthest hit per line
+    return last.max(axis=2)
+
+
+def _gripper_reach() -> float:
+    """Radius of a sphere around the TCP that holds the open gripper (m)."""
+    half_y = grip.MAX_OPENING / 2 + grip.FINGER_THICKNESS + 0.005
+    down = grip.TIP_BELOW_TCP
+    up = grip.FINGER_LENGTH - grip.TIP_BELOW_TCP + grip.PALM_THICKNESS
+    return float(math.sqrt((grip.JAW_SIZE / 2 + 0.005) ** 2 + half_y**2 + max(down, up) ** 2))
+
+
+def _candidate_pixels(rng, prm: LabelParams, mask: np.ndarray, n: int):
+    """-> ``(us, vs, picked indices)`` of up to ``n`` candidate pixels inside ``mask``, weighted towards
+    the inside by the squared distance to the silhouette edge; None when the mask is too thin."""
+    import cv2
+
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    vs, us = np.nonzero(dist > prm.min_edge_px)
+    if len(us) == 0:
+        return None
+    wts = dist[vs, us].astype(np.float64) ** 2  # favour pixels far from the silhouette edge
+    if prm.spread:
+        return us, vs, _spread_pick(rng, us, vs, wts, n)
+    return us, vs, rng.choice(len(us), size=min(n, len(us)), replace=False, p=wts / wts.sum())
+
+
+def _fitting_angle(rng, prm: LabelParams, seg, body, u, v, band, limit, z, f) -> float | None:
+    """A closing angle at which the silhouette fits between the jaws (drawn among ``prm.angles`` grid
+    angles, then jittered within its cell), or None if none fits."""
+    a0 = rng.uniform(0, math.pi / prm.angles)
+    grid = a0 + np.arange(prm.angles) * (math.pi / prm.angles)
+    ext = silhouette_extents_px(seg, body, u, v, grid, band, limit)
+    fits = np.nonzero(2 * ext.max(1) * z / f <= grip.MAX_OPENING - 0.004)[0]
+    if len(fits) == 0:
+        return None
+    return float(grid[fits[int(rng.integers(len(fits)))]] + rng.uniform(-0.5, 0.5) * math.pi / prm.angles)  # continuous angles
+
+
+# --------------------------------------------------------------------------- the labeller
+class _Bodies:
+    """What the open gripper is checked against: every body with the saved state restored before each
+    check, or (``local``) the bodies whose box meets the box swept by the gripper from 8 cm back to the
+    grasp, the state restored only after a trial moved something."""
+
+    def __init__(self, p, client, state_id: int, scene, local: bool):
+        self.p, self.client, self.state_id, self.local = p, client, state_id, local
+        self.bodies = list(scene.bodies)
+        self.dirty = False
+        if local:
+            p.restoreState(stateId=state_id, physicsClientId=client)
+            self.aabbs = {b: np.asarray(p.getAABB(b, physicsClientId=client)) for b in scene.bodies}
+            self.support = getattr(scene, "support_body", None)
+            self.reach = _gripper_reach() + 0.002
+
+    def __call__(self, tcp, approach) -> list[int]:
+        if not self.local:
+            self.p.restoreState(stateId=self.state_id, physicsClientId=self.client)
+            return self.bodies
+        ends3 = np.stack([tcp, tcp - approach * 0.08])
+        lo, hi = ends3.min(0) - self.reach, ends3.max(0) + self.reach
+        near = [b for b, bb in self.aabbs.items() if (bb[0] <= hi).all() and (bb[1] >= lo).all()]
+        if self.support is not None and self.support not in near:
+            near.append(self.support)
+        if self.dirty:
+            self.p.restoreState(stateId=self.state_id, physicsClientId=self.client)
+            self.dirty = False
+        return near
+
+
 def label_view(
     p,
     client,
@@ -193,59 +321,79 @@ def label_view(
     depth: np.ndarray,
     seg: np.ndarray,
     rng: np.random.Generator,
-    candidates_per_object: int = 24,
+    params: LabelParams = LabelParams(),
     grasp_depth: float = GRASP_DEPTH,
-    min_pixels: int = 80,
 ) -> tuple[np.ndarray, list[int], LabelStats]:
-    """Grasp trials for every object visible in one view -> (Nx5 rectangles, object body per rect, stats)."""
-    import cv2
+    """Grasp trials for every object visible in one view -> (Nx5 rectangles, object body per rect, stats).
 
+    The grasp model, trial and rectangle are the module docstring's; ``params`` sets how candidates are
+    chosen and checked and how long a trial runs.
+    """
+    prm = params
     view = _View.of(K, T_world_cam, seg)
-    K, f = view.K, view.f
     stats = LabelStats()
     rects, owners = [], []
-    bodies = list(scene.bodies)
-
-    def all_bodies(tcp, approach):
-        p.restoreState(stateId=state_id, physicsClientId=client)
-        return bodies
-
+    bodies = _Bodies(p, client, state_id, scene, prm.local_collisions)
+    visible = []
     for obj in scene.objects:
         mask = (seg == obj.body).astype(np.uint8)
-        if int(mask.sum()) < min_pixels:
+        if int(mask.sum()) >= prm.min_pixels:
+            visible.append((obj, mask))
+    per_obj = prm.candidates
+    if prm.max_candidates_per_view is not None:
+        per_obj = max(4, min(prm.candidates, int(math.ceil(prm.max_candidates_per_view / max(len(visible), 1)))))
+    for obj, mask in visible:
+        picked = _candidate_pixels(rng, prm, mask, per_obj)
+        if picked is None:
             continue
-        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
-        vs, us = np.nonzero(dist > 2.5)
-        if len(us) == 0:
-            continue
-        wts = dist[vs, us].astype(np.float64) ** 2  # favour pixels far from the silhouette edge
-        pick = rng.choice(len(us), size=min(candidates_per_object, len(us)), replace=False, p=wts / wts.sum())
-        angles = rng.uniform(-math.pi / 2, math.pi / 2, len(pick))
+        us, vs, pick = picked
+        free_angles = rng.uniform(-math.pi / 2, math.pi / 2, len(pick)) if not prm.angles else [None] * len(pick)
         others = [o.body for o in scene.objects if o.body != obj.body]
-        for k, a_img in zip(pick, angles):
+        for k, a_img in zip(pick, free_angles):
             stats.candidates += 1
-            u, v = int(us[k]), int(vs[k])
-            s_w, z, approach, closing = surface_and_axes(u, v, a_img, depth, K, T_world_cam)
-            limit = int(math.ceil(grip.MAX_OPENING * f / z))
-            tp, tn = silhouette_extent_px(seg, obj.body, u, v, a_img, grip.JAW_SIZE * f / z, limit)
-            w_est = 2 * max(tp, tn) * z / f  # the gripper is centred on the pixel
-            if w_est > grip.MAX_OPENING - 0.004:
-                stats.reject("too_wide")
-                continue
-            quat = grip.tcp_orientation(approach, closing)
-            chosen, why = _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, scene.support_z, all_bodies)
-            if chosen is None:
-                stats.reject(why)
-                continue
-            opening, tcp, d = chosen
-            stats.trials += 1
-            res = run_trial(p, client, g, state_id, obj.body, others, tcp, quat, opening)
-            rect = _label_of_trial(res, stats, view, u, v, s_w, closing, z, opening, d)
-            if rect is None:
-                continue
-            rects.append(rect)
-            owners.append(obj.body)
+            rect = _try_candidate(p, client, g, state_id, scene, prm, view, depth, seg, rng, stats, bodies,
+                                  obj.body, others, int(us[k]), int(vs[k]), a_img, grasp_depth)
+            if rect is not None:
+                rects.append(rect)
+                owners.append(obj.body)
     return _labels(p, client, state_id, rects, owners, stats)
+
+
+def _try_candidate(p, client, g, state_id, scene, prm, view, depth, seg, rng, stats, bodies, body, others, u, v, a_img,
+                   grasp_depth) -> list[float] | None:
+    """One candidate pixel of ``body``: closing angle (``a_img`` or a fitting one), width estimate, a
+    collision-free trial pose, the physical trial -> the labelled rectangle or None (reason in ``stats``)."""
+    f = view.f
+    z0 = float(depth[v, u])
+    limit = int(math.ceil(grip.MAX_OPENING * f / z0))
+    band = grip.JAW_SIZE * f / z0
+    if a_img is None:
+        a_img = _fitting_angle(rng, prm, seg, body, u, v, band, limit, z0, f)
+        if a_img is None:
+            stats.reject("too_wide")
+            return None
+    tp, tn = silhouette_extent_px(seg, body, u, v, a_img, band, limit)
+    w_est = 2 * max(tp, tn) * z0 / f  # the gripper is centred on the pixel
+    if w_est > grip.MAX_OPENING - 0.004:
+        stats.reject("too_wide")
+        return None
+    s_w, z, approach, closing = surface_and_axes(u, v, a_img, depth, view.K, view.T_world_cam)
+    if prm.prefilter_outside:  # the smallest rectangle this grasp can give must lie inside the image
+        open_min = min(w_est + LABEL_MARGIN, grip.MAX_OPENING)
+        if not view.inside(view.rect(u, v, s_w, closing, open_min, z)):
+            stats.reject("outside_image")
+            return None
+    quat = grip.tcp_orientation(approach, closing)
+    chosen, why = _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, scene.support_z, bodies)
+    if chosen is None:
+        stats.reject(why)
+        return None
+    opening, tcp, d = chosen
+    stats.trials += 1
+    bodies.dirty = True
+    res = run_trial(p, client, g, state_id, body, others, tcp, quat, opening, lift=prm.lift, timing=prm.timing,
+                    close_speed=prm.close_speed)
+    return _label_of_trial(res, stats, view, u, v, s_w, closing, z, opening, d)
 
 
 def _collides_at(p, client, g, position, quat, opening, bodies) -> bool:
@@ -327,170 +475,3 @@ def _labels(p, client, state_id, rects, owners, stats) -> tuple[np.ndarray, list
 
         arr[:, 2] = wrap_angle(arr[:, 2])
     return arr, owners, stats
-
-
-# --------------------------------------------------------------------------- v2: cheaper labels
-@dataclass
-class LabelParams:
-    """Settings of :func:`label_view_v2` (the ``v2`` preset's labelling).
-
-    Cheaper than v1 per label: candidates spread over each object's visible surface (greedy
-    minimum spacing instead of independent draws), the closing angle drawn among the angles at
-    which the object's silhouette fits the gripper (v1 drew any angle and rejected ~35 % as too
-    wide, 75 % on the real meshes), rectangles that cannot fit the image rejected before the
-    trial, collision checks only against bodies whose bounding box meets the gripper's swept
-    box, the saved state restored only after a trial moved something, and a shorter trial (8 cm
-    lift in 48 steps, one shake cycle, 12 hold steps: 96 steps instead of 204; the fingers close twice
-    as fast).
-    """
-
-    candidates: int = 24  # per object (at most)
-    max_candidates_per_view: int = 72  # shared by the visible objects
-    angles: int = 12  # closing angles tested per candidate pixel for the silhouette fit
-    lift: float = 0.08
-    timing: tuple[int, int, int] = (48, 36, 12)
-    close_speed: float = 0.24
-    min_pixels: int = 60
-
-
-def _spread_pick(rng, us, vs, wts, n: int) -> np.ndarray:
-    """``n`` indices of mask pixels drawn by weight, greedily kept apart (min spacing from the area)."""
-    m = len(us)
-    pool = rng.choice(m, size=min(m, 6 * n), replace=False, p=wts / wts.sum())
-    spacing2 = 0.5 * m / max(n, 1)  # (0.7 * sqrt(area / n))^2
-    chosen: list[int] = []
-    for k in pool:
-        if all((us[k] - us[j]) ** 2 + (vs[k] - vs[j]) ** 2 >= spacing2 for j in chosen):
-            chosen.append(int(k))
-            if len(chosen) == n:
-                break
-    if len(chosen) < n:  # a thin object: fill up with the rest of the pool
-        rest = [int(k) for k in pool if int(k) not in set(chosen)]
-        chosen += rest[: n - len(chosen)]
-    return np.asarray(chosen, dtype=int)
-
-
-def silhouette_extents_px(seg: np.ndarray, body: int, u: float, v: float, angles, band_px: float, limit: int) -> np.ndarray:
-    """:func:`silhouette_extent_px` for many closing angles at once -> ``(len(angles), 2)`` int array."""
-    h, w = seg.shape
-    a = np.asarray(angles, dtype=np.float64)[:, None, None, None]  # A x sign x offset x t
-    sgn = np.array([1.0, -1.0])[None, :, None, None]
-    off = np.linspace(-band_px / 2, band_px / 2, 5)[None, None, :, None]
-    t = np.arange(1, limit + 1, dtype=np.float64)[None, None, None, :]
-    x = np.rint(u + off * np.sin(a) + sgn * t * np.cos(a)).astype(int)
-    y = np.rint(v + off * np.cos(a) - sgn * t * np.sin(a)).astype(int)
-    ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-    hit = np.zeros(x.shape, bool)
-    hit[ok] = seg[y[ok], x[ok]] == body
-    last = np.where(hit, np.arange(1, limit + 1)[None, None, None, :], 0).max(axis=3)  # farthest hit per line
-    return last.max(axis=2)
-
-
-def _gripper_reach() -> float:
-    """Radius of a sphere around the TCP that holds the open gripper (m)."""
-    half_y = grip.MAX_OPENING / 2 + grip.FINGER_THICKNESS + 0.005
-    down = grip.TIP_BELOW_TCP
-    up = grip.FINGER_LENGTH - grip.TIP_BELOW_TCP + grip.PALM_THICKNESS
-    return float(math.sqrt((grip.JAW_SIZE / 2 + 0.005) ** 2 + half_y**2 + max(down, up) ** 2))
-
-
-def label_view_v2(
-    p,
-    client,
-    g: GripperIds,
-    state_id: int,
-    scene,
-    T_world_cam,
-    K,
-    depth: np.ndarray,
-    seg: np.ndarray,
-    rng: np.random.Generator,
-    params: LabelParams | None = None,
-    grasp_depth: float = GRASP_DEPTH,
-) -> tuple[np.ndarray, list[int], LabelStats]:
-    """Grasp trials for every object visible in one view (v2) -> (Nx5 rectangles, owner bodies, stats).
-
-    Same grasp model, trial and rectangle as :func:`label_view` (see the module docstring); the
-    candidates are chosen and checked more cheaply (:class:`LabelParams`).
-    """
-    import cv2
-
-    prm = params or LabelParams()
-    view = _View.of(K, T_world_cam, seg)
-    K, f = view.K, view.f
-    stats = LabelStats()
-    rects, owners = [], []
-    p.restoreState(stateId=state_id, physicsClientId=client)
-    aabbs = {b: np.asarray(p.getAABB(b, physicsClientId=client)) for b in scene.bodies}
-    support = getattr(scene, "support_body", None)
-    reach = _gripper_reach() + 0.002
-    dirty = False
-
-    def near_bodies(tcp, approach):
-        """Bodies whose box meets the box swept by the gripper from 8 cm back to the grasp (state restored if a trial moved something)."""
-        nonlocal dirty
-        ends3 = np.stack([tcp, tcp - approach * 0.08])
-        lo, hi = ends3.min(0) - reach, ends3.max(0) + reach
-        near = [b for b, bb in aabbs.items() if (bb[0] <= hi).all() and (bb[1] >= lo).all()]
-        if support is not None and support not in near:
-            near.append(support)
-        if dirty:
-            p.restoreState(stateId=state_id, physicsClientId=client)
-            dirty = False
-        return near
-
-    visible = []
-    for obj in scene.objects:
-        mask = (seg == obj.body).astype(np.uint8)
-        if int(mask.sum()) >= prm.min_pixels:
-            visible.append((obj, mask))
-    per_obj = max(4, min(prm.candidates, int(math.ceil(prm.max_candidates_per_view / max(len(visible), 1)))))
-    for obj, mask in visible:
-        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
-        vs, us = np.nonzero(dist > 2.0)
-        if len(us) == 0:
-            continue
-        wts = dist[vs, us].astype(np.float64) ** 2
-        pick = _spread_pick(rng, us, vs, wts, per_obj)
-        others = [o.body for o in scene.objects if o.body != obj.body]
-        for k in pick:
-            stats.candidates += 1
-            u, v = int(us[k]), int(vs[k])
-            z0 = float(depth[v, u])
-            limit = int(math.ceil(grip.MAX_OPENING * f / z0))
-            band = grip.JAW_SIZE * f / z0
-            # closing angles at which the silhouette fits between the jaws
-            a0 = rng.uniform(0, math.pi / prm.angles)
-            grid = a0 + np.arange(prm.angles) * (math.pi / prm.angles)
-            ext = silhouette_extents_px(seg, obj.body, u, v, grid, band, limit)
-            fits = np.nonzero(2 * ext.max(1) * z0 / f <= grip.MAX_OPENING - 0.004)[0]
-            if len(fits) == 0:
-                stats.reject("too_wide")
-                continue
-            a_img = float(grid[fits[int(rng.integers(len(fits)))]] + rng.uniform(-0.5, 0.5) * math.pi / prm.angles)  # continuous angles
-            tp, tn = silhouette_extent_px(seg, obj.body, u, v, a_img, band, limit)
-            w_est = 2 * max(tp, tn) * z0 / f
-            if w_est > grip.MAX_OPENING - 0.004:
-                stats.reject("too_wide")
-                continue
-            s_w, z, approach, closing = surface_and_axes(u, v, a_img, depth, K, T_world_cam)
-            # early rejection: the smallest rectangle this grasp can give must lie inside the image
-            open_min = min(w_est + LABEL_MARGIN, grip.MAX_OPENING)
-            if not view.inside(view.rect(u, v, s_w, closing, open_min, z)):
-                stats.reject("outside_image")
-                continue
-            quat = grip.tcp_orientation(approach, closing)
-            chosen, why = _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, scene.support_z, near_bodies)
-            if chosen is None:
-                stats.reject(why)
-                continue
-            opening, tcp, d = chosen
-            stats.trials += 1
-            dirty = True
-            res = run_trial(p, client, g, state_id, obj.body, others, tcp, quat, opening, lift=prm.lift, timing=prm.timing, close_speed=prm.close_speed)
-            rect = _label_of_trial(res, stats, view, u, v, s_w, closing, z, opening, d)
-            if rect is None:
-                continue
-            rects.append(rect)
-            owners.append(obj.body)
-    return _labels(p, client, state_id, rects, owners, stats)

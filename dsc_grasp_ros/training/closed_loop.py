@@ -7,7 +7,7 @@ because the detector rejects every such grasp (``too_wide``; the v3 models of do
 for each of ``CLOSED_LOOP_OBJECTS`` training objects through the same detector and Panda executor
 as ``dsc-grasp bench``, and selects the checkpoint by grasp success (ties: held-out accuracy).
 
-The objects are the synthetic data's *training* objects (``scene_v2.object_selection('train')``):
+The objects are the synthetic data's *training* objects (``mesh_objects.object_selection('train')``):
 never the benchmark set (the benchmark is the test, not a selection set), never the held-out
 objects that "synthetic unseen" accuracy is reported on.
 """
@@ -26,7 +26,7 @@ CLOSED_LOOP_SEED = 1000
 def check_objects(n: int | None = None, root=None) -> list[str]:
     """``n`` (default :data:`CLOSED_LOOP_OBJECTS`) training objects spread evenly over the sorted
     training list (deterministic)."""
-    from ..sim.scene_v2 import object_selection
+    from ..sim.mesh_objects import object_selection
 
     n = CLOSED_LOOP_OBJECTS if n is None else int(n)
     pool = object_selection("train", root)
