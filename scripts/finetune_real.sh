@@ -40,8 +40,8 @@ for M in "$OUT/model.pt" "$OUT/last/model.pt"; do
       --no-progress --output "$D/eval_jacquard_all.json"
 done
 # GR-ConvNet3 on the same images, its own pipeline (native centre crop for Cornell, whole image for Jacquard)
-$PY scripts/eval_peers.py --dataset cornell --path "$DATA/cornell" --crop centre --peers grconvnet3 --no-ours --json --no-progress > "$OUT/peer_cornell.json"
-$PY scripts/eval_peers.py --dataset jacquard --path "$DATA/jacquard" --crop square --peers grconvnet3 --no-ours --json --no-progress > "$OUT/peer_jacquard.json"
+$PY -m dsc_grasp_ros.cli eval-peers --dataset cornell --path "$DATA/cornell" --crop centre --peers grconvnet3 --no-ours --json --no-progress > "$OUT/peer_cornell.json"
+$PY -m dsc_grasp_ros.cli eval-peers --dataset jacquard --path "$DATA/jacquard" --crop square --peers grconvnet3 --no-ours --json --no-progress > "$OUT/peer_jacquard.json"
 $PY - "$OUT" "$SPLIT" <<'EOF'
 import json, sys
 out, split = sys.argv[1], json.load(open(sys.argv[2]))

@@ -50,7 +50,7 @@ export PYTHONUNBUFFERED=1
 if [ ! -f "$bag/metadata.yaml" ]; then
   echo "[demo] $bag not found: recording a synthetic scene into $out/bag" >&2
   rm -rf "$out/bag"
-  $py scripts/record_sim_bag.py --synthetic --out "$out/bag" >&2
+  $py -m dsc_grasp_ros.cli bag record-sim --synthetic --out "$out/bag" >&2
   bag="$out/bag"
 fi
 n_frames=$($py -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['rosbag2_bagfile_information']['message_count'])" "$bag/metadata.yaml")

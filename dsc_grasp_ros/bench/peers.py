@@ -335,7 +335,7 @@ def load_peer(name: str, path=None, device="cpu") -> Peer:
     if not p.is_file():
         raise PeerError(
             f"weights of peer {name} not found: looked for {p}; pass the file or its folder "
-            f"(dsc-grasp bench: {name}=PATH; scripts/eval_peers.py and benchmark_networks.py: --peers-dir DIR; "
+            f"(dsc-grasp bench: {name}=PATH; dsc-grasp eval-peers and dsc-grasp benchmark network: --peers-dir DIR; "
             f"Python: load_peer({name!r}, path)); the default is <project root>/../shared/peers"
         )
     sd = load_state_dict_file(p, PeerError, "weights file")

@@ -159,7 +159,7 @@ def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, toleran
     Inductor's C++ wrapper instead of its Python one (a frame's ~150 kernel and convolution calls
     without Python in between): 0.89-1.01x, median 0.93x, of the Python wrapper's time per frame
     in six interleaved runs (``csp_first`` RGB-D, 224, 2 threads, loaded machine; three through
-    the engine, ``scripts/benchmark_backends.py --cpp-wrapper on off``), and cached on disk like
+    the engine, ``dsc-grasp benchmark backends --cpp-wrapper on off``), and cached on disk like
     the Python one (a warm start took 6-16 s either way). When compiling with it fails, the Python wrapper is tried
     (``info["cpp_wrapper"]`` says which one runs). Weight freezing (``freezing=True``, oneDNN
     pre-packed weights) was faster still (0.84 and 0.92x with the C++ wrapper) but Inductor does

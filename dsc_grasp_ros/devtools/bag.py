@@ -5,7 +5,7 @@
   custom metadata, with the ``rosbags`` library (rosbag2 cannot be installed from PyPI).
 * :func:`render_box_scene` is a small ray caster: a table plane with boxes at known poses,
   seen by a pinhole camera. It exists so the replay test and benchmark do not depend on the
-  simulator; the bundled bag is recorded from the simulator by ``scripts/record_sim_bag.py``.
+  simulator; the bundled bag is recorded from the simulator by ``dsc-grasp bag record-sim``.
 
 The messages are built with rclpy's message classes and serialised with
 ``rclpy.serialization``, the same path a recording node would take.
