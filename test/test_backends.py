@@ -298,3 +298,35 @@ def test_background_compile_of_a_replaced_model_is_dropped(monkeypatch):
     x = example_input((1, 4, 32, 32))
     with torch.no_grad():
         assert max_abs_diff(eng(x), other(x)) < 1e-6
+
+
+def test_bf16_precision_runs_bfloat16_close_to_fp32(monkeypatch):
+    from dsc_grasp_ros.core import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: True)  # numerics only: emulated bf16 works anywhere
+    net = randomised(tiny_net())
+    eng = InferenceEngine(net, "cpu", backend="eager", threads=0, precision="bf16")
+    assert eng.bf16 and eng.precision_info["runs"] == "bf16"
+    x = example_input((1, 4, 32, 32))
+    out = eng(x)
+    assert all(o.dtype == torch.float32 for o in out)  # the maps stay fp32 for post-processing
+    with torch.no_grad():
+        ref = net(x)
+    scale = max(float(r.abs().max()) for r in ref)
+    assert 0 < max_abs_diff(out, ref) < 0.05 * scale  # not bit-identical (it is bf16), but close
+
+
+def test_bf16_on_a_cpu_without_it_runs_fp32_and_says_why(monkeypatch, caplog):
+    from dsc_grasp_ros.core import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: False)
+    net = tiny_net()
+    with caplog.at_level(logging.WARNING, logger="dsc_grasp_ros.core.engine"):
+        eng = InferenceEngine(net, "cpu", backend="eager", threads=0, precision="bf16")
+    assert not eng.bf16 and eng.precision_info["runs"] == "fp32" and "no native bfloat16" in eng.precision_info["reason"]
+    assert any("no native bfloat16" in r.getMessage() for r in caplog.records)
+    x = example_input((1, 4, 32, 32))
+    with torch.no_grad():
+        assert max_abs_diff(eng(x), net(x)) < 1e-4
+    with pytest.raises(ValueError, match="precision must be one of"):
+        InferenceEngine(net, "cpu", precision="int4")

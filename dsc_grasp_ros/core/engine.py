@@ -12,7 +12,33 @@ import torch
 
 from .backends import BACKENDS, CudaGraphRunner, compile_cpu, configure_threads, example_input, prepare_fast_model
 
-__all__ = ["InferenceEngine", "resolve_device"]
+__all__ = ["InferenceEngine", "resolve_device", "PRECISIONS", "cpu_supports_bf16", "BF16Autocast"]
+
+#: ``fp32``; ``bf16``: convolutions in bfloat16 on CPUs that compute it natively (AVX512-BF16, AMX)
+PRECISIONS = ("fp32", "bf16")
+#: largest compiled-vs-eager difference (x output scale) accepted in bf16 (its 8-bit mantissa)
+BF16_TOLERANCE = 5e-2
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether oneDNN computes bfloat16 natively on this CPU (else bf16 is emulated, slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class BF16Autocast(torch.nn.Module):
+    """Runs the wrapped network under CPU bfloat16 autocast; returns fp32 outputs."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = self.net(x)
+        return tuple(o.float() for o in out)
 
 log = logging.getLogger("dsc_grasp_ros.core.engine")
 
@@ -60,6 +86,7 @@ class InferenceEngine:
         backend: str = "auto",
         threads: int | None = None,
         compile_cache: str | None = None,
+        precision: str = "fp32",
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -73,8 +100,22 @@ class InferenceEngine:
         self.threads = configure_threads(threads) if self.device.type == "cpu" else {}
         self.fp16 = (self.device.type == "cuda") if fp16 is None else bool(fp16 and self.device.type == "cuda")
         self.dtype = torch.float16 if self.fp16 else torch.float32
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        #: CPU: run the convolutions in bfloat16 (autocast; weights and outputs stay fp32)
+        self.bf16 = False
+        self.precision_info = {"requested": precision, "runs": "fp16" if self.fp16 else "fp32", "reason": ""}
+        if self.device.type == "cpu" and precision == "bf16":
+            if cpu_supports_bf16():
+                self.bf16 = True
+                self.precision_info["runs"] = "bf16"
+            else:
+                self.precision_info["reason"] = "this CPU has no native bfloat16 (AVX512-BF16 or AMX): fp32"
+                log.warning("precision bf16 requested, but %s", self.precision_info["reason"])
         self.source_model = model.eval()
         fast = prepare_fast_model(model.eval()).to(self.device).eval()
+        if self.bf16:
+            fast = BF16Autocast(fast)
         if self.device.type == "cuda":
             fast = fast.to(memory_format=torch.channels_last)
             if self.fp16:
@@ -135,7 +176,8 @@ class InferenceEngine:
 
     def _compile(self, shape: tuple, generation: int):
         try:
-            compiled, info = compile_cpu(self._model, example_input(shape), self.compile_cache)
+            compiled, info = compile_cpu(self._model, example_input(shape), self.compile_cache,
+                                         tolerance=BF16_TOLERANCE if self.bf16 else 1e-3)
         except Exception as e:  # noqa: BLE001 - compile_cpu reports its own failures; anything else ends here
             compiled, info = None, {"reason": f"torch.compile failed ({type(e).__name__}: {str(e)[:200]})"}
         try:

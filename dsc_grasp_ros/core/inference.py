@@ -20,7 +20,7 @@ import torch
 from .clearance import fit_fingers, fitted_pose, image_closing_direction
 from .conventions import PREDICTED_JAW_RATIO
 from .engine import InferenceEngine, resolve_device
-from .geometry import CameraIntrinsics, GeometryError, grasp_pose, tcp_orientation, undistort_pixel
+from .geometry import CameraIntrinsics, GeometryError, check_intrinsics, grasp_pose, tcp_orientation, undistort_pixel
 from .model_io import ModelMetadata, load_model
 from .postprocess import decode_grasps
 from .preprocess import ROI, InputError, check_depth_units, check_frame, depth_to_metres, prepare, scale_roi, scene_depth
@@ -89,7 +89,7 @@ class GraspDetector:
         self.cfg = cfg
         model, self.meta = load_model(cfg.model_path, cfg.modality, "cpu")
         self.meta: ModelMetadata
-        self.engine = InferenceEngine(model, cfg.device, cfg.fp16, cfg.backend, cfg.threads, cfg.compile_cache)
+        self.engine = InferenceEngine(model, cfg.device, cfg.fp16, cfg.backend, cfg.threads, cfg.compile_cache, cfg.precision)
         self._roi_cache: dict[tuple, ROI] = {}
         self._view = self._view_key = None  # the last virtual view (view down) and what it was built for
         self.engine.warmup(self.meta.in_channels, (self.meta.input_size, self.meta.input_size), background=cfg.background_compile)
@@ -198,6 +198,10 @@ class GraspDetector:
                 raise InputError(f"approach direction {a.round(3).tolist()} points towards the camera (its z must be > 0 "
                                  "in the optical frame)", "bad_approach")
         h, w = check_frame(rgb, depth)
+        try:
+            check_intrinsics(cam.K, w, h)  # a focal length no lens has: refused before any work
+        except GeometryError as e:
+            raise InputError(str(e), "bad_camera_info") from e
         check_depth_units(depth)
         t0 = time.perf_counter()
         depth_m, _ = depth_to_metres(depth)  # the frame's one conversion: everything below reads metres

@@ -48,6 +48,9 @@ class DetectorConfig:
     #: CPU threads of the network (torch intra-op); 0 = torch's default (all cores). The README's
     #: performance section has the 1 vs 2 thread measurements on a busy machine.
     threads: int = DEFAULT_THREADS
+    #: CPU arithmetic of the network: ``fp32``, or ``bf16`` (convolutions in bfloat16 under autocast,
+    #: on CPUs with AVX512-BF16 or AMX; elsewhere fp32, saying why). CUDA runs fp16 (``fp16``).
+    precision: str = "fp32"
     #: Compile in a background thread at load (CPU, compiled backend): the first frames run the
     #: eager network instead of waiting for the compiler, the compiled one is swapped in when ready.
     background_compile: bool = False
