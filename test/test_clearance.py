@@ -351,3 +351,25 @@ def test_the_annotated_image_shows_the_finger_footprints_where_the_controller_op
     g.fingers_clear = None  # not checked: no footprints
     img = draw_grasps(rgb, [g], labels=False, fingers=FINGERS)
     assert not np.any(np.all(img == FINGERS_BLOCKED_COLOUR, axis=2)) and not np.any(np.all(img == FINGERS_CLEAR_COLOUR, axis=2))
+
+
+@pytest.mark.parametrize("approach", [None, (0.0, 0.3, 1.0)], ids=["optical axis", "tilted approach"])
+def test_an_absurd_focal_length_costs_no_more_than_the_image(approach):
+    """A focal length of 80000 px on a 640x480 image (a unit error in a CameraInfo) used to make the
+    finger check allocate arrays growing with f^2 (gigabytes per frame); the work is bounded by the
+    image: the check answers, and its peak memory stays that of an ordinary frame."""
+    import tracemalloc
+
+    huge = CameraIntrinsics(80000.0, 80000.0, 320.0, 240.0)
+    d = scene()
+    a = None if approach is None else np.asarray(approach) / np.linalg.norm(approach)
+    tracemalloc.start()
+    try:
+        fit_fingers(d, huge, 320.0, 240.0, math.pi / 2, 40.0, TABLE - 0.04, FINGERS, max_turn=math.radians(60), approach=a)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 150e6, f"finger check peak memory {peak / 1e6:.0f} MB for a 640x480 image"
+    # an ordinary camera's results are those of the unbounded check (the bounds never bind there)
+    fit = fit_fingers(d, CAM, 320.0, 240.0, math.pi / 2, px(0.03), TABLE - 0.04)
+    assert fit is not None and not fit.moved

@@ -97,3 +97,96 @@ def test_transform_apply_compose_inverse():
         Transform.from_list([0, 0, 0, 0, 0, 0, 2])
     with pytest.raises(GeometryError, match="7 values"):
         Transform.from_list([0, 0, 0])
+
+
+# --------------------------------------------------------------------------- plausibility of a camera
+K615 = np.array([[615.0, 0, 320], [0, 615, 240], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("K, words", [
+    ([[80000, 0, 320], [0, 80000, 240], [0, 0, 1]], "field of view of 0.458 degrees"),
+    ([[1e12, 0, 320], [0, 1e12, 240], [0, 0, 1]], "field of view"),
+    ([[615, 0, 320], [0, 1e7, 240], [0, 0, 1]], "vertical field of view"),
+    ([[10, 0, 320], [0, 10, 240], [0, 0, 1]], "field of view of 176 degrees"),
+    ([[615, 0, 5000], [0, 615, 240], [0, 0, 1]], "principal point"),
+])
+def test_implausible_intrinsics_are_named(K, words):
+    from dsc_grasp_ros.core.geometry import check_intrinsics
+
+    with pytest.raises(GeometryError, match=words):
+        check_intrinsics(K, 640, 480)
+    assert check_intrinsics(K615, 640, 480).fx == 615.0
+
+
+@pytest.mark.parametrize("D, model, words", [
+    ([0.1, 0.2, 0.3], "plumb_bob", "needs 4, 5 or 8 coefficients, got 3"),
+    ([0.01] * 20, "plumb_bob", "got 20"),
+    ([0.1], "rational_polynomial", "needs 8, 12 or 14 coefficients, got 1"),
+    ([0.1, 0.1, 0.1], "equidistant", "needs 4 coefficients"),
+    ([1e30] * 5, "plumb_bob", "cannot be undistorted"),
+    ([1e6, -1e6, 0, 0, 1e6], "plumb_bob", "cannot be undistorted"),
+    ([-0.5, 0, 0, 0, 0], "plumb_bob", "not monotone"),
+])
+def test_unusable_distortion_is_named(D, model, words):
+    from dsc_grasp_ros.core.geometry import check_distortion
+
+    with pytest.raises(GeometryError, match=words):
+        check_distortion(K615, D, model, 640, 480)
+
+
+@pytest.mark.parametrize("D, model", [
+    ([0.1, -0.25, 0.001, 0.0005, 0.1], "plumb_bob"),
+    ([-0.04, 0.04, 0.0, 0.0, -0.01], "plumb_bob"),
+    ([0.1, -0.2, 0.0, 0.0, 0.05, 0.1, -0.2, 0.05], "rational_polynomial"),
+    ([0.05, -0.02, 0.003, 0.0], "equidistant"),
+    ([0.0] * 5, "plumb_bob"),
+    ([0.3, 0.1], "my_model"),  # a model the core does not undistort: not its business
+])
+def test_real_lens_distortion_passes_and_the_verdict_is_cached(D, model):
+    from dsc_grasp_ros.core import geometry
+
+    geometry.check_distortion(K615, D, model, 640, 480)
+    before = geometry._distortion_problem.cache_info()
+    geometry.check_distortion(K615, D, model, 640, 480)
+    after = geometry._distortion_problem.cache_info()
+    assert after.misses == before.misses  # the second frame of the same CameraInfo costs a lookup
+
+
+def test_the_detector_refuses_an_absurd_focal_length_before_the_network():
+    from dsc_grasp_ros.core.inference import GraspDetector
+    from dsc_grasp_ros.core.preprocess import InputError
+
+    det = GraspDetector(device="cpu")
+    calls = []
+    det.engine = _Spy(det.engine, calls)  # the network must not run for a refused frame
+    depth = np.full((480, 640), 600, np.uint16)
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    with pytest.raises(InputError, match="field of view") as err:
+        det.detect(rgb, depth, [[80000, 0, 320], [0, 80000, 240], [0, 0, 1]])
+    assert err.value.code == "bad_camera_info" and not calls
+
+
+class _Spy:
+    def __init__(self, inner, calls):
+        self._inner, self._calls = inner, calls
+
+    def __call__(self, *a, **k):
+        self._calls.append(1)
+        return self._inner(*a, **k)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def test_predict_refuses_an_absurd_focal_length_in_one_line(tmp_path, capsys):
+    import cv2
+
+    from dsc_grasp_ros.cli import main
+
+    depth = tmp_path / "depth.png"
+    cv2.imwrite(str(depth), np.full((120, 160), 600, np.uint16))
+    rc = main(["predict", "--depth", str(depth), "--fx", "1e12", "--fy", "1e12", "--device", "cpu", "--model",
+               str(__import__("dsc_grasp_ros.core.model_io", fromlist=["x"]).default_model_path("d"))])
+    err = capsys.readouterr().err
+    assert rc != 0 and "field of view" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err

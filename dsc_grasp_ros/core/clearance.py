@@ -69,6 +69,14 @@ LOW_OBJECT_SHARE = 0.75
 BACKGROUND_PERCENTILE = 90.0
 #: Smallest height step (m) treated as an obstacle: below it, depth noise.
 MIN_STEP = 0.003
+#: Most samples read across the closing axis per position along it.
+MAX_ACROSS = 64
+
+
+def _image_reach(depth_m: np.ndarray) -> int:
+    """The image diagonal in pixels: no profile needs to reach further from a grasp in the image."""
+    h, w = depth_m.shape[:2]
+    return int(math.ceil(math.hypot(h, w))) + 1
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,8 @@ def _profiles(depth_m: np.ndarray, u: float, v: float, angles: np.ndarray, half_
     # across the axis every second pixel once the band is 9 px or wider (2 px stay below the size of
     # anything a finger could land on: 1.6 mm at 0.5 m for a 615 px focal length)
     step = 2 if half_band_px >= 4 else 1
+    # at most MAX_ACROSS samples across (a band that wide only comes from an extreme focal length)
+    step = max(step, int(math.ceil((2 * half_band_px + 1) / MAX_ACROSS)))
     j = np.arange(-half_band_px, half_band_px + 1, step, dtype=np.float64)[None, None, :]
     ca, sa = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
     # closing axis (du, dv) = (cos, -sin); across it (sin, cos)
@@ -218,7 +228,7 @@ def _placement(prof: np.ndarray, bpm: np.ndarray, width_m: float, f: FingerGeome
         return ((np.take_along_axis(cb, b, 1) - np.take_along_axis(cb, a, 1)) > 0).reshape(shape)
 
     t_b, pad_b, m_b, max_b = (x * bpm for x in (f.thickness, f.pad, f.margin, f.max_opening))
-    faces = np.arange(0, int(math.floor(max_b.max())) + 1)
+    faces = np.arange(0, min(int(math.floor(max_b.max())), n) + 1)  # a face beyond the profile is not read
     F = faces[None, :]
     # right face r occupies [r - pad, r + t + pad]; left face l occupies [-l - t - pad, -l + pad]
     r_clear = ~any_blocked(np.rint(F - pad_b[:, None]).astype(int), np.rint(F + (t_b + pad_b)[:, None]).astype(int))
@@ -247,9 +257,12 @@ def _fit_axes(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turns: 
     ppm = 1.0 / (z * np.hypot(ca / cam.fx, sa / cam.fy))  # pixels per metre along each axis ...
     ppa = 1.0 / (z * np.hypot(sa / cam.fx, ca / cam.fy))  # ... and across it
     width_m = grasp_width_m(width_px, angle, z, cam)
-    # a face may sit up to the full opening off centre (the other at the centre), plus the finger
-    n = int(math.ceil((f.max_opening + f.thickness + f.pad) * ppm.max()))
-    band = max(0, int(round(f.width / 2 * ppa.max())))
+    # a face may sit up to the full opening off centre (the other at the centre), plus the finger;
+    # never further than the image reaches (samples off the image are unknown anyway): the work per
+    # grasp is bounded by the image, whatever the focal length
+    reach = _image_reach(depth_m)
+    n = min(int(math.ceil((f.max_opening + f.thickness + f.pad) * ppm.max())), reach)
+    band = min(max(0, int(round(f.width / 2 * ppa.max()))), reach)
     prof = _profiles(depth_m, u, v, angles, n, band) - z  # (A, 2n+1): height beyond the grasp surface
     found = _placement(prof, ppm, width_m, f, n, turns)
     if found is None:
@@ -328,6 +341,9 @@ def _fit_axes_3d(depth_m, cam, u, v, angle, width_px, z, f: FingerGeometry, turn
     c0 = image_closing_direction(angle, a, cam)
     closing = _turned(c0, a, turns)
     bin_m = POINT_STRIDE * z / min(cam.fx, cam.fy)
+    # at most as many bins as the image has pixels along its diagonal (an extreme focal length
+    # would otherwise ask for bins far finer than the points that fill them)
+    bin_m = max(bin_m, (f.max_opening + f.thickness + f.pad) / _image_reach(depth_m))
     n = int(math.ceil((f.max_opening + f.thickness + f.pad) / bin_m))
     prof = approach_profiles(depth_m, cam, P, a, closing, n, bin_m, f.width / 2)
     found = _placement(prof, np.full(len(turns), 1.0 / bin_m), width_m, f, n, turns)

@@ -8,6 +8,7 @@ Quaternions are ``(x, y, z, w)`` as in geometry_msgs.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ __all__ = [
     "robust_depth",
     "grasp_pose",
     "DISTORTION_MODELS",
+    "DISTORTION_SIZES",
+    "FOV_LIMITS_DEG",
+    "check_intrinsics",
+    "check_distortion",
     "undistort_pixel",
     "rotation_to_quaternion",
     "quaternion_to_rotation",
@@ -64,6 +69,27 @@ class CameraIntrinsics:
     def project(self, p) -> np.ndarray:
         p = np.asarray(p, dtype=np.float64)
         return np.stack([self.fx * p[..., 0] / p[..., 2] + self.cx, self.fy * p[..., 1] / p[..., 2] + self.cy], -1)
+
+
+#: The field of view (degrees, across the image and down it) a camera's intrinsics must give: below
+#: 1 degree or above 170 the focal length is a unit or calibration error, not a lens.
+FOV_LIMITS_DEG = (1.0, 170.0)
+
+
+def check_intrinsics(K, width: int, height: int) -> CameraIntrinsics:
+    """:class:`CameraIntrinsics` of ``K`` for a ``width`` x ``height`` image, or :class:`GeometryError`
+    naming what is implausible: a field of view outside :data:`FOV_LIMITS_DEG` either way, or a
+    principal point more than one image size outside the image."""
+    cam = CameraIntrinsics.from_K(K)
+    lo, hi = FOV_LIMITS_DEG
+    for axis, size, f in (("horizontal", width, cam.fx), ("vertical", height, cam.fy)):
+        fov = math.degrees(2.0 * math.atan2(size / 2.0, f))
+        if not lo <= fov <= hi:
+            raise GeometryError(f"camera intrinsics give a {axis} field of view of {fov:.3g} degrees over {size} px "
+                                f"(f={f:.6g} px): outside {lo:g}..{hi:g} degrees, not a plausible calibration")
+    if not (-width <= cam.cx <= 2 * width and -height <= cam.cy <= 2 * height):
+        raise GeometryError(f"camera principal point ({cam.cx:.6g}, {cam.cy:.6g}) lies far outside the {width}x{height} image")
+    return cam
 
 
 # --------------------------------------------------------------------------- rotations
@@ -197,6 +223,118 @@ class Transform:
 #: ``sensor_msgs/CameraInfo.distortion_model`` values :func:`undistort_pixel` handles
 #: (sensor_msgs/distortion_models.hpp): OpenCV's 5/8-coefficient model and the fisheye model.
 DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
+#: How many coefficients ``D`` may have per model: plumb_bob k1 k2 p1 p2 [k3] (8: some drivers pad it
+#: with zeros), rational_polynomial k1 k2 p1 p2 k3 k4 k5 k6 [s1..s4 [tau_x tau_y]], equidistant k1..k4.
+DISTORTION_SIZES = {"plumb_bob": (4, 5, 8), "rational_polynomial": (8, 12, 14), "equidistant": (4,)}
+#: The largest distance (pixels) between a pixel and distort(undistort(pixel)) that counts as a
+#: well-posed undistortion (:func:`check_distortion`).
+ROUND_TRIP_TOLERANCE_PX = 0.5
+
+
+def check_distortion(K, D, model: str, width: int, height: int) -> None:
+    """Raise :class:`GeometryError` naming the problem when ``D`` cannot be used to undistort pixels
+    of a ``width`` x ``height`` image: a coefficient count the model does not have, non-finite
+    values, a distortion that is not monotone along the radius over the field of view (two radii
+    give one image radius), or one whose undistortion does not invert it (a 9 x 9 grid over the
+    image: ``distort(undistort(p))`` more than :data:`ROUND_TRIP_TOLERANCE_PX` from ``p``). All-zero
+    ``D`` and models other than :data:`DISTORTION_MODELS` are not checked. The verdict is cached per
+    distinct ``(K, D, model, size)``: a fixed camera pays for it once."""
+    d = np.asarray(D, dtype=np.float64).reshape(-1)
+    if model not in DISTORTION_MODELS or d.size == 0 or not np.any(d):
+        return
+    k = np.asarray(K, dtype=np.float64).reshape(-1)
+    problem = _distortion_problem(tuple(k.tolist()), tuple(d.tolist()), model, int(width), int(height))
+    if problem:
+        raise GeometryError(problem)
+
+
+@functools.lru_cache(maxsize=64)
+def _distortion_problem(k: tuple, d: tuple, model: str, width: int, height: int) -> str | None:
+    D = np.asarray(d)
+    sizes = DISTORTION_SIZES[model]
+    if D.size not in sizes:
+        need = " or ".join([", ".join(map(str, sizes[:-1])), str(sizes[-1])] if len(sizes) > 1 else [str(sizes[0])])
+        return (f"{model} distortion needs {need} coefficients, got {D.size}: "
+                f"D={_short(D)}")
+    if not np.all(np.isfinite(D)):
+        return f"distortion coefficients are not finite: D={_short(D)}"
+    K = np.asarray(k).reshape(3, 3)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    corners = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]], dtype=np.float64)
+    r_image = float(np.max(np.hypot((corners[:, 0] - cx) / fx, (corners[:, 1] - cy) / fy)))
+    if not _radially_monotone(D, model, r_image):
+        return (f"{model} distortion D={_short(D)} is not monotone over the field of view (two viewing angles map to "
+                "one image radius): undistortion is ambiguous")
+    uu, vv = np.meshgrid(np.linspace(0, width - 1, 9), np.linspace(0, height - 1, 9))
+    px = np.stack([uu.ravel(), vv.ravel()], -1)
+    with np.errstate(all="ignore"):
+        ideal = _undistort_normalised(px, K, D, model)
+        back = _distort_normalised(ideal, D, model)
+        err = np.hypot(back[:, 0] * fx + cx - px[:, 0], back[:, 1] * fy + cy - px[:, 1])
+    worst = float(np.nanmax(err)) if np.any(np.isfinite(err)) else math.inf
+    if not np.all(np.isfinite(err)) or worst > ROUND_TRIP_TOLERANCE_PX:
+        return (f"{model} distortion D={_short(D)} cannot be undistorted over the {width}x{height} image: "
+                f"distort(undistort(pixel)) is off by up to {worst:.3g} px")
+    return None
+
+
+def _short(D: np.ndarray) -> str:
+    return "[" + ", ".join(f"{x:.4g}" for x in D[:8]) + (", ...]" if D.size > 8 else "]")
+
+
+def _radial(r: np.ndarray, D: np.ndarray, model: str) -> np.ndarray:
+    """Distorted radius (normalised image plane) of the undistorted radius ``r`` (tangential terms left out)."""
+    if model == "equidistant":
+        th = np.arctan(r)
+        k1, k2, k3, k4 = D[:4]
+        return th * (1 + k1 * th**2 + k2 * th**4 + k3 * th**6 + k4 * th**8)
+    c = np.zeros(8)
+    c[: min(D.size, 8)] = D[:8]
+    k1, k2, _, _, k3, k4, k5, k6 = c
+    r2 = r * r
+    return r * (1 + k1 * r2 + k2 * r2**2 + k3 * r2**3) / (1 + k4 * r2 + k5 * r2**2 + k6 * r2**3)
+
+
+def _radially_monotone(D: np.ndarray, model: str, r_image: float) -> bool:
+    """The distorted radius rises with the undistorted one until it covers the image (``r_image``)."""
+    r_max = 1e3 if model != "equidistant" else 1e6  # equidistant: the radius is tan(theta) < infinity
+    r = np.concatenate([np.linspace(0.0, 2.0 * r_image, 2001)[1:], np.geomspace(2.0 * r_image, r_max, 2000)[1:]])
+    with np.errstate(all="ignore"):
+        rd = _radial(r, D, model)
+    reach = np.nonzero(rd >= r_image)[0]
+    end = int(reach[0]) + 1 if reach.size else r.size
+    seg = rd[:end]
+    return bool(reach.size) and bool(np.all(np.isfinite(seg))) and bool(np.all(np.diff(seg) > 0))
+
+
+def _undistort_normalised(px: np.ndarray, K: np.ndarray, D: np.ndarray, model: str) -> np.ndarray:
+    """Raw pixels -> ideal normalised coordinates, as :func:`undistort_pixel` computes them."""
+    import cv2
+
+    pts = px.reshape(-1, 1, 2).astype(np.float64)
+    if model == "equidistant":
+        out = cv2.fisheye.undistortPoints(pts, K, D[:4])
+    else:
+        out = cv2.undistortPoints(pts, K, D)
+    return out.reshape(-1, 2)
+
+
+def _distort_normalised(xy: np.ndarray, D: np.ndarray, model: str) -> np.ndarray:
+    """Ideal normalised coordinates -> distorted normalised coordinates (OpenCV's models)."""
+    x, y = xy[:, 0], xy[:, 1]
+    r2 = x * x + y * y
+    if model == "equidistant":
+        r = np.sqrt(r2)
+        rd = _radial(r, D, model)
+        scale = np.where(r > 1e-12, rd / np.where(r > 1e-12, r, 1.0), 1.0)
+        return np.stack([x * scale, y * scale], -1)
+    c = np.zeros(14)
+    c[: D.size] = D
+    k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4 = c[:12]
+    radial = (1 + k1 * r2 + k2 * r2**2 + k3 * r2**3) / (1 + k4 * r2 + k5 * r2**2 + k6 * r2**3)
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) + s1 * r2 + s2 * r2**2
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y + s3 * r2 + s4 * r2**2
+    return np.stack([xd, yd], -1)
 
 
 def undistort_pixel(u: float, v: float, K, D, model: str = "plumb_bob") -> tuple[float, float]:

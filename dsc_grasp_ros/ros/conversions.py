@@ -168,10 +168,14 @@ def camera_info_intrinsics(info, width: int, height: int) -> CameraModel:
     The published image's intrinsics are therefore ``fx / bx``, ``fy / by``,
     ``(cx - roi.x_offset) / bx``, ``(cy - roi.y_offset) / by`` (as image_geometry's
     PinholeCameraModel computes them). Rejects (``bad_camera_info``) non-finite or all-zero K,
-    non-positive focal lengths, a last row other than ``[0, 0, 1]`` and a principal point outside
-    the calibrated image; a size that does not fit the images is ``camera_info_size_mismatch``.
+    non-positive focal lengths, a last row other than ``[0, 0, 1]``, a principal point outside
+    the calibrated image, a field of view no lens has (:func:`~dsc_grasp_ros.core.geometry.check_intrinsics`)
+    and a distortion that cannot be undistorted over the image (wrong coefficient count, not
+    invertible: :func:`~dsc_grasp_ros.core.geometry.check_distortion`); a size that does not fit the
+    images is ``camera_info_size_mismatch``.
     """
-    from ..core.geometry import DISTORTION_MODELS
+    from ..core.geometry import DISTORTION_MODELS, GeometryError, check_distortion, check_intrinsics
+    from ..core.preprocess import MIN_IMAGE_SIDE
 
     k = camera_info_to_k(info)
     if not np.allclose(k[2], [0.0, 0.0, 1.0], atol=1e-9):
@@ -210,6 +214,15 @@ def camera_info_intrinsics(info, width: int, height: int) -> CameraModel:
             D = d
         else:
             ignored = model or "(empty)"
+    try:  # a plausible camera, a distortion that can be undistorted over the image (verdict cached);
+        # an image too small to use is the detector's to refuse (image_too_small)
+        if min(width, height) < MIN_IMAGE_SIDE:
+            return CameraModel(K, D, model, ignored, (bx, by), (rx, ry, rw, rh))
+        check_intrinsics(K, width, height)
+        if D is not None:
+            check_distortion(K, D, model, width, height)
+    except GeometryError as e:
+        raise MessageError("bad_camera_info", f"CameraInfo is unusable: {e}") from None
     return CameraModel(K, D, model, ignored, (bx, by), (rx, ry, rw, rh))
 
 

@@ -15,6 +15,8 @@ SKIP_REASONS = (
     "empty_frame_id",
     "size_mismatch",
     "frame_id_mismatch",
+    "camera_info_frame_mismatch",
+    "negative_stamp",
     "missing_camera_info",
     "bad_camera_info",
     "camera_info_size_mismatch",
@@ -32,6 +34,10 @@ SKIP_REASONS = (
     "invalid_input",
     "detector_error",
 )
+
+#: Images lost without a pair since the last pair formed after which the input counts as stalled
+#: (/diagnostics WARN naming the stamp offset and sync_tolerance).
+STALL_UNMATCHED = 10
 
 #: The latency stages the summary line reports, in order.
 STAGE_ORDER = ("stamp_to_receive", "convert", "preprocess", "network", "postprocess", "geometry", "publish", "node_overhead",
@@ -86,6 +92,18 @@ class DiagnosticsMixin:
             elif color and depth:
                 self._warn("no_pairs", f"{color} color and {depth} depth images but no equal stamps: set sync_tolerance "
                            "or publish depth aligned to color")
+        elif self._active and self._stall_text():
+            self._warn("pairing_stalled", self._stall_text())
+
+    def _stall_text(self) -> str | None:
+        """Why colour and depth stopped pairing (images keep arriving, none pairs), or None."""
+        lost = self._pairer.unmatched_since_pair
+        if lost < STALL_UNMATCHED:
+            return None
+        gap = self._pairer.last_gap_ns
+        apart = f"their nearest stamps are {gap * 1e-6:.3f} ms apart" if gap is not None else "no partner stamp is buffered"
+        return (f"color and depth stopped pairing: {lost} images unmatched since the last pair; {apart}, "
+                f"sync_tolerance is {self._pairer.tolerance_ns * 1e-9:g} s (raise sync_tolerance or stamp depth like its color)")
 
     def _status(self, skipped: dict, fin: float, fout: float) -> tuple[bytes, str]:
         """``/diagnostics`` level and message."""
@@ -97,6 +115,11 @@ class DiagnosticsMixin:
             return DiagnosticStatus.WARN, "inactive"
         if fin == 0:
             return DiagnosticStatus.WARN, "no input frames"
+        stall = self._stall_text()
+        if stall:
+            return DiagnosticStatus.WARN, stall
+        if self._byte_order_hint:
+            return DiagnosticStatus.WARN, self._byte_order_hint
         return DiagnosticStatus.OK, f"{fout:.1f} fps"
 
     def _diag_values(self, c: dict, stats: dict, fin: float, fout: float) -> dict[str, str]:
@@ -113,6 +136,11 @@ class DiagnosticsMixin:
             kv["net_px_per_metre"] = f"{det.px_per_metre:.2f}"
         if roi is not None:  # the last processed frame's ROI, full-image pixels
             kv["roi"] = f"{roi.x} {roi.y} {roi.w} {roi.h}"
+        if self._byte_order_hint:
+            kv["depth_byte_order"] = self._byte_order_hint
+        stall = self._stall_text()
+        if stall:
+            kv["pairing_stalled"] = stall
         kv.update({k: str(v) for k, v in sorted(c.items())})
         for k, (med, p95, n) in sorted(stats.items()):
             kv[f"{k}_ms_median"] = f"{med * 1e3:.3f}"

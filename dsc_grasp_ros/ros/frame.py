@@ -5,6 +5,7 @@ reason (:data:`.diagnostics.SKIP_REASONS`) with a throttled warning naming the p
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -51,7 +52,7 @@ class FrameMixin:
         color, depth_msg, info = pair.color, pair.depth, self._info  # the newest CameraInfo
         image_header = conv.header_msg(color.header)
         stamp, cam_frame = image_header.stamp, image_header.frame_id
-        if not self._frame_ids_agree(cam_frame, depth_msg):
+        if not self._stamps_valid(color, depth_msg) or not self._frame_ids_agree(cam_frame, depth_msg, info):
             return
         converted = self._convert(color, depth_msg, info)
         if converted is None:
@@ -78,8 +79,20 @@ class FrameMixin:
         self._out_rate.tick()
         self._record_timings(pair, res, stamp, t_start, t_conv, t_det, t_tf, t_pub)
 
-    def _frame_ids_agree(self, cam_frame: str, depth_msg) -> bool:
-        """The colour image has a frame id and the depth the same one (else skipped, counted)."""
+    def _stamps_valid(self, color, depth_msg) -> bool:
+        """Image stamps are times, never negative (else skipped, counted: a pose stamped before the
+        epoch cannot be looked up in tf, nor meant)."""
+        for what, msg in (("color", color), ("depth", depth_msg)):
+            st = msg.header.stamp
+            if st.sec < 0:
+                self._skip("negative_stamp", f"the {what} image is stamped {st.sec + st.nanosec * 1e-9:.9f} s, before the epoch: "
+                           "check the driver's clock", error=True)
+                return False
+        return True
+
+    def _frame_ids_agree(self, cam_frame: str, depth_msg, info=None) -> bool:
+        """The colour image has a frame id, the depth the same one and the CameraInfo (when it names
+        one) too: another camera's intrinsics would give wrong poses (else skipped, counted)."""
         if not cam_frame:
             self._skip(
                 "empty_frame_id",
@@ -93,6 +106,15 @@ class FrameMixin:
                 "frame_id_mismatch",
                 f"color frame_id {cam_frame!r} differs from depth frame_id {depth_msg.header.frame_id!r}: "
                 "the depth must be aligned to the color camera",
+                error=True,
+            )
+            return False
+        info_frame = info.header.frame_id if info is not None else ""
+        if info_frame and info_frame != cam_frame:
+            self._skip(
+                "camera_info_frame_mismatch",
+                f"CameraInfo frame_id {info_frame!r} differs from the images' frame_id {cam_frame!r}: these are another "
+                "camera's intrinsics (remap color/camera_info to the color camera's camera_info)",
                 error=True,
             )
             return False
@@ -113,7 +135,29 @@ class FrameMixin:
         except conv.MessageError as e:
             self._skip(e.reason, str(e))
             return None
+        self._check_byte_order(depth_msg, depth)
         return rgb, depth, cam
+
+    def _check_byte_order(self, depth_msg, depth) -> None:
+        """A depth image flagged with the other byte order than the host's whose depth only makes sense
+        byte-swapped (a wrong ``is_bigendian`` flag): counted, warned about and reported in
+        /diagnostics (``depth_byte_order``). Images in the host's byte order cost nothing here."""
+        if bool(depth_msg.is_bigendian) == (sys.byteorder == "big"):
+            self._byte_order_hint = None
+            return
+        sample = depth[::4, ::4]
+        as_read, swapped = _median_m(sample), _median_m(sample.byteswap())
+        lo, hi = float(self._p("min_depth")), float(self._p("max_depth"))
+        if (lo <= as_read <= hi) or not (lo <= swapped <= hi):
+            self._byte_order_hint = None
+            return
+        self._byte_order_hint = (
+            f"depth byte order: the depth image is flagged is_bigendian={int(depth_msg.is_bigendian)}; read that way its "
+            f"median depth is {as_read:.2f} m, outside min_depth..max_depth ({lo:g}..{hi:g} m), byte-swapped it is "
+            f"{swapped:.2f} m: the driver's is_bigendian flag is probably wrong"
+        )
+        self._counters["depth_byte_order_suspect"] += 1
+        self._warn("depth_byte_order_suspect", self._byte_order_hint)
 
     def _detect(self, rgb, depth, cam, cam_frame: str, stamp):
         """Run the detector and look the transform up: ``(result, T, t_detected, t_transformed)`` or
@@ -156,12 +200,13 @@ class FrameMixin:
         return res, T, t_det, time.perf_counter()
 
     def _note_distortion(self, cam) -> None:
-        """Say once per configure how the CameraInfo's distortion is used."""
+        """Say once per configure how the CameraInfo's distortion is used (each message once: a
+        distortion that is used does not silence the warning about one that is ignored)."""
         if cam.D is not None and "distortion" not in self._last_warn:
             self._last_warn["distortion"] = time.monotonic()  # once per configure
             self.get_logger().info(f"CameraInfo has non-zero {cam.distortion_model} distortion: grasp pixels are undistorted before deprojection")
-        elif cam.ignored_distortion and "distortion" not in self._last_warn:
-            self._last_warn["distortion"] = time.monotonic()
+        elif cam.ignored_distortion and "distortion_ignored" not in self._last_warn:
+            self._last_warn["distortion_ignored"] = time.monotonic()
             self.get_logger().warning(f"CameraInfo distortion model {cam.ignored_distortion!r} is not supported: its non-zero D is ignored "
                                       "(poses off-centre may be wrong; publish rectified images or plumb_bob/equidistant)")
 
@@ -204,3 +249,10 @@ class FrameMixin:
             self.get_logger().debug(
                 f"frame {conv.stamp_to_ns(stamp)} timings_ms " + " ".join(f"{k}={v * 1e3:.3f}" for k, v in sorted(timings.items()))
             )
+
+
+def _median_m(depth: np.ndarray) -> float:
+    """Median of the valid depth in metres (uint16 millimetres or float metres); nan when none."""
+    d = depth.astype(np.float64) * (1e-3 if depth.dtype.kind == "u" else 1.0)
+    d = d[np.isfinite(d) & (d > 0)]
+    return float(np.median(d)) if d.size else float("nan")

@@ -101,6 +101,7 @@ class GraspNode(ParametersMixin, FrameMixin, OutputsMixin, DiagnosticsMixin, Lif
         self._pairs = 0
         self._debug_timings = False
         self._last_roi = None  # the ROI of the last processed frame (in /diagnostics)
+        self._byte_order_hint: str | None = None  # a depth is_bigendian flag that looks wrong (in /diagnostics)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -307,7 +308,9 @@ class GraspNode(ParametersMixin, FrameMixin, OutputsMixin, DiagnosticsMixin, Lif
 
             torch.cuda.empty_cache()
         self._info = None
-        self._last_warn.pop("distortion", None)  # tell again after the next configure
+        for key in ("distortion", "distortion_ignored"):  # tell again after the next configure
+            self._last_warn.pop(key, None)
+        self._byte_order_hint = None
         self._configured = False
 
     # ------------------------------------------------------------------ callbacks (executor)

@@ -47,11 +47,21 @@ class StampPairer:
         self._lock = threading.Lock()
         self.unmatched_color = 0
         self.unmatched_depth = 0
+        self._unmatched_at_pair = 0
+        #: |stamp difference| (ns) between the last message that found no partner and the nearest
+        #: buffered message of the other stream (None: the other stream had nothing buffered)
+        self.last_gap_ns: int | None = None
 
     @property
     def unmatched(self) -> int:
         """Messages of either stream that will never be paired."""
         return self.unmatched_color + self.unmatched_depth
+
+    @property
+    def unmatched_since_pair(self) -> int:
+        """Messages lost since the last pair formed (or since the start): a stream that stopped
+        pairing makes this grow while nothing pairs."""
+        return self.unmatched - self._unmatched_at_pair
 
     def pending(self) -> tuple[int, int]:
         """(color, depth) messages buffered, still waiting for a partner."""
@@ -71,6 +81,7 @@ class StampPairer:
             self.unmatched_depth += len(self._depth)
             self._color.clear()
             self._depth.clear()
+            self._unmatched_at_pair = self.unmatched  # a fresh start (activate): not a stall
 
     def _add(self, stamp, msg, mine, other, color_first) -> FramePair | None:
         with self._lock:
@@ -80,6 +91,8 @@ class StampPairer:
                 if dt <= self.tolerance_ns and (best_dt is None or dt < best_dt):
                     best, best_dt = s, dt
             if best is None:
+                if other:
+                    self.last_gap_ns = min(abs(s - stamp) for s in other)
                 if stamp in mine:  # a second message of the same stamp replaces the first: that one is lost
                     self._count(color_first, 1)
                 mine[stamp] = msg
@@ -94,6 +107,7 @@ class StampPairer:
                 for s in old:
                     del buf[s]
                 self._count(is_color, len(old))
+            self._unmatched_at_pair = self.unmatched
             color, depth = (msg, partner) if color_first else (partner, msg)
             color_stamp = stamp if color_first else best
             return FramePair(color=color, depth=depth, stamp_ns=color_stamp)
