@@ -40,6 +40,20 @@ def register(sub):
     p.set_defaults(func=run)
 
 
+class RunFileError(ValueError):
+    """A file of the run folder that cannot be used; the message names it and what is wrong."""
+
+
+def _read_run_json(path: Path):
+    """A JSON file of the run folder; :class:`RunFileError` naming the file when it is not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise RunFileError(f"{path}: not JSON (not even text)") from None
+    except json.JSONDecodeError as e:
+        raise RunFileError(f"{path}: not JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+
+
 def export_run(run_dir, out=None, which: str = "best") -> Path:
     """Write the run's checkpoint as a model file; returns its path."""
     import torch
@@ -53,16 +67,23 @@ def export_run(run_dir, out=None, which: str = "best") -> Path:
     ck_path = run / "checkpoints" / f"{which}.pt"
     if not cfg_path.is_file() or not ck_path.is_file():
         raise FileNotFoundError(f"{run} is not a training run folder (needs config.json and checkpoints/{which}.pt)")
-    conf = json.loads(cfg_path.read_text())
-    cfg = conf["config"]
+    conf = _read_run_json(cfg_path)
+    cfg = conf.get("config") if isinstance(conf, dict) else None
+    if not isinstance(cfg, dict):
+        what = "missing key 'config'" if isinstance(conf, dict) and "config" not in conf else (
+            "'config' is not an object" if isinstance(conf, dict) else "expected a JSON object")
+        raise RunFileError(f"{cfg_path}: {what} (written by dsc-grasp train: {{\"config\": {{...}}, ...}})")
+    missing = [k for k in ("modality", "input_size", "width_scale", "dataset", "split") if k not in cfg]
+    if missing:
+        raise RunFileError(f"{cfg_path}: missing key 'config.{missing[0]}'")
     ck = load_checkpoint(ck_path)
     model = dsc_graspnet(cfg["modality"], upsample_order=cfg.get("upsample_order", LEGACY_UPSAMPLE_ORDER))  # runs before the option: eq5
     model.load_state_dict(ck["model"])
-    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
-    history = json.loads((run / "history.json").read_text()) if (run / "history.json").is_file() else []
+    summary = _read_run_json(run / "summary.json") if (run / "summary.json").is_file() else {}
+    history = _read_run_json(run / "history.json") if (run / "history.json").is_file() else []
     epoch = ck.get("epoch") if which == "best" else (ck.get("epoch", -1) + 1)
     acc = next((h.get("test_accuracy") for h in history if h.get("epoch") == epoch), ck.get("accuracy"))
-    split = json.loads((run / "split.json").read_text()) if (run / "split.json").is_file() else {}
+    split = _read_run_json(run / "split.json") if (run / "split.json").is_file() else {}
     from ..core.preprocess import NORMALISATIONS
     from ..training.trainer import training_scale
 
@@ -144,7 +165,7 @@ def run(args) -> int:
             written.update({"onnx": str(onnx_path), "onnx_parity_input": parity_input, "onnx_max_abs_diff": diff, "onnx_max_rel_diff": diff / scale})
             if diff / scale > args.parity_tol:
                 raise ModelError(f"onnxruntime differs from PyTorch by {diff:.2e} (relative {diff / scale:.2e} > {args.parity_tol}) on a test input")
-    except (ModelError, FileNotFoundError, KeyError, RuntimeError) as e:
+    except (ModelError, FileNotFoundError, RunFileError, KeyError, RuntimeError) as e:
         print(f"dsc-grasp export: error: {e}", file=sys.stderr)
         return 2
     if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,14 +77,36 @@ def register(sub):
     p.set_defaults(func=run)
 
 
+def _unreadable(option: str, path: str) -> str | None:
+    """Why the image file given to ``option`` cannot be read (None when it can): checked before
+    OpenCV sees it, which would print a warning of its own for a missing file."""
+    p = Path(path)
+    if not p.exists():
+        return f"{option} file {path} does not exist"
+    if p.is_dir():
+        return f"{option} {path} is a folder, not an image file"
+    if not os.access(p, os.R_OK):
+        return f"{option} file {path} is not readable (permission denied)"
+    return None
+
+
 def run(args) -> int:
+    for option, path in (("--depth", args.depth), ("--rgb", args.rgb)):
+        problem = _unreadable(option, path) if path else None
+        if problem:
+            print(f"dsc-grasp predict: error: {problem}", file=sys.stderr)
+            return 2
     from ..core.inference import DetectorConfig, GraspDetector
     from ..core.model_io import ModelError
     from ..core.preprocess import InputError
 
-    try:
+    try:  # the images are the user's input: a file that does not decode is bad input (status 2)
         depth = read_depth(args.depth)
         rgb = read_rgb(args.rgb) if args.rgb else None
+    except (InputError, OSError) as e:
+        print(f"dsc-grasp predict: error: {e}", file=sys.stderr)
+        return 2
+    try:
         h, w = depth.shape[:2]
         cx = (w - 1) / 2 if args.cx is None else args.cx
         cy = (h - 1) / 2 if args.cy is None else args.cy
