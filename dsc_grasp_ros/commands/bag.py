@@ -24,7 +24,7 @@ Needs no ROS 2 installation (the bag is written with the rosbags library).
 RECORD_EPILOG = """\
 examples:
   dsc-grasp bag record-sim --force                          # re-record data/bags/sim_rgbd
-  dsc-grasp bag record-sim --synthetic --out /tmp/demo_bag  # the box scene, no PyBullet
+  dsc-grasp bag record-sim --synthetic --out runs/demo_bag  # the box scene, no PyBullet
   dsc-grasp bag record-sim --frames 60 --seed 3 --out runs/bag60
 """
 
@@ -96,7 +96,7 @@ rosbag2 tools for the node's demo, tests and benchmarks:
 
 EPILOG = """\
 examples:
-  dsc-grasp bag record-sim --synthetic --out /tmp/demo_bag
+  dsc-grasp bag record-sim --synthetic --out runs/demo_bag
   dsc-grasp bag replay data/bags/sim_rgbd --hz 30 --loop 3
   dsc-grasp bag replay --help
 """
