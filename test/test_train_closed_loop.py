@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dsc_grasp_ros.data.toy import write_toy_jacquard
+from dsc_grasp_ros.training import loop, selection
 from dsc_grasp_ros.training import trainer as tr
 from dsc_grasp_ros.training.trainer import TrainConfig, train
 
@@ -32,7 +33,7 @@ def test_checkpoint_selected_by_closed_loop_success_not_accuracy(tmp_path, monke
         s = next(script)
         return {"success": s, "successes": int(10 * s), "trials": 10, "outcomes": {"success": int(10 * s)}, "objects": []}
 
-    monkeypatch.setattr(tr, "_closed_loop", fake)
+    monkeypatch.setattr(selection, "_closed_loop", fake)
     monkeypatch.setattr("dsc_grasp_ros.training.closed_loop.check_objects", lambda n=None, root=None: ["a", "b"])
     summary = train(_cfg(tmp_path, closed_loop_trials=1))
     assert len(calls) == 3
@@ -113,14 +114,14 @@ def test_distillation_trains_on_the_teachers_maps(tmp_path, monkeypatch):
     t_path = _teacher(tmp_path)
     teacher, _ = load_model(t_path)
     seen = []
-    real_loss = tr.grasp_loss
+    real_loss = loop.grasp_loss
 
     def spy(pred, target, kind="p-huber"):
         seen.append(target.detach().clone())
         return real_loss(pred, target, kind)
 
     xs = []
-    real_targets = tr.teacher_targets
+    real_targets = loop.teacher_targets
 
     def spy_targets(t, x):
         xs.append(x.detach().clone())
@@ -128,8 +129,8 @@ def test_distillation_trains_on_the_teachers_maps(tmp_path, monkeypatch):
         assert keep.all()  # an untrained teacher's maps stay near zero: every image is kept
         return y, keep
 
-    monkeypatch.setattr(tr, "grasp_loss", spy)
-    monkeypatch.setattr(tr, "teacher_targets", spy_targets)
+    monkeypatch.setattr(loop, "grasp_loss", spy)
+    monkeypatch.setattr(loop, "teacher_targets", spy_targets)
     summary = train(_cfg(tmp_path, teacher=str(t_path), upsample_order="csp_first", epochs=1))
     assert len(seen) == len(xs) == 2  # 4 training images, batch 2
     for x, y in zip(xs, seen):
@@ -168,14 +169,14 @@ def test_images_outside_the_teachers_range_add_no_gradient(tmp_path, monkeypatch
     assert keep_nan.tolist() == [False] and torch.isfinite(y_nan).all()
 
     seen = []
-    real_loss = tr.grasp_loss
+    real_loss = loop.grasp_loss
 
     def spy(pred, target, kind="p-huber"):
         total, parts = real_loss(pred, target, kind)
         seen.append([float(torch.autograd.grad(total, p, retain_graph=True)[0][0].abs().sum()) for p in pred[:1]])
         return total, parts
 
-    monkeypatch.setattr(tr, "grasp_loss", spy)
+    monkeypatch.setattr(loop, "grasp_loss", spy)
     monkeypatch.setattr(tr, "load_teacher", lambda cfg, dev: Exploding())
     train(_cfg(tmp_path, teacher="unused.pt", upsample_order="csp_first", epochs=1))
     assert seen and all(g[0] == 0.0 for g in seen)  # no gradient from the first image of any batch
