@@ -15,7 +15,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$want" > "$stamp"
 fi
-# tf2_msgs is not on PyPI: generate it with the pinned rosidl wheels (cached; ~10 s of CPU the first time)
+# tf2_msgs and moveit_msgs are not on PyPI: generate them with the pinned rosidl wheels (cached; ~40 s of CPU the first time)
 # (not fatal: without it the demo stays in the camera frame, the tf tests skip saying why and the
 # demo test fails, as the main job then does not show robot-frame grasps)
-./scripts/build_tf2_msgs.sh .venv || echo "[setup] WARNING: tf2_msgs could not be built (see above); continuing without it" >&2
+./scripts/build_ros_msgs.sh .venv || echo "[setup] WARNING: the generated interface packages (tf2_msgs, moveit_msgs) could not be built (see above); continuing without them" >&2
