@@ -34,6 +34,8 @@ JAZZY_PACKAGES = {
     "ament_index_python", "builtin_interfaces", "diagnostic_msgs", "geometry_msgs", "launch", "launch_pytest", "launch_ros",
     "lifecycle_msgs", "rcl_interfaces", "rclpy", "rosgraph_msgs", "sensor_msgs", "std_msgs", "tf2_msgs", "tf2_ros",
     "tf2_ros_py", "visualization_msgs",
+    # moveit_msgs (repository moveit_msgs, released into Jazzy) and trajectory_msgs (common_interfaces)
+    "moveit_msgs", "trajectory_msgs",
 }
 #: Top-level import -> the key that provides it.
 IMPORT_KEYS = {
@@ -44,6 +46,7 @@ IMPORT_KEYS = {
     "geometry_msgs": "geometry_msgs", "std_msgs": "std_msgs", "visualization_msgs": "visualization_msgs",
     "diagnostic_msgs": "diagnostic_msgs", "tf2_ros": "tf2_ros_py", "tf2_msgs": "tf2_msgs", "launch": "launch",
     "launch_ros": "launch_ros", "ament_index_python": "ament_index_python",
+    "moveit_msgs": "moveit_msgs", "trajectory_msgs": "trajectory_msgs",
 }
 #: Imports without a usable rosdep key: installed with pip (requirements.txt), a documented step.
 PIP_ONLY = {"torch": "torch", "onnx": "onnx", "onnxruntime": "onnxruntime", "tifffile": "tifffile", "pytorch_ranger": "pytorch-ranger",

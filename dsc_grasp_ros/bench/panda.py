@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.geometry import quaternion_to_rotation, rotation_to_quaternion, quaternion_multiply
+from ..core.gripper import PRESETS
 
 URDF = "franka_panda/panda.urdf"
 ARM_JOINTS = tuple(range(7))
@@ -29,9 +30,10 @@ FINGER_JOINTS = (9, 10)
 TCP_LINK = 11  # panda_grasptarget
 HAND_LINK = 8
 GRIPPER_LINKS = (8, 9, 10)  # hand and fingers: what counts as the gripper touching something
-#: Fingertips beyond the TCP along its +z (m), from the finger collision meshes.
-TIP_BEYOND_TCP = 0.011
-MAX_OPENING = 0.08
+#: Fingertips beyond the TCP along its +z (m), from the finger collision meshes, and the stroke: the
+#: node's ``franka_hand`` gripper preset (core/gripper.py) holds both, so the node plans with them.
+TIP_BEYOND_TCP = PRESETS["franka_hand"].tip_beyond_tcp
+MAX_OPENING = PRESETS["franka_hand"].max_opening
 #: Joint torque limits (N m) of the URDF; the finger motors push with :data:`GRIP_FORCE` each.
 ARM_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)
 GRIP_FORCE = 40.0  # N per finger (the real hand: 70 N continuous, both together 140 N peak)

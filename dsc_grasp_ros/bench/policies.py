@@ -98,6 +98,15 @@ class PlannedGrasp:
     width_m: float  # predicted opening (m)
     image: ImageGrasp | None = None
     info: dict = field(default_factory=dict)  # policy-specific extras (timings, depth, ...)
+    #: The frame the pose is of: None = our grasp frame (the Panda's TCP); else the robot TCP frame's
+    #: pose in the grasp frame, [x, y, z, qx, qy, qz, qw] (``Gripper.tcp_transform``): the executor
+    #: maps the pose back with its inverse.
+    tcp_transform: tuple | None = None
+    #: True: the pose is already the grasp pose (past the surface, as a moveit_msgs/Grasp carries it),
+    #: not a surface pose the executor moves ``grasp_depth`` further.
+    at_grasp_depth: bool = False
+    #: Pre-grasp distance (m) along the approach the plan asks for; None = the executor's.
+    pregrasp_m: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -158,9 +167,16 @@ class ModelPolicy(Policy):
     """
 
     def __init__(self, path=None, modality: str | None = None, name: str | None = None, device: str = "cpu",
-                 approach: str = "vertical", **detector_settings):
+                 approach: str = "vertical", gripper=None, **detector_settings):
         from ..core.inference import DetectorConfig, GraspDetector
         from ..core.model_io import ModelError
+
+        #: ``gripper`` (:class:`~dsc_grasp_ros.core.gripper.Gripper`): the plans are poses of its TCP
+        #: frame and no wider than its stroke (as the node publishes them with that gripper); None:
+        #: our grasp frame and the detector's ``max_gripper_opening``.
+        self.gripper = gripper
+        if gripper is not None:
+            detector_settings.setdefault("max_gripper_opening", gripper.max_opening)
 
         if approach not in APPROACHES:
             raise PolicyError(f"approach must be one of {APPROACHES}, got {approach!r}")
@@ -198,7 +214,11 @@ class ModelPolicy(Policy):
         g = res.grasps[0]
         pos, quat = camera_grasp_to_base(g.position, g.orientation, obs.T_base_camera)
         info = {"depth_m": float(g.depth_m), "timings": {k: round(v, 5) for k, v in res.timings.items()}, "t_plan": time.perf_counter() - t0}
-        return PlannedGrasp(pos, quat, float(g.width_m), ImageGrasp(g.u, g.v, g.angle, g.width_px, g.quality), info)
+        tcp = None
+        if self.gripper is not None:
+            pos, quat = self.gripper.to_tcp(pos, quat)
+            tcp = tuple(self.gripper.tcp_transform)
+        return PlannedGrasp(pos, quat, float(g.width_m), ImageGrasp(g.u, g.v, g.angle, g.width_px, g.quality), info, tcp_transform=tcp)
 
 
 # --------------------------------------------------------------------------- peers
