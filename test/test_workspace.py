@@ -66,3 +66,29 @@ def test_labels_near_a_thin_object_and_ids():
         parse_object_id("mug", mask)
     with pytest.raises(WorkspaceError, match="needs an instance mask"):
         GraspFilter().apply(np.zeros((1, 3)), target=1)
+
+
+def test_select_grasps_in_the_output_frame_with_a_fitted_table():
+    from types import SimpleNamespace
+
+    from dsc_grasp_ros.core.geometry import Transform, rotation_to_quaternion
+    from dsc_grasp_ros.core.workspace import select_grasps
+
+    # camera 0.6 m above a table at base z = 0, looking straight down
+    T = Transform((0.5, 0.0, 0.6), tuple(rotation_to_quaternion(np.diag([1.0, -1.0, -1.0]))))
+    depth = np.full((240, 320), 0.6, np.float32)
+    mask = np.zeros((240, 320), np.int32)
+    mask[100:140, 140:180] = 5
+
+    def grasp(u, v, z):
+        return SimpleNamespace(u=u, v=v, position=CAM.deproject(u, v, z))
+
+    gs = [grasp(160, 120, 0.55), grasp(300, 120, 0.55), grasp(150, 110, 0.598), grasp(40, 40, 0.55)]
+    sel = select_grasps(gs, T, box=WorkspaceBox.from_list([0.3, -0.2, 0.0, 0.6, 0.2, 0.3]), support_plane="remove",
+                        support_margin=0.005, depth=depth, cam=CAM, mask=mask)
+    assert sel.grasps == [gs[0]] and sel.labels == [5]
+    assert sel.dropped == {"outside_workspace": 1, "on_support_plane": 1, "off_object": 1}  # gs[1] is at base x = 0.654
+    nrm, off = sel.plane_cam
+    assert np.allclose(nrm, [0, 0, -1], atol=1e-6) and off == pytest.approx(-0.6, abs=1e-6)
+    with pytest.raises(WorkspaceError, match="not the size of the images"):
+        select_grasps(gs, T, depth=depth, cam=CAM, mask=mask[:10])

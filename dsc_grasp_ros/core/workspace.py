@@ -30,7 +30,7 @@ import numpy as np
 from .geometry import CameraIntrinsics
 
 __all__ = ["WorkspaceError", "WorkspaceBox", "GraspFilter", "FilterResult", "camera_support_plane", "object_labels",
-           "parse_object_id", "FILTER_REASONS"]
+           "parse_object_id", "FILTER_REASONS", "SUPPORT_PLANE_MODES", "Selection", "select_grasps"]
 
 #: Why a grasp was dropped (counted in /diagnostics as ``dropped_<reason>``).
 FILTER_REASONS = ("outside_workspace", "on_support_plane", "off_object", "not_target", "beyond_per_object")
@@ -189,3 +189,46 @@ class GraspFilter:
             raise WorkspaceError("a target object needs an instance mask (none received on object_masks)")
         keep = [int(i) for i in np.nonzero(ok)[0]]
         return FilterResult(keep, [int(labels[i]) for i in keep], dropped)
+
+
+#: ``support_plane`` choices: ``off``; ``clamp``: the plane is fitted in the depth image and limits
+#: how deep a grasp goes (fingertips above it); ``remove``: clamp, and grasps on the plane are dropped.
+SUPPORT_PLANE_MODES = ("off", "clamp", "remove")
+
+
+@dataclass
+class Selection:
+    """What :func:`select_grasps` kept: the grasps (best first), their object labels, why the others
+    were dropped, and the support plane (camera optical frame; None when off or not fitted)."""
+
+    grasps: list
+    labels: list[int]
+    dropped: dict[str, int]
+    plane_cam: tuple | None
+
+
+def select_grasps(grasps, T=None, box: WorkspaceBox | None = None, support_plane: str = "off", support_margin: float = 0.01,
+                  depth=None, cam: CameraIntrinsics | None = None, mask=None, target: int | None = None, per_object: int = 0,
+                  mask_radius: int = 3) -> Selection:
+    """Keep the detector's grasps (``MetricGrasp`` list, camera optical frame, best first) that lie
+    inside ``box`` (output frame: ``T`` maps camera -> output, None = the camera frame), off the
+    support plane (``support_plane`` ``remove``; fitted in ``depth`` with ``cam``), on an object of
+    ``mask`` (HxW labels aligned with the image), on object ``target`` when given, at most
+    ``per_object`` per object. The node and the benchmark's clutter check call this one function."""
+    if support_plane not in SUPPORT_PLANE_MODES:
+        raise WorkspaceError(f"support_plane must be one of {SUPPORT_PLANE_MODES}, got {support_plane!r}")
+    plane = None
+    if support_plane != "off" and depth is not None and cam is not None and grasps:
+        from .preprocess import depth_to_metres
+
+        plane = camera_support_plane(depth_to_metres(depth)[0], cam)
+    if mask is not None and depth is not None and np.asarray(mask).shape[:2] != np.asarray(depth).shape[:2]:
+        raise WorkspaceError(f"the instance mask ({np.asarray(mask).shape[1]}x{np.asarray(mask).shape[0]}) is not the size of the "
+                             f"images ({np.asarray(depth).shape[1]}x{np.asarray(depth).shape[0]}): it must be aligned with the colour image")
+    cam_pts = np.array([np.asarray(g.position, dtype=np.float64) for g in grasps]).reshape(-1, 3)
+    out_pts = cam_pts if T is None else T.apply(cam_pts).reshape(-1, 3)
+    uv = np.array([(g.u, g.v) for g in grasps], dtype=np.float64).reshape(-1, 2)
+    flt = GraspFilter(box=box, support_margin=support_margin if support_plane == "remove" else 0.0, per_object=per_object,
+                      mask_radius=mask_radius)
+    r = flt.apply(out_pts, cam_pts, uv, plane, mask, target)
+    return Selection([grasps[i] for i in r.keep], r.labels, r.dropped, plane)
