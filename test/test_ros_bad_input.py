@@ -143,6 +143,7 @@ def test_bad_input_params_lifecycle(ros_context, tmp_path):  # noqa: F811
     params = write_params(tmp_path / "params.yaml", {
         "use_sim_time": True, "min_quality": 0.0, "top_k": 3, "depth_statistic": "center",
         "diagnostics_period": 0.3, "warn_throttle": 0.0, "device": "cpu", "qos_reliability": "reliable",
+        "tracking": False,  # ~/grasp = the frame's best grasp: a good frame after bad ones gives the same pose
     })
     lis = GraspListener("/grasp_node", context=ctx)
     node = start_node(params, env, tmp_path / "node.log", REALSENSE_REMAPS)

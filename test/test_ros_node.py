@@ -86,6 +86,7 @@ def test_replay_grasps_in_base_frame(ros_context, scene_bag, tmp_path):
             "depth_statistic": "center",
             "diagnostics_period": 0.5,
             "device": "cpu",
+            "tracking": False,  # ~/grasp = each frame's best candidate, checked against it below
         },
     )
     lis = GraspListener("/grasp_node", context=ctx)

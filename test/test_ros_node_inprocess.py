@@ -43,7 +43,7 @@ def node():
 
     assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
     n.published = []
-    n._publish = lambda header, rows, poses, res, rgb, image_header: n.published.append((header, rows))
+    n._publish = lambda header, rows, poses, res, rgb, image_header, target=None: n.published.append((header, rows))
     n.warnings = []
     orig = n._warn
 
@@ -383,7 +383,7 @@ def test_approach_target_down_publishes_vertical_grasps_under_a_tilted_camera(sc
 
         assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
         n.published, n.warnings = [], []
-        n._publish = lambda header, rows, poses, res, rgb, image_header: n.published.append((header, rows))
+        n._publish = lambda header, rows, poses, res, rgb, image_header, target=None: n.published.append((header, rows))
         R_cam = quaternion_to_rotation(scene.T_base_camera[3:])
         assert R_cam[2, 2] > -0.95  # the optical axis is tilted from vertical by more than 18 degrees
         pub, counters, _ = _run(n, *_pair(scene.rgb, _mm(scene), scene.K))

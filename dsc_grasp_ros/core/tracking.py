@@ -64,6 +64,23 @@ class TrackerConfig:
             raise ValueError("tracker settings out of range: " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
 
 
+#: valid range of each numeric tracker setting (also the ROS parameter ranges)
+TRACKER_RANGES = {"gate_m": (0.001, 0.5), "gate_deg": (1.0, 90.0), "switch_margin": (0.0, 1.0), "switch_frames": (1, 100),
+                  "smoothing": (0.0, 0.95), "hold_s": (0.0, 60.0), "near_range_m": (0.0, 2.0)}
+#: what each tracker setting does (the node's ``track_*`` parameter descriptions)
+TRACKER_HELP = {
+    "gate_m": "Largest 3-D distance (m) at which a grasp of a new frame is the tracked target seen again.",
+    "gate_deg": "Largest closing-axis angle (degrees, jaw-symmetric) at which a grasp is the tracked target seen again.",
+    "switch_margin": "Quality by which another grasp must beat the target's, switch_frames frames in a row, to replace it.",
+    "switch_frames": "Frames in a row another grasp must be better by switch_margin before the target switches to it.",
+    "smoothing": "Weight of the previous estimate in each update of position, orientation (slerp) and width; 0 = none.",
+    "hold_s": "How long (s) a target that is not seen is held (published as held) before it is lost and a new one acquired.",
+    "lock": "Never switch away from a target while it is seen (re-acquire only after it is lost).",
+    "near_range_m": "Scene depth (m, median of the image centre) under which the target is held without association: "
+                    "the camera is too close to see the object whole; 0 = off.",
+}
+
+
 @dataclass
 class Candidate:
     """One grasp of a frame in the tracking frame (the robot base)."""

@@ -9,6 +9,7 @@ by the benchmark (receive times) and by the tests (the asserting process).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import String
 
 from ..ros import conversions as conv
 
@@ -34,6 +36,7 @@ class Received:
     candidates: list = field(default_factory=list)  # (recv_wall, PointCloud2)
     debug: list = field(default_factory=list)  # (recv_wall, Image)
     diagnostics: list = field(default_factory=list)  # (recv_wall, DiagnosticStatus) of this node
+    target_state: list = field(default_factory=list)  # (recv_wall, dict) of ~/grasp_target_state
 
 
 class GraspListener:
@@ -51,6 +54,7 @@ class GraspListener:
         self.node.create_subscription(PoseArray, f"{n}/grasps", lambda m: self._add("grasps", m), qos)
         self.node.create_subscription(PointCloud2, f"{n}/grasp_candidates", lambda m: self._add("candidates", m), qos)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, qos)
+        self.node.create_subscription(String, f"{n}/grasp_target_state", lambda m: self._add("target_state", json.loads(m.data)), qos)
         if debug_image:
             self.node.create_subscription(Image, f"{n}/debug_image", lambda m: self._add("debug", m), QoSProfile(depth=5))
         self.executor = SingleThreadedExecutor(context=context)

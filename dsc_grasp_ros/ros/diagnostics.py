@@ -132,8 +132,15 @@ class DiagnosticsMixin:
         }
         det, roi = self._detector, self._last_roi
         if det is not None:
+            kv["backend"] = det.engine.backend
+            kv["backend_state"] = det.engine.backend_info.get("state", "")
             kv["roi_mode"] = det.cfg.roi_mode if det.cfg.roi is None else "roi parameter"
             kv["net_px_per_metre"] = f"{det.px_per_metre:.2f}"
+        t = getattr(self, "_last_target", None)
+        if self._p("tracking"):
+            kv["target_id"] = str(t.id) if t is not None else ""
+            kv["target_state"] = t.state if t is not None else "lost"
+            kv["target_switches"] = str(self._tracker.switches)
         if roi is not None:  # the last processed frame's ROI, full-image pixels
             kv["roi"] = f"{roi.x} {roi.y} {roi.w} {roi.h}"
         if self._byte_order_hint:

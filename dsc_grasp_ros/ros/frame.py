@@ -73,11 +73,20 @@ class FrameMixin:
             self._skip("non_finite_pose", "no grasp with a finite pose")
             return
         header = Header(stamp=stamp, frame_id=self._p("target_frame") or cam_frame)
-        self._publish(header, rows, poses, res, rgb, image_header)
+        target = self._track(rows, stamp.sec + stamp.nanosec * 1e-9, self._near_depth(depth))
+        self._publish(header, rows, poses, res, rgb, image_header, target)
         t_pub = time.perf_counter()
         self._processed += 1
         self._out_rate.tick()
         self._record_timings(pair, res, stamp, t_start, t_conv, t_det, t_tf, t_pub)
+
+    def _near_depth(self, depth) -> float | None:
+        """The scene depth the tracker's near-range hold compares (only computed when it is on)."""
+        if not self._p("tracking") or self._p("track_near_range_m") <= 0:
+            return None
+        from ..core.preprocess import scene_depth
+
+        return scene_depth(depth)
 
     def _stamps_valid(self, color, depth_msg) -> bool:
         """Image stamps are times, never negative (else skipped, counted: a pose stamped before the

@@ -32,6 +32,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from . import conversions as conv
@@ -41,6 +42,7 @@ from .frame import FrameMixin, TransformUnavailable
 from .node_params import ParametersMixin
 from .outputs import OutputsMixin, _pose
 from .sync import LatestSlot, RateMeter, StageStats, StampPairer
+from .target import TargetMixin
 
 # tf2: the real tf2_ros (package tf2_ros_py) on a ROS 2 install; it is not on PyPI, so elsewhere the
 # stand-in (.tf2_standin, the same API subset over real DDS) when tf2_msgs is there (setup_venv.sh
@@ -66,7 +68,7 @@ __all__ = ["GraspNode", "SKIP_REASONS", "TransformUnavailable", "HAVE_TF2", "TF2
 RCLError = _rclpy_impl.RCLError
 
 
-class GraspNode(ParametersMixin, FrameMixin, OutputsMixin, DiagnosticsMixin, LifecycleNode):
+class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, DiagnosticsMixin, LifecycleNode):
     """The managed node: lifecycle, subscriptions, tf; parameters (:mod:`.node_params`), the per-frame
     path (:mod:`.frame`), outputs (:mod:`.outputs`) and diagnostics (:mod:`.diagnostics`) are mixed in."""
 
@@ -103,6 +105,7 @@ class GraspNode(ParametersMixin, FrameMixin, OutputsMixin, DiagnosticsMixin, Lif
         self._last_roi = None  # the ROI of the last processed frame (in /diagnostics)
         self._byte_order_hint: str | None = None  # a depth is_bigendian flag that looks wrong (in /diagnostics)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._init_target()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     # ------------------------------------------------------------------ lifecycle service guard
@@ -195,6 +198,7 @@ class GraspNode(ParametersMixin, FrameMixin, OutputsMixin, DiagnosticsMixin, Lif
             modality=self._p("modality") or None,
             backend=self._p("backend"),
             threads=self._p("threads"),
+            background_compile=self._p("compile_in_background"),
             # the runtime detector settings, one list (params.DETECTOR_RUNTIME); roi: empty = none
             **{name: self._p(name) for name in P.DETECTOR_RUNTIME if name != "roi"},
             roi=self._p("roi") or None,
@@ -226,6 +230,7 @@ class GraspNode(ParametersMixin, FrameMixin, OutputsMixin, DiagnosticsMixin, Lif
             "candidates": self.create_lifecycle_publisher(PointCloud2, "~/grasp_candidates", 10),
             "markers": self.create_lifecycle_publisher(MarkerArray, "~/markers", 10),
             "debug": self.create_lifecycle_publisher(Image, "~/debug_image", 1),
+            "target_state": self.create_lifecycle_publisher(String, "~/grasp_target_state", 10),
         }
         # steady clock: the summary and /diagnostics keep coming while /clock stands still (use_sim_time
         # with a paused or finished bag); the rates they report are wall-clock rates anyway
@@ -244,6 +249,7 @@ class GraspNode(ParametersMixin, FrameMixin, OutputsMixin, DiagnosticsMixin, Lif
         rel = ReliabilityPolicy.RELIABLE if self._p("qos_reliability") == "reliable" else ReliabilityPolicy.BEST_EFFORT
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(self._p("qos_depth")), reliability=rel)
         self._pairer.clear()
+        self._reset_target()  # a target of an earlier activation is not this one's
         self._pairer.tolerance_ns = int(round(self._p("sync_tolerance") * 1e9))
         self._subs = [
             # raw=True: the images are read in place from their CDR bytes (conversions.parse_image_cdr)

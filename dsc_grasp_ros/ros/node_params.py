@@ -76,6 +76,12 @@ class ParametersMixin:
                 validate_setting(name, (value or None) if name == "roi" else value)
             except ValueError as e:
                 return f"parameter {name}: {e}"
+        from .target import tracker_config
+
+        try:
+            tracker_config(self._p)
+        except ValueError as e:
+            return f"parameters track_*: {e}"
         if not self._p("min_depth") < self._p("max_depth"):
             return f"parameters min_depth={self._p('min_depth')} and max_depth={self._p('max_depth')}: min_depth must be smaller"
         return None
@@ -127,6 +133,11 @@ class ParametersMixin:
                     validate_setting(k, v)
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))
+        tracking = {p.name: p.value for p in params if p.name == "tracking" or p.name.startswith("track_")}
+        if tracking:
+            reason = self._retune_target(tracking)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
         for p in params:  # everything is valid: apply what the node itself holds
             self._bad_params.pop(p.name, None)
             if p.name == "sync_tolerance":

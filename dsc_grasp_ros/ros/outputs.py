@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 from geometry_msgs.msg import Pose, PoseArray, PoseStamped
+from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from . import conversions as conv
@@ -33,14 +34,20 @@ class OutputsMixin:
             poses.append(_pose(pos, quat))
         return rows, poses
 
-    def _publish(self, header, rows, poses, res, rgb, image_header) -> None:
+    def _publish(self, header, rows, poses, res, rgb, image_header, target=None) -> None:
+        """``target``: ``(pose or None, JSON state or None)`` of the tracker (:mod:`.target`): the
+        pose goes to ``~/grasp`` (with tracking off: the frame's best grasp)."""
+        best, state = target if target is not None else ((poses[0] if poses else None), None)
         with self._pub_lock:
             if not self._active or not self._pubs:
                 return
             pubs = self._pubs
-            if poses:
-                pubs["grasp"].publish(PoseStamped(header=header, pose=poses[0]))
+            if best is not None:
+                pose = best if isinstance(best, Pose) else _pose(*best)
+                pubs["grasp"].publish(PoseStamped(header=header, pose=pose))
                 self._published += 1
+            if state is not None:
+                pubs["target_state"].publish(String(data=state))
             pubs["grasps"].publish(PoseArray(header=header, poses=poses))
             pubs["candidates"].publish(conv.candidates_to_cloud(np.asarray(rows, dtype=np.float64).reshape(-1, len(conv.CANDIDATE_FIELDS)), header))
             if self._p("publish_markers"):

@@ -20,6 +20,7 @@ from typing import Any
 from ..core.clearance import FINGER_CHECK_MODES
 from ..core.geometry import DEPTH_STATISTICS
 from ..core.settings import BACKENDS, DEFAULT_THREADS, ROI_MODES, SETTING_HELP, THREADS_RANGE, TUNABLE_RANGES, default
+from ..core.tracking import TRACKER_HELP, TRACKER_RANGES, TrackerConfig
 from ..core.virtual_view import VIEWS
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
@@ -49,6 +50,16 @@ def _detector(name: str, **kw) -> ParamSpec:
     return ParamSpec(name, value, SETTING_HELP[name], RUNTIME, range=rng, **kw)
 
 
+def _tracker(name: str) -> ParamSpec:
+    """A ``track_*`` parameter: default, description and range from :mod:`dsc_grasp_ros.core.tracking`."""
+    value = getattr(TrackerConfig(), name)
+    rng = None
+    if name in TRACKER_RANGES:
+        lo, hi = TRACKER_RANGES[name]
+        rng = (lo, hi, 1 if isinstance(value, int) and not isinstance(value, bool) else 0.0)
+    return ParamSpec(f"track_{name}", value, TRACKER_HELP[name], RUNTIME, range=rng)
+
+
 PARAMS: tuple[ParamSpec, ...] = (
     # ---- lifecycle / startup
     ParamSpec("autostart", True, "Configure and activate the managed node on start (false: wait for lifecycle transitions).", STARTUP),
@@ -61,6 +72,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("backend", "auto", "Network backend: auto (CPU: BatchNorm-folded model compiled with torch.compile, cached on disk "
               "under ~/.cache/dsc_grasp_ros so a restart skips the compile; eager when compiling fails; GPU: CUDA graphs), "
               "eager, or compiled.", RECONFIGURE, choices=BACKENDS),
+    ParamSpec("compile_in_background", True, "With a compiled backend: start serving grasps with the eager network at once "
+              "and swap in the compiled one when it is ready (a cold compile takes minutes on a small CPU); false = "
+              "configure waits for the compile. /diagnostics' backend_state says which one runs.", RECONFIGURE),
     ParamSpec("threads", DEFAULT_THREADS, "CPU threads of the network (torch intra-op threads); 0 = all cores. "
               "OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE, set by the package), so 2 threads hold up when the "
               "robot PC's other processes (camera driver, MoveIt, rviz) load the CPU: README, Performance.", RECONFIGURE, range=(*THREADS_RANGE, 1)),
@@ -105,6 +119,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     _detector("finger_depth"),
     _detector("finger_pad"),
     _detector("opening_margin"),
+    # ---- grasp tracking (runtime): ~/grasp follows one target across frames
+    ParamSpec("tracking", True, "Publish on ~/grasp the tracked target (association, hysteresis, smoothing, hold; "
+              "~/grasp_target_state says its id, state and age) instead of each frame's best grasp; ~/grasps stays the raw "
+              "best-first list.", RUNTIME),
+    *(_tracker(name) for name in TRACKER_HELP),
     # ---- outputs
     ParamSpec("publish_markers", True, "Publish ~/markers (gripper glyphs coloured by quality).", RUNTIME),
     ParamSpec("diagnostics_period", 5.0, "Period (s) of the summary log line and the /diagnostics status.", RECONFIGURE, range=(0.1, 3600.0, 0.0)),
