@@ -37,7 +37,7 @@ PROCESS_WORDS = [
 HASH = re.compile(r"(?<![0-9A-Za-z_])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}(?![0-9A-Za-z_])")
 #: "commit 8386339": a hash given as evidence, whatever its characters
 COMMIT_WORD = re.compile(r"\bcommit\s+([0-9a-f]{7,40})\b", re.I)
-HASH_OK_LINE = re.compile(r"sha256|sha-256|rosdistro|0x[0-9a-f]|#[0-9a-f]{6}\b", re.I)
+HASH_OK_LINE = re.compile(r"sha256|sha-256|rosdistro|digest|0x[0-9a-f]|#[0-9a-f]{6}\b", re.I)
 RUNS = re.compile(r"(?<![\w.-])runs/[\w.*{}\[\],-]+")
 #: a ``runs/`` path is an output or input of a command when the same line holds one of these
 COMMAND_HINT = re.compile(r"dsc-grasp|\.venv/bin|scripts/|--\w|OMP_NUM_THREADS|tensorboard|^\s*(for |[A-Z_]+=)")
@@ -63,8 +63,10 @@ def python_text(source: str) -> list[tuple[int, str]]:
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
             if tok.type in kinds:
+                # a string on a line that says what its hex is (a digest, a sha256) keeps that context
+                context = f"  [{tok.line.strip()}]" if tok.type == tokenize.STRING and HASH_OK_LINE.search(tok.line) else ""
                 for i, part in enumerate(tok.string.splitlines() or [""]):
-                    out.append((tok.start[0] + i, part))
+                    out.append((tok.start[0] + i, part + context))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return list(enumerate(source.splitlines(), 1))
     return out

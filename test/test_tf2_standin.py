@@ -194,5 +194,5 @@ def test_buffer_follows_sim_time_and_clears_on_jump_back(ros):
     pub.publish(Clock(clock=TimeMsg(sec=50)))  # bag loop: jump back 50 s -> cleared
     assert _wait(lambda: buf.cleared > cleared)
     assert not buf.can_transform("base", "cam", Time())
-    # without the node, the buffer runs on the system clock (what issue 11 item 9 reported)
+    # without the node, the buffer runs on the system clock, not the node's (sim time)
     assert tf2.Buffer().clock.clock_type != node.get_clock().clock_type
