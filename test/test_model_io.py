@@ -211,3 +211,15 @@ def test_onnx_export_matches_torch(tmp_path):
 
     props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
     assert json.loads(props["dsc_grasp"])["modality"] == "rgbd"
+
+
+def test_a_file_that_is_no_pickle_reads_as_corrupt_without_unsafe_advice(tmp_path):
+    from dsc_grasp_ros.core.model_io import load_state_dict_file
+
+    bad = tmp_path / "garbage.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(ModelError) as e:
+        load_state_dict_file(bad)
+    msg = str(e.value)
+    assert "corrupt or not a plain state_dict" in msg and "Unsupported operand" in msg
+    assert "weights_only" not in msg.replace("weights_only=True", "") and "was not loaded" not in msg

@@ -195,7 +195,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as first:
         if not _is_refusal(first):
-            raise ModelError(f"checkpoint {path} is corrupt or not a torch checkpoint (UnpicklingError: {_clean(str(first))[:200]})") from None
+            raise ModelError(f"checkpoint {path} is corrupt or not a torch checkpoint (UnpicklingError: {unpickling_detail(first)})") from None
         if "numpy" not in str(first):
             raise _refused(path, first) from None
         try:
@@ -222,7 +222,10 @@ def _clean(text: str) -> str:
 def _is_refusal(err: Exception) -> bool:
     """torch.load(weights_only=True) refused what the file holds (rather than failing to read it)."""
     text = str(err)
-    return "Weights only load failed" in text or bool(_GLOBAL.search(text))
+    if _GLOBAL.search(text):
+        return True
+    # bytes that are no pickle at all ("Unsupported operand"): corrupt, not refused
+    return "Weights only load failed" in text and "Unsupported operand" not in text
 
 
 def unpickling_detail(err: Exception) -> str:
@@ -255,7 +258,7 @@ def load_state_dict_file(path, error: type[Exception] = ModelError, what: str = 
         if _is_refusal(e):
             raise error(str(_refused(path, e, what, "more than a plain state_dict of tensors",
                                      "Model files written by 'dsc-grasp train' or 'dsc-grasp export' load"))) from None
-        raise error(f"{what} {path} is corrupt or not a plain state_dict (UnpicklingError: {_clean(str(e))[:200]})") from None
+        raise error(f"{what} {path} is corrupt or not a plain state_dict (UnpicklingError: {unpickling_detail(e)})") from None
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
         raise error(f"{what} {path} is corrupt or not a plain state_dict ({type(e).__name__}: {_clean(str(e))[:200]})") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
