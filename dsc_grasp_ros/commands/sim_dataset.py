@@ -75,6 +75,12 @@ def register(sub):
     p.add_argument("--max-tilt", type=float, default=None, metavar="DEG", help="largest camera tilt from vertical, 0-60 degrees (default: v1 20, v2 35)")
     p.add_argument("--candidates", type=int, default=None, help="grasp candidates per object and view (default: v1 80, v2 24)")
     p.add_argument("--max-candidates-per-view", type=int, default=None, help="v2: candidates per view shared by its objects (default: 72)")
+    p.add_argument("--gripper", default=None, choices=_gripper_names(), metavar="NAME",
+                   help="the labeller's gripper stroke: franka_hand (80 mm, the Panda; the default and every data set before "
+                   "this option), robotiq_2f_85 (85 mm) or robotiq_2f_140 (140 mm: boxes wider than 8 cm get grasps across "
+                   "their wide side too). Only the opening changes; the finger boxes, force and speed stay the labeller's. "
+                   "Recorded in dataset_config.json and each camera.json; train such data without --max-opening 0.08 "
+                   "(default: franka_hand)")
     p.add_argument("--min-grasps", type=int, default=3, help="views with fewer successful grasps are re-shot or dropped (default: 3)")
     p.add_argument("--size", type=_size, default=(640, 480), metavar="WxH", help="image size (default: 640x480; intrinsics scale with it)")
     p.add_argument("--hole-value", type=float, default=-1.0, help="value of stereo-depth holes (default: -1 as in Jacquard; a RealSense gives 0)")
@@ -83,6 +89,12 @@ def register(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-objects", action="store_true", help="print the object catalogue (index, name, train/held-out/benchmark) of the preset and exit")
     p.set_defaults(func=run)
+
+
+def _gripper_names() -> list[str]:
+    from ..sim.gripper import SIM_GRIPPERS
+
+    return list(SIM_GRIPPERS)
 
 
 def _frange(text: str) -> tuple[float, float]:
@@ -137,6 +149,8 @@ def run(args) -> int:
                        ("max_tilt", "max_tilt_deg"), ("distance", "dist_range"), ("max_candidates_per_view", "max_candidates_per_view")):
         if getattr(args, arg) is not None:
             kw[field] = getattr(args, arg)
+    if args.gripper is not None:
+        kw["gripper"] = args.gripper
     if args.objects_per_scene is not None:
         kw["objects_per_scene"] = tuple(args.objects_per_scene)
     if args.objects_root is not None:

@@ -64,6 +64,9 @@ class GenConfig:
     dist_range: tuple[float, float] = _V2.camera.distance  # camera distance along its axis
     max_candidates_per_view: int = _V2.label.max_candidates_per_view
     objects_root: str | None = None
+    #: the labeller's gripper stroke (:data:`.gripper.SIM_GRIPPERS`); left out of the settings file when it
+    #: is the default Franka hand, so earlier data sets keep their digests
+    gripper: str = "franka_hand"
 
     @classmethod
     def of_preset(cls, name: str, **kw) -> "GenConfig":
@@ -103,6 +106,8 @@ class GenConfig:
                 d.pop(k)
         else:
             d.pop("height_range")
+        if self.gripper == "franka_hand":
+            d.pop("gripper")
         d["generator_version"] = PRESETS[self.preset].generator_version
         return d
 
@@ -215,7 +220,7 @@ def _scene_views(seed: int, cfg: GenConfig, rng: np.random.Generator) -> tuple[l
             scene = sc.build_scene(p, client, rng, sc_cfg, items, n_obj, cfg.objects_root)
             if not scene.objects:
                 continue
-            g = grip.create(p, client)
+            g = grip.create(p, client, spec=grip.sim_gripper(cfg.gripper))
             state = p.saveState(physicsClientId=client)
             objects = [o.as_dict() for o in scene.objects]
             views = []
@@ -268,7 +273,6 @@ def _best_shot(p, client, g, state, scene, cfg: GenConfig, sc_cfg, rng) -> tuple
 def _view_meta(sid: str, seed: int, n: int, tag: dict, cfg: GenConfig, scene, objects: list[dict], shot: _Shot) -> dict:
     """The view's ``camera.json`` (the fields every preset writes, in file order)."""
     from . import camera as cam
-    from . import gripper as grip
 
     by_body = {o.body: o.index for o in scene.objects}
     visible = {int(b): int((shot.seg == b).sum()) for b in by_body}
@@ -293,8 +297,17 @@ def _view_meta(sid: str, seed: int, n: int, tag: dict, cfg: GenConfig, scene, ob
         "lighting": {k: (_r(v, 4) if isinstance(v, list) else round(float(v), 4)) for k, v in shot.light.items()},
         "stereo_hole_value": cfg.hole_value,
         "trials": stats.as_dict(),
-        "gripper": {"max_opening": grip.MAX_OPENING, "jaw_size": grip.JAW_SIZE, "grip_force": grip.GRIP_FORCE},
+        "gripper": _gripper_meta(cfg.gripper),
     }
+
+
+def _gripper_meta(name: str) -> dict:
+    """The labeller's gripper in ``camera.json`` (its name only when it is not the default Franka hand)."""
+    from . import gripper as grip
+
+    spec = grip.sim_gripper(name)
+    meta = {"max_opening": spec.max_opening, "jaw_size": spec.jaw_size, "grip_force": spec.grip_force}
+    return meta if name == grip.DEFAULT_GRIPPER else {"name": name, **meta}
 
 
 def _finish(shot: _Shot, scene, meta: dict, cfg: GenConfig, sc_cfg, rng) -> dict:
@@ -487,6 +500,9 @@ def generate(
     from .scene import OBJECT_SOURCES
 
     cfg = cfg or GenConfig()
+    from .gripper import sim_gripper
+
+    sim_gripper(cfg.gripper)  # fail early: an unknown gripper
     # fail early: bad ranges or names, benchmark objects, no object folder
     OBJECT_SOURCES[cfg.scene_config().objects](cfg.objects_root).select(cfg.object_range)
     out = Path(out)

@@ -9,6 +9,12 @@ Body frame = tool-centre-point (TCP) frame of :mod:`dsc_grasp_ros.core.conventio
 approach direction, the jaws close along ``y``; the TCP lies :data:`TIP_BELOW_TCP` above the
 fingertips (between the finger pads). Joint ``i`` (0, 1) is the distance of finger ``i``'s inner
 face from the TCP plane ``y = 0``: the opening is ``q0 + q1``.
+
+The stroke is a robot gripper's (:data:`SIM_GRIPPERS`, from the presets of
+:mod:`dsc_grasp_ros.core.gripper`): ``franka_hand`` (80 mm, the default and every data set before the
+option), ``robotiq_2f_85`` (85 mm) and ``robotiq_2f_140`` (140 mm, which reaches across boxes the Panda
+cannot). Only the stroke changes between them; the finger boxes, grip force and closing speed are the
+constants below for all three (a labeller's stand-in for the jaws, not their meshes).
 """
 
 from __future__ import annotations
@@ -28,22 +34,58 @@ GRIP_FORCE = 20.0  # N per finger
 CLOSE_SPEED = 0.12  # m/s per finger
 
 
+@dataclass(frozen=True)
+class SimGripper:
+    """The simulated gripper's geometry (m): a robot gripper's stroke with the labeller's finger boxes."""
+
+    name: str = "franka_hand"
+    max_opening: float = MAX_OPENING
+    jaw_size: float = JAW_SIZE
+    finger_thickness: float = FINGER_THICKNESS
+    finger_length: float = FINGER_LENGTH
+    tip_below_tcp: float = TIP_BELOW_TCP
+    palm_thickness: float = PALM_THICKNESS
+    grip_force: float = GRIP_FORCE
+
+
+def _sim_grippers() -> dict[str, SimGripper]:
+    from ..core.gripper import PRESETS
+
+    return {name: SimGripper(name=name, max_opening=g.max_opening) for name, g in PRESETS.items()}
+
+
+#: The strokes the labeller can use, by the names of :data:`dsc_grasp_ros.core.gripper.PRESETS`.
+SIM_GRIPPERS: dict[str, SimGripper] = _sim_grippers()
+DEFAULT_GRIPPER = "franka_hand"
+PANDA = SIM_GRIPPERS[DEFAULT_GRIPPER]
+assert PANDA.max_opening == MAX_OPENING, "the Franka hand preset's stroke is the labeller's default"
+
+
+def sim_gripper(name: str) -> SimGripper:
+    """The simulated gripper called ``name`` (ValueError naming the choices otherwise)."""
+    try:
+        return SIM_GRIPPERS[name]
+    except KeyError:
+        raise ValueError(f"unknown gripper {name!r}: choose one of {list(SIM_GRIPPERS)}") from None
+
+
 @dataclass
 class GripperIds:
     body: int
     constraint: int
+    spec: SimGripper = PANDA
 
 
-def create(p, client: int, park=(0.0, 0.0, 5.0)) -> GripperIds:
-    """Create the gripper in ``client``, parked at ``park`` (out of the way), fully open."""
-    half_len = FINGER_LENGTH / 2
-    zc = TIP_BELOW_TCP - half_len  # finger box centre along z
-    palm_z = TIP_BELOW_TCP - FINGER_LENGTH - PALM_THICKNESS / 2
-    palm_half = [JAW_SIZE / 2 + 0.005, MAX_OPENING / 2 + FINGER_THICKNESS + 0.005, PALM_THICKNESS / 2]
+def create(p, client: int, park=(0.0, 0.0, 5.0), spec: SimGripper = PANDA) -> GripperIds:
+    """Create the gripper ``spec`` in ``client``, parked at ``park`` (out of the way), fully open."""
+    half_len = spec.finger_length / 2
+    zc = spec.tip_below_tcp - half_len  # finger box centre along z
+    palm_z = spec.tip_below_tcp - spec.finger_length - spec.palm_thickness / 2
+    palm_half = [spec.jaw_size / 2 + 0.005, spec.max_opening / 2 + spec.finger_thickness + 0.005, spec.palm_thickness / 2]
     palm = p.createCollisionShape(p.GEOM_BOX, halfExtents=palm_half, collisionFramePosition=[0, 0, palm_z], physicsClientId=client)
-    fh = [JAW_SIZE / 2, FINGER_THICKNESS / 2, half_len]
-    f0 = p.createCollisionShape(p.GEOM_BOX, halfExtents=fh, collisionFramePosition=[0, FINGER_THICKNESS / 2, zc], physicsClientId=client)
-    f1 = p.createCollisionShape(p.GEOM_BOX, halfExtents=fh, collisionFramePosition=[0, -FINGER_THICKNESS / 2, zc], physicsClientId=client)
+    fh = [spec.jaw_size / 2, spec.finger_thickness / 2, half_len]
+    f0 = p.createCollisionShape(p.GEOM_BOX, halfExtents=fh, collisionFramePosition=[0, spec.finger_thickness / 2, zc], physicsClientId=client)
+    f1 = p.createCollisionShape(p.GEOM_BOX, halfExtents=fh, collisionFramePosition=[0, -spec.finger_thickness / 2, zc], physicsClientId=client)
     body = p.createMultiBody(
         baseMass=0.4,
         baseCollisionShapeIndex=palm,
@@ -64,11 +106,11 @@ def create(p, client: int, park=(0.0, 0.0, 5.0)) -> GripperIds:
     for j in (-1, 0, 1):
         p.changeDynamics(body, j, lateralFriction=1.0, spinningFriction=0.002, rollingFriction=0.0, physicsClientId=client)
     for j in (0, 1):
-        p.resetJointState(body, j, MAX_OPENING / 2, physicsClientId=client)
+        p.resetJointState(body, j, spec.max_opening / 2, physicsClientId=client)
         p.setJointMotorControl2(body, j, p.VELOCITY_CONTROL, targetVelocity=0, force=0, physicsClientId=client)
     cid = p.createConstraint(body, -1, -1, -1, p.JOINT_FIXED, [0, 0, 0], [0, 0, 0], park, physicsClientId=client)
     p.changeConstraint(cid, park, [0, 0, 0, 1], maxForce=500, physicsClientId=client)
-    return GripperIds(body, cid)
+    return GripperIds(body, cid, spec)
 
 
 def place(p, client: int, g: GripperIds, position, orientation, opening: float) -> None:
@@ -77,7 +119,7 @@ def place(p, client: int, g: GripperIds, position, orientation, opening: float) 
     p.resetBaseVelocity(g.body, [0, 0, 0], [0, 0, 0], physicsClientId=client)
     for j in (0, 1):
         p.resetJointState(g.body, j, opening / 2, 0.0, physicsClientId=client)
-        p.setJointMotorControl2(g.body, j, p.VELOCITY_CONTROL, targetVelocity=0, force=GRIP_FORCE, physicsClientId=client)
+        p.setJointMotorControl2(g.body, j, p.VELOCITY_CONTROL, targetVelocity=0, force=g.spec.grip_force, physicsClientId=client)
     p.changeConstraint(g.constraint, list(position), list(orientation), maxForce=500, physicsClientId=client)
 
 

@@ -10,7 +10,9 @@ Per object visible in the view:
    support (down to 4 mm short of the surface point: "too_low" below that). The trial opening is
    twice the farthest reach of the object's silhouette from the centre along the closing axis,
    across the jaw width (metres at the surface depth), plus 2 x 8 mm clearance; candidates wider
-   than the gripper are rejected ("too_wide"); if that opening collides, the full 8 cm is tried.
+   than the gripper are rejected ("too_wide"); if that opening collides, the full stroke is tried
+   (the gripper's ``spec``: 8 cm for the default Franka hand, 8.5 or 14 cm for the Robotiq 2F-85 and
+   2F-140, :data:`.gripper.SIM_GRIPPERS`).
 2. **Collision check**: the open gripper at the grasp pose and at two pre-grasp poses 3 and 8 cm
    back along the approach must be at least 1 mm from everything (support and all objects).
 3. **Physical trial** from the saved settled state: the fingers close (velocity motors, force
@@ -98,7 +100,7 @@ def run_trial(
     grip.place(p, client, g, position, orientation, opening)
     z0 = {b: p.getBasePositionAndOrientation(b, physicsClientId=client)[0][2] for b in [target, *others]}
     for j in (0, 1):
-        p.setJointMotorControl2(g.body, j, p.VELOCITY_CONTROL, targetVelocity=-close_speed, force=grip.GRIP_FORCE, physicsClientId=client)
+        p.setJointMotorControl2(g.body, j, p.VELOCITY_CONTROL, targetVelocity=-close_speed, force=g.spec.grip_force, physicsClientId=client)
     steps_needed = int(opening / 2 / close_speed / (1 / 240)) + 12
     for step in range(1, max(steps_needed, 24) + 48):
         p.stepSimulation(physicsClientId=client)
@@ -169,15 +171,15 @@ def surface_and_axes(u, v, angle, depth, K, T_world_cam):
     return s, z, T[:3, 2].copy(), T[:3, :3] @ (c_cam / np.linalg.norm(c_cam))
 
 
-def grasp_depth_limit(s, approach, closing, opening: float, support_z: float) -> float:
-    """Deepest TCP offset beyond ``s`` along ``approach`` that keeps the fingers above the support."""
+def grasp_depth_limit(s, approach, closing, opening: float, support_z: float, spec: grip.SimGripper = grip.PANDA) -> float:
+    """Deepest TCP offset beyond ``s`` along ``approach`` that keeps the fingers of ``spec`` above the support."""
     quat = grip.tcp_orientation(approach, closing)
     R = cam.quat_to_matrix(quat)
     low = np.inf
-    for x in (-grip.JAW_SIZE / 2, grip.JAW_SIZE / 2):
-        for y in (opening / 2, opening / 2 + grip.FINGER_THICKNESS):
+    for x in (-spec.jaw_size / 2, spec.jaw_size / 2):
+        for y in (opening / 2, opening / 2 + spec.finger_thickness):
             for sy in (1, -1):
-                low = min(low, float((R @ [x, sy * y, grip.TIP_BELOW_TCP])[2]))
+                low = min(low, float((R @ [x, sy * y, spec.tip_below_tcp])[2]))
     a_z = min(float(approach[2]), -1e-3)
     return (s[2] + low - support_z - MIN_FINGERTIP_HEIGHT) / -a_z
 
@@ -244,12 +246,12 @@ def silhouette_extents_px(seg: np.ndarray, body: int, u: float, v: float, angles
     return last.max(axis=2)
 
 
-def _gripper_reach() -> float:
-    """Radius of a sphere around the TCP that holds the open gripper (m)."""
-    half_y = grip.MAX_OPENING / 2 + grip.FINGER_THICKNESS + 0.005
-    down = grip.TIP_BELOW_TCP
-    up = grip.FINGER_LENGTH - grip.TIP_BELOW_TCP + grip.PALM_THICKNESS
-    return float(math.sqrt((grip.JAW_SIZE / 2 + 0.005) ** 2 + half_y**2 + max(down, up) ** 2))
+def _gripper_reach(spec: grip.SimGripper = grip.PANDA) -> float:
+    """Radius of a sphere around the TCP that holds the open gripper ``spec`` (m)."""
+    half_y = spec.max_opening / 2 + spec.finger_thickness + 0.005
+    down = spec.tip_below_tcp
+    up = spec.finger_length - spec.tip_below_tcp + spec.palm_thickness
+    return float(math.sqrt((spec.jaw_size / 2 + 0.005) ** 2 + half_y**2 + max(down, up) ** 2))
 
 
 def _candidate_pixels(rng, prm: LabelParams, mask: np.ndarray, n: int):
@@ -267,13 +269,13 @@ def _candidate_pixels(rng, prm: LabelParams, mask: np.ndarray, n: int):
     return us, vs, rng.choice(len(us), size=min(n, len(us)), replace=False, p=wts / wts.sum())
 
 
-def _fitting_angle(rng, prm: LabelParams, seg, body, u, v, band, limit, z, f) -> float | None:
+def _fitting_angle(rng, prm: LabelParams, seg, body, u, v, band, limit, z, f, max_opening: float) -> float | None:
     """A closing angle at which the silhouette fits between the jaws (drawn among ``prm.angles`` grid
     angles, then jittered within its cell), or None if none fits."""
     a0 = rng.uniform(0, math.pi / prm.angles)
     grid = a0 + np.arange(prm.angles) * (math.pi / prm.angles)
     ext = silhouette_extents_px(seg, body, u, v, grid, band, limit)
-    fits = np.nonzero(2 * ext.max(1) * z / f <= grip.MAX_OPENING - 0.004)[0]
+    fits = np.nonzero(2 * ext.max(1) * z / f <= max_opening - 0.004)[0]
     if len(fits) == 0:
         return None
     return float(grid[fits[int(rng.integers(len(fits)))]] + rng.uniform(-0.5, 0.5) * math.pi / prm.angles)  # continuous angles
@@ -285,7 +287,7 @@ class _Bodies:
     check, or (``local``) the bodies whose box meets the box swept by the gripper from 8 cm back to the
     grasp, the state restored only after a trial moved something."""
 
-    def __init__(self, p, client, state_id: int, scene, local: bool):
+    def __init__(self, p, client, state_id: int, scene, local: bool, spec: grip.SimGripper = grip.PANDA):
         self.p, self.client, self.state_id, self.local = p, client, state_id, local
         self.bodies = list(scene.bodies)
         self.dirty = False
@@ -293,7 +295,7 @@ class _Bodies:
             p.restoreState(stateId=state_id, physicsClientId=client)
             self.aabbs = {b: np.asarray(p.getAABB(b, physicsClientId=client)) for b in scene.bodies}
             self.support = getattr(scene, "support_body", None)
-            self.reach = _gripper_reach() + 0.002
+            self.reach = _gripper_reach(spec) + 0.002
 
     def __call__(self, tcp, approach) -> list[int]:
         if not self.local:
@@ -330,10 +332,10 @@ def label_view(
     chosen and checked and how long a trial runs.
     """
     prm = params
-    view = _View.of(K, T_world_cam, seg)
+    view = _View.of(K, T_world_cam, seg, g.spec.jaw_size)
     stats = LabelStats()
     rects, owners = [], []
-    bodies = _Bodies(p, client, state_id, scene, prm.local_collisions)
+    bodies = _Bodies(p, client, state_id, scene, prm.local_collisions, g.spec)
     visible = []
     for obj in scene.objects:
         mask = (seg == obj.body).astype(np.uint8)
@@ -365,21 +367,22 @@ def _try_candidate(p, client, g, state_id, scene, prm, view, depth, seg, rng, st
     collision-free trial pose, the physical trial -> the labelled rectangle or None (reason in ``stats``)."""
     f = view.f
     z0 = float(depth[v, u])
-    limit = int(math.ceil(grip.MAX_OPENING * f / z0))
-    band = grip.JAW_SIZE * f / z0
+    spec = g.spec
+    limit = int(math.ceil(spec.max_opening * f / z0))
+    band = spec.jaw_size * f / z0
     if a_img is None:
-        a_img = _fitting_angle(rng, prm, seg, body, u, v, band, limit, z0, f)
+        a_img = _fitting_angle(rng, prm, seg, body, u, v, band, limit, z0, f, spec.max_opening)
         if a_img is None:
             stats.reject("too_wide")
             return None
     tp, tn = silhouette_extent_px(seg, body, u, v, a_img, band, limit)
     w_est = 2 * max(tp, tn) * z0 / f  # the gripper is centred on the pixel
-    if w_est > grip.MAX_OPENING - 0.004:
+    if w_est > spec.max_opening - 0.004:
         stats.reject("too_wide")
         return None
     s_w, z, approach, closing = surface_and_axes(u, v, a_img, depth, view.K, view.T_world_cam)
     if prm.prefilter_outside:  # the smallest rectangle this grasp can give must lie inside the image
-        open_min = min(w_est + LABEL_MARGIN, grip.MAX_OPENING)
+        open_min = min(w_est + LABEL_MARGIN, spec.max_opening)
         if not view.inside(view.rect(u, v, s_w, closing, open_min, z)):
             stats.reject("outside_image")
             return None
@@ -406,8 +409,9 @@ def _free_grasp(p, client, g, s_w, approach, closing, quat, w_est, grasp_depth, 
     depth is allowed and whose open gripper, at the grasp and 3 and 8 cm back, is clear of the bodies
     ``bodies_at(tcp, approach)`` -> ``((opening, tcp, d), "")`` or ``(None, "too_low" | "collision")``."""
     d = None
-    for opening in sorted({min(w_est + 2 * CLEARANCE, grip.MAX_OPENING), grip.MAX_OPENING}):
-        d = min(grasp_depth, grasp_depth_limit(s_w, approach, closing, opening, support_z))
+    top = g.spec.max_opening
+    for opening in sorted({min(w_est + 2 * CLEARANCE, top), top}):
+        d = min(grasp_depth, grasp_depth_limit(s_w, approach, closing, opening, support_z, g.spec))
         if d < MIN_TCP_OFFSET:
             continue
         tcp = s_w + approach * d
@@ -432,18 +436,19 @@ class _View:
     f: float  # mean focal length (px)
     w: int
     h: int
+    jaw: float = grip.JAW_SIZE  # the gripper's jaw size (m)
 
     @classmethod
-    def of(cls, K, T_world_cam, seg: np.ndarray) -> "_View":
+    def of(cls, K, T_world_cam, seg: np.ndarray, jaw: float = grip.JAW_SIZE) -> "_View":
         K = np.asarray(K, dtype=np.float64)
         h, w = seg.shape
-        return cls(K, T_world_cam, 0.5 * (K[0, 0] + K[1, 1]), w, h)
+        return cls(K, T_world_cam, 0.5 * (K[0, 0] + K[1, 1]), w, h, jaw)
 
     def rect(self, u, v, s_w, closing, opening: float, z: float) -> list[float]:
         """``[u, v, angle, opening px, jaw px]``: the jaws' ends ``opening`` apart around ``s_w`` projected; jaw size at depth ``z``."""
         ends, _ = cam.project(np.stack([s_w - closing * opening / 2, s_w + closing * opening / 2]), self.T_world_cam, self.K)
         e = ends[1] - ends[0]
-        return [float(u), float(v), float(math.atan2(-e[1], e[0])), float(np.hypot(*e)), grip.JAW_SIZE * self.f / z]
+        return [float(u), float(v), float(math.atan2(-e[1], e[0])), float(np.hypot(*e)), self.jaw * self.f / z]
 
     def inside(self, rect) -> bool:
         corners = _corners(rect)
@@ -462,7 +467,7 @@ def _label_of_trial(res: TrialResult, stats: LabelStats, view: _View, u, v, s_w,
         stats.reject("outside_image")
         return None
     stats.successes += 1
-    stats.metric.append([round(x, 5) for x in (open_m, grip.JAW_SIZE, d, z, res.contact_width, opening)])
+    stats.metric.append([round(x, 5) for x in (open_m, view.jaw, d, z, res.contact_width, opening)])
     return rect
 
 
