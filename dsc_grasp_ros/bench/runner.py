@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..core.geometry import quaternion_to_rotation, rotation_to_quaternion
+from ..core.gripper import PRESETS, Gripper, preset
 from .panda import FINGER_JOINTS, GRIPPER_LINKS, MAX_OPENING, TIP_BEYOND_TCP, TCP_LINK
 from . import report
 from .policies import Observation, PlannedGrasp, Policy
@@ -47,18 +48,25 @@ from .scene import BenchWorld, SceneState
 
 
 
+#: The gripper whose execution distances the benchmark uses: the node's default preset, so that what
+#: the benchmark measures is what the node publishes (core/gripper.py).
+BENCH_GRIPPER = PRESETS["franka_hand"]
+
+
 @dataclass
 class ExecutionSettings:
-    """The execution protocol (every number is in docs/bench.md)."""
+    """The execution protocol (every number is in docs/bench.md). The distances default to the
+    node's gripper preset (:data:`BENCH_GRIPPER`): ``grasp_depth``, ``tip_clearance``, ``pregrasp``
+    (= ``approach_distance``) and ``lift`` (= ``retreat_distance``)."""
 
-    grasp_depth: float = 0.025  # m beyond the planned (surface) TCP along the approach
-    tip_clearance: float = 0.005  # fingertips stay this far above the table
+    grasp_depth: float = BENCH_GRIPPER.grasp_depth  # m beyond the planned (surface) TCP along the approach
+    tip_clearance: float = BENCH_GRIPPER.tip_clearance  # fingertips stay this far above the table
     approach: str = "vertical"  # "vertical" (straight down, jaws as planned) or "camera" (the planned pose as is)
     opening: str = "predicted"  # "predicted" (+2 x margin) or "full" (8 cm)
     opening_margin: float = 0.01  # per side
     min_opening: float = 0.02
-    pregrasp: float = 0.10
-    lift: float = 0.20
+    pregrasp: float = BENCH_GRIPPER.approach_distance
+    lift: float = BENCH_GRIPPER.retreat_distance
     hold_s: float = 1.0
     success_height: float = 0.10
     ik_pos_tol: float = 0.01
@@ -70,6 +78,14 @@ class ExecutionSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def gripper(self, tcp_transform=None) -> Gripper:
+        """The bench gripper with these distances (and a planned pose's TCP frame)."""
+        changes = dict(grasp_depth=self.grasp_depth, tip_clearance=self.tip_clearance, approach_distance=self.pregrasp,
+                       retreat_distance=self.lift)
+        if tcp_transform is not None:
+            changes["tcp_transform"] = tuple(tcp_transform)
+        return BENCH_GRIPPER.with_overrides(**changes)
 
 
 @dataclass
@@ -127,7 +143,11 @@ class Executor:
         w, s, p, c = self.w, self.s, self.w.p, self.w.c
         robot = w.robot
         info: dict = {}
-        pos_w, quat_w = robot.base_pose_to_world(np.asarray(g.position, float), np.asarray(g.quaternion, float))
+        pos_b, quat_b = np.asarray(g.position, float), np.asarray(g.quaternion, float)
+        grip = s.gripper(g.tcp_transform)
+        if g.tcp_transform is not None and tuple(g.tcp_transform) != (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0):
+            pos_b, quat_b = grip.from_tcp(pos_b, quat_b)  # a pose of the robot's TCP frame -> our grasp frame
+        pos_w, quat_w = robot.base_pose_to_world(pos_b, quat_b)
         R = quaternion_to_rotation(quat_w)
         if s.approach == "vertical" and R[2, 2] > -0.9999:
             # straight down, jaws along the planned closing axis projected onto the table plane
@@ -139,16 +159,17 @@ class Executor:
             R = np.column_stack([np.cross(y, z), y, z])
             quat_w = rotation_to_quaternion(R)
         a = R[:, 2]
-        # 1. grasp pose: grasp_depth beyond the planned point, fingertips above the table
-        target = pos_w + a * s.grasp_depth
-        lowest_tcp_z = s.tip_clearance + TIP_BEYOND_TCP * max(0.0, -a[2])  # table top is z = 0
-        if target[2] < lowest_tcp_z and a[2] < -1e-6:
-            target = target + a * ((lowest_tcp_z - target[2]) / a[2])
+        # 1. grasp pose: grasp_depth beyond the planned point, fingertips above the table (z = 0),
+        # the gripper's own execution steps (what the node publishes in moveit_msgs/Grasp)
+        if g.at_grasp_depth:  # the plan is the grasp pose itself (a moveit_msgs/Grasp): no depth added
+            target = pos_w
+        else:
+            target = grip.execution(pos_w, quat_w, plane=(np.array([0.0, 0.0, 1.0]), 0.0)).grasp_position
         if s.opening == "full":
             opening = MAX_OPENING
         else:
             opening = float(np.clip(g.width_m + 2 * s.opening_margin, s.min_opening, MAX_OPENING))
-        pre = target - a * s.pregrasp
+        pre = target - a * (s.pregrasp if g.pregrasp_m is None else g.pregrasp_m)
         # 2. IK
         ik_pre = robot.ik(pre, quat_w)
         ik_g = robot.ik(target, ik_pre.quaternion, seed=ik_pre.q)
@@ -187,6 +208,23 @@ class Executor:
         if table_hit or short > s.blocked_tol:
             info["collision_at"] = "table" if table_hit else "blocked"
             return "collision_on_descent", info
+        # 5-7. close, lift, hold
+        outcome, more = self.close_lift_hold(scene, target, ik_g, between)
+        info.update(more)
+        return outcome, info
+
+    def close_lift_hold(self, scene: SceneState, target, ik_g, between: bool, bodies=None) -> tuple[str, dict]:
+        """Steps 5-7 with the hand at ``target`` (world), in arm configuration ``ik_g`` (an
+        :class:`IKResult`): close, lift 20 cm straight up, hold. ``bodies``: the objects any of which
+        counts as lifted (default: the scene's object)."""
+        w, s, p, c = self.w, self.s, self.w.p, self.w.c
+        robot = w.robot
+        info: dict = {}
+        bodies = [scene.body] if bodies is None else list(bodies)
+        # resting heights, before anything is touched (the scene's object: as it settled)
+        z0 = {b: float(p.getBasePositionAndOrientation(b, physicsClientId=c)[0][2]) for b in bodies}
+        if bodies == [scene.body]:
+            z0[scene.body] = float(scene.start_com[2])
         # 5. close
         robot.command_fingers(0.0)
         last = robot.opening()
@@ -197,10 +235,10 @@ class Executor:
                 if abs(o - last) < 2e-4 and i >= 36:
                     break
                 last = o
-        fingers = sum(self._touching(robot.body, scene.body, [j]) for j in FINGER_JOINTS)
+        fingers = max(sum(self._touching(robot.body, b, [j]) for j in FINGER_JOINTS) for b in bodies)
         info["fingers_in_contact"] = int(fingers)
         info["closed_opening"] = round(robot.opening(), 5)
-        if fingers == 0 and not self._touching(robot.body, scene.body):
+        if fingers == 0 and not any(self._touching(robot.body, b) for b in bodies):
             return ("empty_or_one_finger" if between else "off_object"), info
         # 6. lift straight up
         up = target + np.array([0.0, 0.0, s.lift])
@@ -211,14 +249,15 @@ class Executor:
             robot.hold_arm(q0 + (ik_up.q - q0) * (i / n))
             p.stepSimulation(physicsClientId=c)
         # 7. hold
-        z0 = float(scene.start_com[2])
+        def lift():
+            return max(float(p.getBasePositionAndOrientation(b, physicsClientId=c)[0][2]) - z0[b] for b in bodies)
+
         for i in range(1, self._steps(s.hold_s) + 1):
             p.stepSimulation(physicsClientId=c)
-            if i % 24 == 0 and p.getBasePositionAndOrientation(scene.body, physicsClientId=c)[0][2] < z0 + 0.02:
+            if i % 24 == 0 and lift() < 0.02:
                 break  # fell back to the table: no need to wait out the hold
-        z = float(p.getBasePositionAndOrientation(scene.body, physicsClientId=c)[0][2])
-        info["lift_m"] = z - z0
-        if z - z0 > s.success_height:
+        info["lift_m"] = lift()
+        if info["lift_m"] > s.success_height:
             return "success", info
         if fingers < 2:
             return ("empty_or_one_finger" if between else "off_object"), info

@@ -120,6 +120,17 @@ def register(sub):
                    help="what our models' network sees (default: the node's, camera): "
                    + "; ".join(f"{m}: {VIEW_HELP[m]}" for m in VIEWS) + " (the approach is --approach's)")
     e.add_argument("--device", default="cpu", help="device of the networks: cpu (default), cuda or auto")
+    v = p.add_argument_group("closed-loop servo (--mode servo: a wrist camera, re-detection every frame, a tracked target)")
+    v.add_argument("--mode", choices=("single", "servo"), default="single",
+                   help="single: one detection by the fixed camera, then open-loop execution (default); servo: a camera on the "
+                   "hand, every frame detected and tracked, the TCP servoed to the target until the grasp depth (bench/servo.py)")
+    v.add_argument("--scenario", choices=("static", "moved", "clutter"), default="static",
+                   help="servo: static single objects; moved (the object slides 10 cm and turns 30 deg during the approach); "
+                   "clutter (5 objects, the first one moved; any object lifted counts) (default: static)")
+    v.add_argument("--rate", type=float, default=10.0, metavar="HZ",
+                   help="servo: perception and control frames per simulated second, 0.5-100 (default: 10)")
+    v.add_argument("--jitter-frames", type=int, default=10, metavar="N",
+                   help="servo: frames with the camera held still over each object's first scene, for the target's jitter (default: 10; 0: off)")
     p.add_argument("--json", action="store_true", help="print the summary document as JSON instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -202,6 +213,10 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
 
 
 def run(args) -> int:
+    if getattr(args, "mode", "single") == "servo":
+        from .bench_servo import run_servo_bench
+
+        return run_servo_bench(args)
     from ..bench import report
     from ..bench.policies import PolicyError
     from ..bench.runner import ExecutionSettings, run_benchmark
