@@ -216,7 +216,7 @@ def run(args) -> int:
     if getattr(args, "mode", "single") == "servo":
         from .bench_servo import run_servo_bench
 
-        return run_servo_bench(args)
+        return run_servo_bench(args, build_policies)
     from ..bench import report
     from ..bench.policies import PolicyError
     from ..bench.runner import ExecutionSettings, run_benchmark

@@ -65,13 +65,13 @@ def plot_trials(records, out: Path, n: int = 12) -> Path:
     return path
 
 
-def run_servo_bench(args) -> int:
+def run_servo_bench(args, build_policies) -> int:
+    """``build_policies``: :func:`dsc_grasp_ros.commands.bench.build_policies` (passed in: no import cycle)."""
     from dataclasses import asdict
 
     from ..bench.policies import ModelPolicy, PolicyError
     from ..bench.servo import ServoSettings, run_servo
     from ..sim import mesh_objects as mo
-    from .bench import build_policies
 
     if "@node" in args.policies:
         print("dsc-grasp bench: error: --mode servo runs the policies in this process; the @node policies are for --mode single",
