@@ -330,3 +330,13 @@ def test_bf16_on_a_cpu_without_it_runs_fp32_and_says_why(monkeypatch, caplog):
         assert max_abs_diff(eng(x), net(x)) < 1e-4
     with pytest.raises(ValueError, match="precision must be one of"):
         InferenceEngine(net, "cpu", precision="int4")
+
+
+def test_backend_benchmark_times_fp32_and_bf16_side_by_side():
+    from dsc_grasp_ros.bench.backend_latency import measure
+
+    doc = measure(["csp_first"], ["eager"], [1], size=32, iters=2, warmup=0, progress=False, precisions=("fp32", "bf16"))
+    names = list(doc["results"])
+    assert names[0] == "csp_first/eager/1t" and len(names) == 2
+    assert names[1] in ("csp_first/eager/1t/bf16", "csp_first/eager/1t/fp32")  # fp32 where the CPU has no native bf16
+    assert all(r["median_ms"] > 0 for r in doc["results"].values())

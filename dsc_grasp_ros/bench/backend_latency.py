@@ -28,8 +28,8 @@ from ..core.network import MODALITY_CHANNELS, dsc_graspnet
 
 def measure(orders, backend_names=("eager", "compiled"), threads=(1, 2), model: str | None = None, modality: str = "rgbd",
             size: int = 224, iters: int = 30, warmup: int = 3, busy: int = 0, compile_cache: str | None = None,
-            cpp_wrapper=("on",), progress: bool = True) -> dict:
-    """Build every configuration (order x backend x threads x C++/Python wrapper), time them
+            cpp_wrapper=("on",), progress: bool = True, precisions=("fp32",)) -> dict:
+    """Build every configuration (order x backend x threads x C++/Python wrapper x precision), time them
     interleaved and return the results document (median / p95 per configuration, ratio to the first)."""
     torch.set_num_interop_threads(1)
     nets = {}
@@ -44,10 +44,11 @@ def measure(orders, backend_names=("eager", "compiled"), threads=(1, 2), model: 
     configs, build = [], {}
     for t in threads:
         for order, (net, c) in nets.items():
-            for b, wrap in [(b, w) for b in backend_names for w in (cpp_wrapper if b == "compiled" else [None])]:
+            for b, wrap, prec in [(b, w, pr) for b in backend_names for w in (cpp_wrapper if b == "compiled" else [None])
+                                  for pr in precisions]:
                 torch.set_num_threads(t)  # Inductor bakes the thread count into the kernels it compiles
                 t0 = time.perf_counter()
-                eng = InferenceEngine(net, "cpu", backend=b, threads=t, compile_cache=compile_cache)
+                eng = InferenceEngine(net, "cpu", backend=b, threads=t, compile_cache=compile_cache, precision=prec)
                 # torch.compile caches per code object: a second model of the same structure would
                 # reuse the first one's compiled code (its threads, its wrapper) without a class of its own
                 cls = type(eng._model)
@@ -57,6 +58,8 @@ def measure(orders, backend_names=("eager", "compiled"), threads=(1, 2), model: 
                 name = f"{order}/{eng.backend}/{t}t"
                 if eng.backend == "compiled":
                     name = f"{order}/compiled-{'cpp' if eng.backend_info.get('cpp_wrapper') else 'py'}/{t}t"
+                if prec != "fp32":
+                    name += f"/{eng.precision_info['runs']}"
                 build[name] = {"build_s": round(time.perf_counter() - t0, 1), **{k: v for k, v in eng.backend_info.items() if k != "requested"}}
                 print(f"built {name} in {build[name]['build_s']} s {eng.backend_info.get('reason') or ''}", file=sys.stderr)
                 configs.append((name, eng, t, example_input((1, c, size, size))))

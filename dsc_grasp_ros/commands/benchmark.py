@@ -309,6 +309,8 @@ def _register_backends(sub):
     ap.add_argument("--compile-cache", help="compile cache folder (default: ~/.cache/dsc_grasp_ros/torchinductor)")
     ap.add_argument("--cpp-wrapper", nargs="+", default=["on"], choices=["on", "off"],
                     help="compiled configurations with Inductor's C++ wrapper (on, the package default) and/or its Python one (off)")
+    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"],
+                    help="CPU arithmetic of the network: fp32, bf16 (autocast, where the CPU computes it natively) (default: fp32)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.set_defaults(func=run_backends, _parser=ap)
 
@@ -320,7 +322,7 @@ def run_backends(args) -> int:
     try:
         res = measure(args.orders, args.backends, args.threads, model=args.model, modality=args.modality, size=args.size,
                       iters=args.iters, warmup=args.warmup, busy=args.busy, compile_cache=args.compile_cache,
-                      cpp_wrapper=args.cpp_wrapper, progress=not args.json)
+                      cpp_wrapper=args.cpp_wrapper, progress=not args.json, precisions=args.precision)
     except (ModelError, FileNotFoundError) as e:
         print(f"dsc-grasp benchmark backends: error: {e}", file=sys.stderr)
         return 2
