@@ -40,6 +40,10 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "auto"
     amp: bool = True
+    #: arithmetic of the training steps (fp32 master weights in every case): ``fp32``, ``bf16``
+    #: (autocast to bfloat16) or ``auto`` (:func:`resolve_precision`); a resolved run records
+    #: ``fp32``/``bf16``/``fp16`` here, and ``--resume`` keeps it
+    precision: str = "auto"
     workers: int = -1
     max_minutes: float | None = None
     max_steps: int | None = None
@@ -68,6 +72,37 @@ class TrainConfig:
         dataset, mode = dataset or self.dataset, mode or self.augment
         on = {"on": True, "off": False, "auto": dataset == "cornell"}[mode]
         return Augmentation(rotate=True, zoom_min=self.zoom_min, zoom_max=1.0) if on else None
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 natively (oneDNN with AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(requested: str, device_type: str, amp: bool = True, recorded: str | None = None) -> str:
+    """The arithmetic a run trains in -> ``fp32``, ``bf16`` or ``fp16``.
+
+    ``requested`` is ``--precision``: ``fp32`` or ``bf16`` as asked; ``auto`` keeps what a resumed run
+    ``recorded``, else bfloat16 on a CPU that runs it natively (fp32 on one that does not) and, on
+    CUDA, float16 autocast with a gradient scaler (``--no-amp``: fp32). The weights and optimiser
+    state stay fp32 in every case; only the forward/backward arithmetic changes."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {PRECISIONS}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    if recorded in ("fp32", "bf16", "fp16") and not (recorded == "fp16" and device_type != "cuda"):
+        return recorded
+    if device_type == "cuda":
+        return "fp16" if amp else "fp32"
+    return "bf16" if cpu_bf16_supported() else "fp32"
 
 
 MIX_KEYS = ("split", "repeat", "protocol", "object_map", "depth", "augment")

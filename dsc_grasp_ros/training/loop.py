@@ -77,11 +77,46 @@ def precise_bn(model: torch.nn.Module, loader, n_batches: int, device, amp: bool
 
 
 LOSS_PARTS = ("loss", "quality", "cos", "sin", "width")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device_type: str, precision: str):
+    """The autocast context of a resolved precision (``config.resolve_precision``): bfloat16 or float16
+    arithmetic with fp32 weights, or none for ``fp32``."""
+    dtype = _AUTOCAST_DTYPES.get(precision)
+    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def forward(model, x: torch.Tensor, device_type: str, precision: str) -> tuple[torch.Tensor, ...]:
+    """The model's four maps for a training step, channels-last input, in ``precision``; the maps are
+    returned as fp32 (the loss and the teacher's targets are computed in fp32)."""
+    x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(device_type, precision):
+        pred = model(x)
+    return tuple(p.float() for p in pred)
+
+
+def train_step(model, x: torch.Tensor, y: torch.Tensor, opt, scaler, device_type: str, precision: str, loss_kind: str,
+               keep: torch.Tensor | None = None):
+    """One optimiser step -> ``(loss, parts)``: forward in ``precision``, P-Huber (or Huber) loss in
+    fp32, backward, step of the fp32 master weights (through the gradient scaler for ``fp16``).
+    ``keep``: images whose target is replaced by the model's own maps (no gradient), for distillation."""
+    pred = forward(model, x, device_type, precision)
+    if keep is not None and not bool(keep.all()):
+        # an image the teacher does not know: the student's own maps as its target, so it adds
+        # no gradient (the batch keeps its shape, which DDP and BatchNorm rely on)
+        y = torch.where(keep.view(-1, 1, 1, 1), y, torch.cat([p.detach() for p in pred], 1))
+    loss, parts = grasp_loss(pred, y, loss_kind)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return loss, parts
 
 
 def train_epoch(cfg, model, loader, opt, scaler, dev, amp: bool, teacher, writer, bar, step: int, world: int,
                 t_start: float, budget_s: float) -> tuple[dict, int, bool, str | None]:
-    """One pass over ``loader``, stopped early ``budget_s`` after ``t_start`` or at ``--max-steps``
+    """One pass over ``loader`` in ``cfg.precision`` (resolved), stopped early ``budget_s`` after ``t_start`` or at ``--max-steps``
     -> (mean loss parts and, when distilling, ``teacher_dropped_images``; the step count; whether it
     stopped early; why, when this process saw the reason)."""
     sums = {k: 0.0 for k in LOSS_PARTS}
@@ -94,19 +129,9 @@ def train_epoch(cfg, model, loader, opt, scaler, dev, amp: bool, teacher, writer
             y, keep = batch["y"].to(dev, non_blocking=True), None
         else:
             y, keep = teacher_targets(teacher, x)
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-            pred = model(x)
-        if keep is not None and not bool(keep.all()):
-            # an image the teacher does not know: the student's own maps as its target, so it adds
-            # no gradient (the batch keeps its shape, which DDP and BatchNorm rely on)
-            y = torch.where(keep.view(-1, 1, 1, 1), y, torch.cat([p.detach().float() for p in pred], 1))
+        if keep is not None:
             teacher_dropped += int((~keep).sum())
-        loss, parts = grasp_loss(pred, y, cfg.loss)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        loss, parts = train_step(model, x, y, opt, scaler, dev.type, cfg.precision, cfg.loss, keep)
         step += 1
         n_batches += 1
         lv = float(loss.detach())

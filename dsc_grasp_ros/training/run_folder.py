@@ -85,6 +85,7 @@ def write_config(cfg, out: Path, dev, world: int, amp: bool, workers: int, n_tra
         "host": socket.gethostname(),
         "torch": torch.__version__,
         "amp": amp,
+        "precision": cfg.precision,
         "world_size": world,
         "workers": workers,
         "train_items": n_train,
@@ -94,10 +95,19 @@ def write_config(cfg, out: Path, dev, world: int, amp: bool, workers: int, n_tra
     _write_json(out / "config.json", meta)
     _log(
         f"training {cfg.modality} on {cfg.dataset} ({n_train} train / {n_test} held-out, "
-        f"{cfg.split}-wise), {meta['hardware']}, AMP {'on' if amp else 'off'}, augmentation "
+        f"{cfg.split}-wise), {meta['hardware']}, precision {cfg.precision}, augmentation "
         f"{'on' if aug else 'off'}, loss {cfg.loss}, {cfg.optimizer} lr {cfg.lr}, batch {cfg.batch_size}",
         rank,
     )
+
+
+def recorded_precision(out: Path) -> str | None:
+    """The precision a run in ``out`` trained in (its ``config.json``), None when it records none."""
+    try:
+        meta = json.loads((Path(out) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("precision") or None
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -2,7 +2,8 @@
 
 Defaults: Ranger optimiser, fixed learning rate 0.001, batch 32, 50 epochs, P-Huber loss,
 224x224 inputs, augmentation on Cornell only (the paper's choice), held-out accuracy with the
-paper's metric after every epoch. CUDA runs use mixed precision; ``torchrun --nproc_per_node=N``
+paper's metric after every epoch. CUDA runs use float16 mixed precision, CPUs with native bfloat16
+bfloat16 autocast (``--precision``; fp32 master weights either way); ``torchrun --nproc_per_node=N``
 runs data-parallel (DDP) with the global batch split across the processes.
 
 The parts: :mod:`.config` (options, ``--mix``), :mod:`.run_setup` (split, datasets, model,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -33,9 +35,9 @@ import torch.distributed as dist
 
 from ..core.network import dsc_graspnet
 # the training's public names stay importable from here (commands, tools and tests use them)
-from .config import MIX_KEYS, TrainConfig, max_opening_px, parse_mix, training_record, training_scale  # noqa: F401
+from .config import MIX_KEYS, TrainConfig, max_opening_px, parse_mix, resolve_precision, training_record, training_scale  # noqa: F401
 from .loop import TEACHER_GRASP_QUALITY, TEACHER_MAX_OUT_OF_RANGE, TEACHER_RANGE_TOLERANCE, precise_bn, teacher_targets, train_epoch  # noqa: F401
-from .run_folder import RunState, _hardware, _log, check_run_folder, resume_run, save_last, write_config
+from .run_folder import RunState, _hardware, _log, check_run_folder, recorded_precision, resume_run, save_last, write_config
 from .run_setup import (  # noqa: F401
     _dist_setup, _make_optimizer, _seed_everything, load_teacher, make_data, mix_datasets, prepare_run, transfer_weights,
 )
@@ -53,7 +55,8 @@ def train(cfg: TrainConfig) -> dict:
     _announce_closed_loop(cfg, rank)
     _seed_everything(cfg.seed + rank, cfg.deterministic)
     train_items, test_items, split = prepare_run(cfg, rank)
-    amp = bool(cfg.amp and dev.type == "cuda")
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, dev.type, cfg.amp, recorded_precision(out) if cfg.resume else None))
+    amp = cfg.precision == "fp16"  # float16 autocast with a gradient scaler (CUDA)
     data = make_data(cfg, train_items, test_items, rank, world, dev)
     model, teacher, opt, scaler = _model_and_optimiser(cfg, dev, world, rank, amp)
     state = resume_run(cfg, out, dev, model, opt, scaler, data.generator, rank) if cfg.resume else RunState()
@@ -83,7 +86,7 @@ def train(cfg: TrainConfig) -> dict:
         if bar is not None:
             bar.close()
         train_s = time.time() - t_ep
-        rec = {"epoch": epoch + 1, "step": state.step, "train_s": round(train_s, 2), **losses}
+        rec = {"epoch": epoch + 1, "step": state.step, "train_s": round(train_s, 2), "precision": cfg.precision, **losses}
         last_epoch = epoch + 1 == cfg.epochs or out_of_time
         if rank == 0 and (last_epoch or (epoch + 1) % max(cfg.eval_every, 1) == 0):
             state.best = evaluate_and_select(cfg, model, data.loader, data.test_ds, dev, amp, out, epoch + 1, state.step, state.best, rec, writer)

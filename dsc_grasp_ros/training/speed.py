@@ -1,0 +1,116 @@
+"""Training-step speed of the precisions of ``dsc-grasp train --precision``, measured interleaved.
+
+``python -m dsc_grasp_ros.training.speed --model models/dsc_graspnet_rgbd.pt --batch 8 --rounds 10``
+
+Each precision gets its own copy of the model (fp32 master weights, channels-last, the run's
+optimiser) and trains on the same batch; the steps alternate between the precisions (the order
+swapped every round) so that load from other processes hits them alike. The first ``--warmup``
+rounds are not counted. Prints median and p95 seconds per step, samples per second and the ratio
+to fp32, and the cosine between the first step's bf16 and fp32 gradients (same weights, same batch).
+The batch is real Cornell images when ``--cornell`` names the folder, else the toy generator's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from .loop import train_step
+from .run_setup import _make_optimizer
+
+
+def _batch(modality: str, batch: int, cornell: str | None, input_size: int = 224):
+    from ..data import GraspDataset, collate, find_items
+
+    if cornell:
+        items = find_items("cornell", cornell)
+        source = f"{min(batch, len(items))} Cornell images"
+    else:
+        import tempfile
+
+        from ..data.toy import write_toy_jacquard
+
+        root = tempfile.mkdtemp(prefix="speed_toy_")
+        items = find_items("jacquard-format", write_toy_jacquard(root, n_objects=batch, per_object=1, height=480, width=640, seed=0))
+        source = "toy images"
+    ds = GraspDataset(items, modality, input_size, None, protocol="paper", depth_ref="plane")
+    samples = [ds[i % len(ds)] for i in range(batch)]
+    return collate(samples), source
+
+
+def measure(model_path: str | None, modality: str, batch: int, rounds: int, warmup: int, precisions, cornell: str | None,
+            optimizer: str = "ranger") -> dict:
+    from ..core.model_io import load_model
+    from ..core.network import dsc_graspnet
+
+    if model_path:
+        base, meta = load_model(model_path)
+        modality = meta.modality
+    else:
+        torch.manual_seed(0)
+        base = dsc_graspnet(modality)
+    base = base.to(memory_format=torch.channels_last).train()
+    data, source = _batch(modality, batch, cornell)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    runs = {}
+    for prec in precisions:
+        m = copy.deepcopy(base)
+        runs[prec] = {"model": m, "opt": _make_optimizer(optimizer, m.parameters(), 1e-3), "times": [], "grad": None}
+    for r in range(warmup + rounds):
+        order = list(precisions) if r % 2 == 0 else list(reversed(precisions))
+        for prec in order:
+            run = runs[prec]
+            torch.manual_seed(r)
+            t0 = time.perf_counter()
+            train_step(run["model"], data["x"], data["y"], run["opt"], scaler, "cpu", prec, "p-huber")
+            dt = time.perf_counter() - t0
+            if r == 0:
+                run["grad"] = torch.cat([p.grad.flatten() for p in run["model"].parameters()])
+            if r >= warmup:
+                run["times"].append(dt)
+    res = {"batch": batch, "rounds": rounds, "warmup": warmup, "threads": torch.get_num_threads(), "data": source,
+           "model": model_path or f"random {modality}", "torch": torch.__version__, "precisions": {}}
+    ref = None
+    for prec in precisions:
+        t = np.asarray(runs[prec]["times"])
+        med = float(np.median(t))
+        res["precisions"][prec] = {"median_s": round(med, 3), "p95_s": round(float(np.percentile(t, 95)), 3),
+                                   "samples_per_s": round(batch / med, 2), "steps": len(t)}
+        ref = ref or med
+        res["precisions"][prec]["speedup_vs_first"] = round(ref / med, 2)
+    if "fp32" in runs and "bf16" in runs:
+        g32, g16 = runs["fp32"]["grad"], runs["bf16"]["grad"]
+        res["first_step_grad_cosine_bf16_fp32"] = round(float(torch.nn.functional.cosine_similarity(g32, g16, dim=0)), 4)
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dsc_grasp_ros.training.speed", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--model", default=None, help="model file whose weights train (default: a fresh network)")
+    ap.add_argument("--modality", default="rgbd", choices=["rgb", "d", "rgbd"], help="without --model (default: %(default)s)")
+    ap.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=10, help="counted steps per precision (default: %(default)s)")
+    ap.add_argument("--warmup", type=int, default=2, help="uncounted first rounds (default: %(default)s)")
+    ap.add_argument("--precisions", default="fp32,bf16", help="comma-separated, the first is the reference (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--cornell", default=None, metavar="DIR", help="take the batch from this Cornell folder")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = measure(args.model, args.modality, args.batch, args.rounds, args.warmup, args.precisions.split(","), args.cornell)
+    print(json.dumps(res, indent=1))
+    for prec, r in res["precisions"].items():
+        print(f"{prec}: median {r['median_s']:.2f} s, p95 {r['p95_s']:.2f} s per batch-{res['batch']} step, "
+              f"{r['samples_per_s']:.2f} samples/s, x{r['speedup_vs_first']:.2f}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
