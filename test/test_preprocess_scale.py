@@ -198,3 +198,53 @@ def test_evaluate_records_the_protocol(tmp_path, capsys):
     assert (out["protocol"], out["protocol_crop"], out["depth_ref"], out["count"]) == ("square", "centred square resized to 224", "mean", 2)
     assert main(["evaluate", "--dataset", "cornell", "--path", str(root), "--model", str(m), "--no-progress", "--device", "cpu"]) == 0
     assert "protocol paper: native 224 crop at the centre, depth ref mean" in capsys.readouterr().out
+
+
+def test_padded_scale_roi_keeps_the_training_scale_at_close_range():
+    """A D435-like colour K at 0.25 m: the training-scale crop is 2.3x the image height. Clamped,
+    objects look 2.3x larger than in training; padded, the ROI reaches past the image and a metre
+    still spans net_px_per_metre network pixels."""
+    from dsc_grasp_ros.core.preprocess import MAX_PAD_FACTOR, scale_roi
+
+    fx = fy = 615.0
+    want = 224 * fx / (0.25 * 536.0)  # ~1028 px
+    clamped = scale_roi(480, 640, fx, fy, 0.25, 536.0)
+    padded = scale_roi(480, 640, fx, fy, 0.25, 536.0, pad=True)
+    assert clamped.h == 480 and clamped.x >= 0 and clamped.y == 0
+    assert abs(padded.w - want) <= 8 and abs(padded.h - want) <= 8
+    assert padded.x < 0 and padded.y < 0 and padded.x + padded.w > 640  # centred, past every edge
+    assert np.allclose(padded.to_full(padded.to_net([[100.0, 50.0]])), [[100.0, 50.0]])
+    # a metre at 0.25 m: fx / 0.25 image px = 536 network px padded, 536 x 2.1 clamped
+    assert abs(fx / 0.25 / padded.sx - 536.0) < 5.0
+    assert fx / 0.25 / clamped.sx > 2.0 * 536.0
+    # far away nothing changes; very near, the padding stops at MAX_PAD_FACTOR image sides
+    assert scale_roi(480, 640, fx, fy, 0.8, 536.0, pad=True) == scale_roi(480, 640, fx, fy, 0.8, 536.0)
+    assert scale_roi(480, 640, fx, fy, 0.05, 536.0, pad=True).h <= MAX_PAD_FACTOR * 480
+
+
+def test_crop_past_the_image_repeats_its_border():
+    from dsc_grasp_ros.core.preprocess import ROI
+
+    img = np.arange(12 * 16, dtype=np.float32).reshape(12, 16)
+    roi = ROI(-4, -2, 24, 16, 24, 16)  # native size: no resize, only the padding
+    out = roi.crop(img)
+    assert out.shape == (16, 24)
+    assert np.array_equal(out[2:14, 4:20], img)  # the image itself, in place
+    assert np.all(out[0, 4:20] == img[0]) and np.all(out[:, 0][2:14] == img[:, 0])  # replicated border
+    assert out[0, 0] == img[0, 0] and out[-1, -1] == img[-1, -1]
+
+
+def test_detector_close_range_pad_sees_the_box_at_training_size(K640):
+    """A camera 0.25 m above the table: with close_range pad a metre spans the model's training
+    scale in the network input; clamped, the ROI is the image height."""
+    from dsc_grasp_ros.core.inference import GraspDetector
+
+    det = GraspDetector(backend="eager", threads=0, min_quality=0.0, close_range="pad")
+    near = np.full((480, 640), 0.25, np.float32)
+    roi = det.roi_for(480, 640, K640, near, metres=True)
+    assert roi.y < 0 and abs(K640[1, 1] / 0.25 / roi.sy - det.px_per_metre) < 0.02 * det.px_per_metre
+    rgb, depth = box_scene(K=K640, plane_z=0.30, box=(0.0, 0.0, 0.04, 0.03, 0.025))
+    res = det.detect(rgb, depth, K640)  # the padded crop runs through the whole core
+    assert res.roi == det.roi_for(480, 640, K640, depth) and res.roi.h > 480
+    det.update(close_range="clamp")
+    assert det.roi_for(480, 640, K640, near, metres=True).y == 0

@@ -108,7 +108,7 @@ class GraspDetector:
         check_depth_range(clean.get("min_depth", self.cfg.min_depth), clean.get("max_depth", self.cfg.max_depth))
         for k, v in clean.items():
             setattr(self.cfg, k, v)
-        if {"roi", "roi_mode", "net_px_per_metre"} & set(clean):
+        if {"roi", "roi_mode", "net_px_per_metre", "close_range"} & set(clean):
             self._roi_cache.clear()
 
     @property
@@ -138,10 +138,11 @@ class GraspDetector:
             return ROI.centred_square(height, width, size)
         cam = K if isinstance(K, CameraIntrinsics) else CameraIntrinsics.from_K(K)
         ppm = self.px_per_metre
-        want = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size, quantum=1)
+        pad = self.cfg.close_range == "pad"
+        want = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size, quantum=1, pad=pad)
         old = self._roi_cache.get(("scale",) + key)
         if old is None or abs(want.w - old.w) > 0.05 * old.w or abs(want.h - old.h) > 0.05 * old.h:
-            self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size)
+            self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size, pad=pad)
         return self._roi_cache[("scale",) + key]
 
     def _pose(self, u, v, angle, width_px, depth_full, cam, D, distortion_model, jaw_px):

@@ -189,7 +189,15 @@ class ROI:
         return float(fu), float(fv), float(np.arctan2(-dv, du)), float(width_px * np.hypot(du, dv))
 
     def crop(self, img: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-        sub = img[self.y : self.y + self.h, self.x : self.x + self.w]
+        """The box resized to the network input. A box reaching past the image (a padded scale ROI
+        at close range) is filled beyond the image's edge by repeating its border pixels."""
+        H, W = img.shape[:2]
+        pads = (max(0, -self.y), max(0, self.y + self.h - H), max(0, -self.x), max(0, self.x + self.w - W))
+        if any(pads):
+            img = cv2.copyMakeBorder(np.ascontiguousarray(img), *pads, cv2.BORDER_REPLICATE)
+            sub = img[self.y + pads[0] : self.y + pads[0] + self.h, self.x + pads[2] : self.x + pads[2] + self.w]
+        else:
+            sub = img[self.y : self.y + self.h, self.x : self.x + self.w]
         if (self.w, self.h) == (self.out_w, self.out_h):
             return np.ascontiguousarray(sub)
         return cv2.resize(sub, (self.out_w, self.out_h), interpolation=interpolation)
@@ -253,6 +261,7 @@ def scale_roi(
     net_px_per_metre: float = DEFAULT_NET_PX_PER_METRE,
     out_size: int = INPUT_SIZE,
     quantum: int = 8,
+    pad: bool = False,
 ) -> ROI:
     """The centred ROI in which one metre at distance ``depth_m`` spans ``net_px_per_metre``
     network pixels (the scale a model was trained at), whatever the camera's resolution and distance.
@@ -260,7 +269,9 @@ def scale_roi(
     Side in image pixels: ``out_size * f / (depth_m * net_px_per_metre)`` per axis (``fx`` for the
     width, ``fy`` for the height, so a metre is the same number of network pixels both ways),
     rounded to ``quantum`` pixels (a stable ROI from frame to frame). When that is larger than
-    the image (camera closer than in training) both sides shrink by the same factor to fit, and
+    the image (camera closer than in training): with ``pad`` the ROI reaches past the image (its
+    border repeated, :meth:`ROI.crop`; at most :data:`MAX_PAD_FACTOR` times the image), so that
+    objects keep the training scale; without, both sides shrink by the same factor to fit, and
     objects look larger than in training by that factor (``ROI.sx`` tells).
     """
     vals = {"fx": fx, "fy": fy, "depth_m": depth_m, "net_px_per_metre": net_px_per_metre}
@@ -269,12 +280,18 @@ def scale_roi(
             raise InputError(f"scale ROI needs a positive finite {k}, got {v!r}", "bad_roi")
     w = out_size * fx / (depth_m * net_px_per_metre)
     h = out_size * fy / (depth_m * net_px_per_metre)
-    k = min(1.0, width / w, height / h)
+    limit = MAX_PAD_FACTOR if pad else 1.0
+    k = min(1.0, limit * width / w, limit * height / h)
     w, h = w * k, h * k
     q = max(1, int(quantum))
-    wi = min(width, max(q, int(round(w / q)) * q))
-    hi = min(height, max(q, int(round(h / q)) * q))
+    wi = min(int(limit * width), max(q, int(round(w / q)) * q))
+    hi = min(int(limit * height), max(q, int(round(h / q)) * q))
     return ROI((width - wi) // 2, (height - hi) // 2, wi, hi, out_size, out_size)
+
+
+#: A padded scale ROI covers at most this many image sides (the padding grows as the camera nears
+#: the object; beyond it objects look larger than in training again)
+MAX_PAD_FACTOR = 4.0
 
 
 #: Crops of dataset images (``dsc-grasp evaluate/train --protocol``):

@@ -60,6 +60,10 @@ class DetectorConfig:
     #: the scene's median depth so that a metre spans the model's training ``net_px_per_metre``
     #: (clamped to the image); ``square`` = the largest centred square (the first releases).
     roi_mode: str = "scale"
+    #: With the ``scale`` ROI, a camera closer than the training scale allows (a wrist camera near
+    #: the object): ``pad`` = the ROI reaches past the image, its border repeated, so objects keep
+    #: their training size; ``clamp`` = the ROI is clamped to the image and objects look larger.
+    close_range: str = "clamp"
     #: Network pixels per metre the ``scale`` ROI aims at; 0 = the model's metadata value
     #: (``ModelMetadata.px_per_metre``, the scale it was trained at).
     net_px_per_metre: float = 0.0
@@ -122,11 +126,13 @@ TUNABLE_RANGES = {
 RUNTIME_SETTINGS = ("sigma", "top_k", "min_distance_px", "min_quality", "depth_statistic", "roi", "depth_region_scale",
                     "min_depth", "max_depth", "max_gripper_opening", "roi_mode", "net_px_per_metre", "finger_check",
                     "finger_thickness", "finger_width", "finger_depth", "finger_pad", "opening_margin",
-                    "finger_max_turn_deg", "view")
+                    "finger_max_turn_deg", "view", "close_range")
 
 
 #: Settings that take one of a few named values.
-CHOICE_SETTINGS = {"finger_check": FINGER_CHECK_MODES, "view": VIEWS, "roi_mode": ROI_MODES, "depth_statistic": DEPTH_STATISTICS}
+CLOSE_RANGE_MODES = ("clamp", "pad")
+CHOICE_SETTINGS = {"finger_check": FINGER_CHECK_MODES, "view": VIEWS, "roi_mode": ROI_MODES, "depth_statistic": DEPTH_STATISTICS,
+                   "close_range": CLOSE_RANGE_MODES}
 
 
 def check_depth_range(min_depth: float, max_depth: float) -> None:
@@ -166,6 +172,9 @@ SETTING_HELP = {
     "net_px_per_metre": "Network pixels per metre (at the scene's median depth) the scale ROI aims at; 0 = the model's "
                         "metadata value (the scale it was trained at). Larger values crop tighter (objects look bigger to the "
                         "network). Used only with roi_mode scale and an empty roi.",
+    "close_range": "With roi_mode scale, a camera closer than the model's training scale allows (a wrist camera near the "
+                   "object): pad = the ROI reaches past the image (its border repeated), so objects keep their training "
+                   "size; clamp = the ROI is clamped to the image and objects look larger than in training.",
     "sigma": "Gaussian smoothing (network pixels) of the quality map before peak finding; 0 = none.",
     "top_k": "Largest number of grasps published per frame.",
     "min_distance_px": "Smallest distance (network pixels) between two published grasp centres.",

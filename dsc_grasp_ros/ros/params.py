@@ -19,9 +19,17 @@ from typing import Any
 
 from ..core.clearance import FINGER_CHECK_MODES
 from ..core.geometry import DEPTH_STATISTICS
-from ..core.settings import BACKENDS, DEFAULT_THREADS, ROI_MODES, SETTING_HELP, THREADS_RANGE, TUNABLE_RANGES, default
+from ..core.settings import BACKENDS, CLOSE_RANGE_MODES, DEFAULT_THREADS, ROI_MODES, SETTING_HELP, THREADS_RANGE, TUNABLE_RANGES, default
 from ..core.tracking import TRACKER_HELP, TRACKER_RANGES, TrackerConfig
 from ..core.virtual_view import VIEWS
+from ..core.gripper import PRESET_NAMES
+from ..core.workspace import SUPPORT_PLANE_MODES
+
+#: ``mode`` choices: process every frame, or only when ~/plan_grasps asks.
+MODES = ("stream", "request")
+#: Array parameters and their element type (an empty list has no type of its own).
+ARRAY_TYPES = {"static_camera_transform": "double", "roi": "integer", "tcp_transform": "double", "workspace_box": "double",
+               "finger_joints": "string"}
 
 RUNTIME, RECONFIGURE, STARTUP = "runtime", "reconfigure", "startup"
 
@@ -95,6 +103,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     # ---- detector (runtime, validated by the core): default and description from core.settings
     _detector("roi", additional_constraints="empty or 4 integers, x, y >= 0, w, h >= 8, inside the image"),
     _detector("roi_mode", choices=ROI_MODES),
+    _detector("close_range", choices=CLOSE_RANGE_MODES),
     _detector("net_px_per_metre", additional_constraints="0 (model metadata) or > 0"),
     _detector("sigma"),
     _detector("top_k"),
@@ -124,6 +133,46 @@ PARAMS: tuple[ParamSpec, ...] = (
               "~/grasp_target_state says its id, state and age) instead of each frame's best grasp; ~/grasps stays the raw "
               "best-first list.", RUNTIME),
     *(_tracker(name) for name in TRACKER_HELP),
+    # ---- the robot's gripper (runtime): TCP frame, finger postures and execution distances of moveit_msgs/Grasp
+    ParamSpec("gripper", "franka_hand", "Gripper preset (core/gripper.py; docs/ros.md has each one's numbers and sources): its "
+              "TCP frame, finger joints, width-to-joint mapping and execution distances. Set max_gripper_opening to its stroke "
+              "too (franka_hand 0.08, robotiq_2f_85 0.085, robotiq_2f_140 0.14).", RUNTIME, choices=PRESET_NAMES),
+    ParamSpec("tcp_transform", [], "Pose of your robot's TCP frame in our grasp frame (+z approach, jaws along y) as "
+              "[x, y, z, qx, qy, qz, qw]: the poses of ~/grasp, ~/grasps and ~/moveit_grasps are of that frame; empty = the "
+              "preset's (e.g. [0, 0, -0.1034, 0, 0, -0.3827, 0.9239] for panda_link8 with the Franka hand).", RUNTIME,
+              additional_constraints="empty or 7 finite numbers with a non-zero quaternion"),
+    ParamSpec("finger_joints", [], "Finger joint names of the postures in ~/moveit_grasps; empty = the preset's (one value "
+              "per joint, mapped linearly from the width).", RUNTIME, additional_constraints="empty or as many names as the preset has joints"),
+    ParamSpec("grasp_depth", -1.0, "How far (m) past the observed surface the TCP closes (moveit_msgs/Grasp grasp_pose; never "
+              "deeper than where the fingertips stay above a fitted support plane); -1 = the preset's (0.025).", RUNTIME,
+              range=(-1.0, 0.1, 0.0)),
+    ParamSpec("approach_distance", -1.0, "Pre-grasp distance (m) back along the approach (pre_grasp_approach); -1 = the preset's.",
+              RUNTIME, range=(-1.0, 0.5, 0.0)),
+    ParamSpec("retreat_distance", -1.0, "Retreat distance (m) after closing (post_grasp_retreat: along the support plane's normal "
+              "when one is fitted, else back along the approach); -1 = the preset's.", RUNTIME, range=(-1.0, 0.5, 0.0)),
+    # ---- modes and the GraspPlanning service
+    ParamSpec("mode", "stream", "stream: every image pair is processed and published; request: no inference until "
+              "~/plan_grasps (moveit_msgs/srv/GraspPlanning) asks, answered from the next fresh image pair.", RUNTIME,
+              choices=MODES),
+    ParamSpec("plan_timeout", 2.0, "How long (s) ~/plan_grasps waits for a fresh image pair (and its grasps) before answering "
+              "TIMED_OUT.", RUNTIME, range=(0.1, 60.0, 0.0)),
+    ParamSpec("publish_moveit_grasps", True, "Publish each frame's grasps as moveit_msgs/Grasp on ~/moveit_grasps (best first).", RUNTIME),
+    # ---- workspace and objects (runtime): grasps outside are dropped and counted (/diagnostics dropped_*)
+    ParamSpec("workspace_box", [], "Axis-aligned box [x_min, y_min, z_min, x_max, y_max, z_max] (m) in target_frame (the "
+              "camera frame when target_frame is empty); grasps whose centre is outside are dropped; empty = no box.", RUNTIME,
+              additional_constraints="empty or 6 finite numbers, each minimum below its maximum"),
+    ParamSpec("support_plane", "off", "Support plane (table) fitted in each depth image: off; clamp = grasps go no deeper than "
+              "where the fingertips stay above it, the retreat is along its normal; remove = clamp, and grasps on the plane "
+              "(centre within support_margin) are dropped.", RUNTIME, choices=SUPPORT_PLANE_MODES),
+    ParamSpec("support_margin", 0.01, "Grasps whose centre is closer than this (m) to the fitted support plane are on it (support_plane remove).",
+              RUNTIME, range=(0.0, 0.1, 0.0)),
+    ParamSpec("use_object_masks", False, "Read instance masks (~/object_masks: a label image aligned with the colour image, 0 = "
+              "background, k = object k, mono8/mono16/32SC1, the colour image's stamp): grasps get the object under their "
+              "centre (ids '1', '2', ...), grasps on the background are dropped, at most grasps_per_object per object; "
+              "GraspPlanning's target.id picks one object.", RUNTIME),
+    ParamSpec("grasps_per_object", 1, "With object masks: the best grasps kept per object (0 = all).", RUNTIME, range=(0, 100, 1)),
+    ParamSpec("mask_timeout", 0.3, "How long (s) a frame waits for the instance mask with its stamp (segmenters run behind the camera).",
+              RUNTIME, range=(0.0, 5.0, 0.0)),
     # ---- outputs
     ParamSpec("publish_markers", True, "Publish ~/markers (gripper glyphs coloured by quality).", RUNTIME),
     ParamSpec("diagnostics_period", 5.0, "Period (s) of the summary log line and the /diagnostics status.", RECONFIGURE, range=(0.1, 3600.0, 0.0)),
@@ -139,17 +188,17 @@ def defaults() -> dict[str, Any]:
     return {p.name: p.default for p in PARAMS}
 
 
-def validate_static_transform(value) -> str | None:
-    """Reason the value is not a usable ``static_camera_transform``, or None."""
+def validate_static_transform(value, name: str = "static_camera_transform") -> str | None:
+    """Reason the value is not a usable ``static_camera_transform`` (or ``tcp_transform``), or None."""
     v = list(value or [])
     if not v:
         return None
     if len(v) != 7:
-        return f"static_camera_transform needs 7 numbers [x, y, z, qx, qy, qz, qw], got {len(v)}"
+        return f"{name} needs 7 numbers [x, y, z, qx, qy, qz, qw], got {len(v)}"
     if not all(math.isfinite(float(x)) for x in v):
-        return f"static_camera_transform has non-finite values: {v}"
+        return f"{name} has non-finite values: {v}"
     if math.sqrt(sum(float(x) ** 2 for x in v[3:])) < 1e-6:
-        return "static_camera_transform quaternion is zero"
+        return f"{name} quaternion is zero"
     return None
 
 
@@ -183,6 +232,17 @@ def validate(name: str, value) -> str | None:
         return validate_roi(value)
     if name == "device":
         return validate_device(value)
+    if name == "tcp_transform":
+        return validate_static_transform(value, name)
+    if name == "workspace_box":
+        from ..core.workspace import WorkspaceBox, WorkspaceError
+
+        try:
+            WorkspaceBox.from_list(list(value or []))
+        except WorkspaceError as e:
+            return str(e)
+    if name == "finger_joints" and any(not str(j).strip() for j in (value or [])):
+        return f"finger_joints has an empty name: {list(value)}"
     return None
 
 
@@ -192,10 +252,9 @@ def descriptor(spec: ParamSpec):
 
     types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER, float: ParameterType.PARAMETER_DOUBLE,
              str: ParameterType.PARAMETER_STRING}
-    if spec.name == "static_camera_transform":
-        ptype = ParameterType.PARAMETER_DOUBLE_ARRAY
-    elif spec.name == "roi":
-        ptype = ParameterType.PARAMETER_INTEGER_ARRAY
+    if spec.name in ARRAY_TYPES:
+        ptype = {"double": ParameterType.PARAMETER_DOUBLE_ARRAY, "integer": ParameterType.PARAMETER_INTEGER_ARRAY,
+                 "string": ParameterType.PARAMETER_STRING_ARRAY}[ARRAY_TYPES[spec.name]]
     else:
         ptype = types[type(spec.default)]
     when = {RUNTIME: "Changeable at runtime.", RECONFIGURE: "Set while unconfigured; takes effect on configure.",
