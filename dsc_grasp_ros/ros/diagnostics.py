@@ -32,6 +32,8 @@ SKIP_REASONS = (
     "tf_unavailable",
     "bad_approach",
     "invalid_input",
+    "missing_object_mask",
+    "bad_object_mask",
     "detector_error",
 )
 
@@ -124,6 +126,7 @@ class DiagnosticsMixin:
 
     def _diag_values(self, c: dict, stats: dict, fin: float, fout: float) -> dict[str, str]:
         kv = {
+            "mode": str(self._p("mode")),
             "input_fps": f"{fin:.2f}",
             "output_fps": f"{fout:.2f}",
             "received": str(self._in_rate.total),

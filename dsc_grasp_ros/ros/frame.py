@@ -46,9 +46,11 @@ class FrameMixin:
     def _skip(self, reason: str, text: str, error: bool = False) -> None:
         self._counters[reason] += 1
         self._warn(reason, f"frame skipped: {text}", error)
+        self._request_failed_frame(reason, text)  # a GraspPlanning request waiting for this frame gets the reason
 
     def _process(self, pair) -> None:
         t_start = time.perf_counter()
+        self._frame_received = pair.received  # which GraspPlanning request this frame answers (.planning)
         color, depth_msg, info = pair.color, pair.depth, self._info  # the newest CameraInfo
         image_header = conv.header_msg(color.header)
         stamp, cam_frame = image_header.stamp, image_header.frame_id
@@ -66,6 +68,10 @@ class FrameMixin:
         self._note_distortion(cam)
         if not self._account_rejections(res):
             return
+        selected = self._select(res, T, depth, cam, stamp, cam_frame)  # workspace, support plane, masks (.planning)
+        if selected is None:
+            return
+        labels, plane_out = selected
         if res.grasps and res.grasps[0].fingers_clear is False:  # finger_check prefer: no clear grasp this frame
             self._counters["best_grasp_fingers_blocked"] += 1
         rows, poses = self._rows_and_poses(res, T)
@@ -75,6 +81,7 @@ class FrameMixin:
         header = Header(stamp=stamp, frame_id=self._p("target_frame") or cam_frame)
         target = self._track(rows, stamp.sec + stamp.nanosec * 1e-9, self._near_depth(depth))
         self._publish(header, rows, poses, res, rgb, image_header, target)
+        self._publish_planning(header, self._moveit_grasps(header, res, T, labels, plane_out))
         t_pub = time.perf_counter()
         self._processed += 1
         self._out_rate.tick()

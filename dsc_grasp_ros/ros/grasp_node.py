@@ -41,6 +41,7 @@ from .diagnostics import SKIP_REASONS, DiagnosticsMixin
 from .frame import FrameMixin, TransformUnavailable
 from .node_params import ParametersMixin
 from .outputs import OutputsMixin, _pose
+from .planning import PlanningMixin
 from .sync import LatestSlot, RateMeter, StageStats, StampPairer
 from .target import TargetMixin
 
@@ -68,7 +69,7 @@ __all__ = ["GraspNode", "SKIP_REASONS", "TransformUnavailable", "HAVE_TF2", "TF2
 RCLError = _rclpy_impl.RCLError
 
 
-class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, DiagnosticsMixin, LifecycleNode):
+class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, PlanningMixin, DiagnosticsMixin, LifecycleNode):
     """The managed node: lifecycle, subscriptions, tf; parameters (:mod:`.node_params`), the per-frame
     path (:mod:`.frame`), outputs (:mod:`.outputs`) and diagnostics (:mod:`.diagnostics`) are mixed in."""
 
@@ -105,6 +106,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Diagnost
         self._last_roi = None  # the ROI of the last processed frame (in /diagnostics)
         self._byte_order_hint: str | None = None  # a depth is_bigendian flag that looks wrong (in /diagnostics)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._init_planning()  # GraspPlanning requests, instance masks (.planning)
         self._init_target()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -232,6 +234,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Diagnost
             "debug": self.create_lifecycle_publisher(Image, "~/debug_image", 1),
             "target_state": self.create_lifecycle_publisher(String, "~/grasp_target_state", 10),
         }
+        self._start_planning()  # ~/moveit_grasps, ~/plan_grasps
         # steady clock: the summary and /diagnostics keep coming while /clock stands still (use_sim_time
         # with a paused or finished bag); the rates they report are wall-clock rates anyway
         from rclpy.clock import Clock, ClockType
@@ -257,6 +260,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Diagnost
             self.create_subscription(Image, "depth/image_raw", self._on_depth, qos, raw=True),
             self.create_subscription(CameraInfo, "color/camera_info", self._on_info, qos),
         ]
+        self._activate_planning(qos)  # ~/object_masks
         self._active = True
         self.get_logger().info(
             "active: listening on " + ", ".join(s.topic_name for s in self._subs) + f" ({self._p('qos_reliability')} QoS)"
@@ -264,6 +268,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Diagnost
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_planning()
         with self._pub_lock:
             self._active = False
             for s in self._subs:
@@ -291,6 +296,8 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Diagnost
         return TransitionCallbackReturn.SUCCESS
 
     def _teardown(self) -> None:
+        self._stop_planning()
+        self._destroy_planning()
         self._stop.set()
         self._slot.close()
         if self._worker is not None and self._worker is not threading.current_thread():
@@ -356,7 +363,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Diagnost
             self._push(self._pairer.add_depth(conv.stamp_to_ns(msg.header.stamp), msg))
 
     def _push(self, pair) -> None:
-        if pair is not None:
+        if pair is not None and self._wants_pair(pair.received):  # request mode: only pairs a request waits for
             self._pairs += 1
             self._slot.put(pair)
 

@@ -48,7 +48,8 @@ class ParametersMixin:
         if isinstance(spec.default, list):
             # An empty list has no type: declare the type, then set the default if nothing
             # (or an empty YAML list, which reaches rclpy as "not set") overrode it.
-            ptype = Parameter.Type.DOUBLE_ARRAY if spec.name == "static_camera_transform" else Parameter.Type.INTEGER_ARRAY
+            ptype = {"double": Parameter.Type.DOUBLE_ARRAY, "integer": Parameter.Type.INTEGER_ARRAY,
+                     "string": Parameter.Type.STRING_ARRAY}[P.ARRAY_TYPES[spec.name]]
             self.declare_parameter(spec.name, ptype, desc, ignore_override=ignore_override)
             try:
                 self.get_parameter(spec.name).value
@@ -82,13 +83,16 @@ class ParametersMixin:
             tracker_config(self._p)
         except ValueError as e:
             return f"parameters track_*: {e}"
+        problem = self._planning_problem()
+        if problem:
+            return f"parameters gripper/tcp_transform/finger_joints/workspace_box: {problem}"
         if not self._p("min_depth") < self._p("max_depth"):
             return f"parameters min_depth={self._p('min_depth')} and max_depth={self._p('max_depth')}: min_depth must be smaller"
         return None
 
     def _p(self, name: str):
         v = self.get_parameter(name).value
-        if name in ("roi", "static_camera_transform"):
+        if name in P.ARRAY_TYPES:
             return list(v) if v is not None else []
         return v
 
@@ -107,7 +111,7 @@ class ParametersMixin:
                     reason=f"{p.name} can only change while the node is unconfigured: "
                     "deactivate and clean up the node, set it, then configure and activate",
                 )
-            if spec.name in ("roi", "static_camera_transform") and value is None:
+            if spec.name in P.ARRAY_TYPES and value is None:
                 value = []
             reason = P.validate(p.name, value)
             if reason:
@@ -133,6 +137,13 @@ class ParametersMixin:
                     validate_setting(k, v)
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))
+        from .planning import PLANNING_PARAMS
+
+        planning = {p.name: p.value for p in params if p.name in PLANNING_PARAMS}
+        if planning:
+            reason = self._planning_problem(planning)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
         tracking = {p.name: p.value for p in params if p.name == "tracking" or p.name.startswith("track_")}
         if tracking:
             reason = self._retune_target(tracking)

@@ -25,6 +25,7 @@ class OutputsMixin:
             pos, quat = np.asarray(g.position, float), np.asarray(g.orientation, float)
             if T is not None:
                 pos, quat = T.apply_pose(pos, quat)
+            pos, quat = self._tcp_pose(pos, quat)  # the robot's TCP frame (tcp_transform; identity for the Franka hand)
             vals = [*pos, *quat, g.width_m, g.quality, g.angle, g.u, g.v]
             if not all(math.isfinite(float(x)) for x in vals):
                 self._counters["rejected_candidates"] += 1
@@ -54,6 +55,20 @@ class OutputsMixin:
                 pubs["markers"].publish(_markers(header, rows, poses))
             if pubs["debug"].get_subscription_count() > 0:
                 pubs["debug"].publish(self._debug_image(res, rgb, image_header))
+
+    def _tcp_pose(self, pos, quat):
+        """Our grasp frame -> the robot's TCP frame (the gripper's ``tcp_transform``)."""
+        from ..core.gripper import GripperError
+
+        try:
+            g = self.gripper()
+        except GripperError:  # validated when set; a race with a parameter change: publish the grasp frame
+            return pos, quat
+        if g.tcp_transform == (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0):
+            return pos, quat
+        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))):
+            return pos, quat  # dropped by the caller
+        return g.to_tcp(pos, quat)
 
     def _debug_image(self, res, rgb, image_header):
         """The colour image with the grasps (and, on the real camera, the quality map and ROI) drawn."""
