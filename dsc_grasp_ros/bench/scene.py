@@ -77,8 +77,8 @@ class SceneSettings:
         self.table_color = c
         if not (0.0 <= self.depth_noise <= 0.05):
             raise ValueError(f"depth noise must be in [0, 0.05] m, got {self.depth_noise}")
-        if not (0.3 <= self.camera_distance <= 1.5):
-            raise ValueError(f"camera distance must be in [0.3, 1.5] m, got {self.camera_distance}")
+        if not (0.1 <= self.camera_distance <= 1.5):
+            raise ValueError(f"camera distance must be in [0.1, 1.5] m, got {self.camera_distance}")
         if not (0.02 <= self.workspace_half <= 0.2):
             raise ValueError(f"workspace half-size must be in [0.02, 0.2] m, got {self.workspace_half}")
         if self.object_color != "random":
