@@ -15,30 +15,20 @@ The colour profile is given twice: ``rgb_camera.color_profile`` (D415/D435/D455)
 ``depth_module.color_profile`` (D405, whose colour stream belongs to the depth module); the
 camera ignores the one it does not have.
 
-rviz (``rviz:=true``): config/grasp.rviz shows ``/grasp_node/*`` and the camera's
-``/camera/camera/color/image_raw``; the fixed frame is ``target_frame`` when given (``-f``), else
-the config's ``camera_color_optical_frame``. With another namespace or camera name, change the
-topics in rviz (docs/ros.md).
+rviz (``rviz:=true``, started by grasp.launch.py): config/grasp.rviz shows the node's topics and the
+camera's colour image, in the node's ``namespace`` (the config's topics are relative, the image is
+remapped to the camera's); the fixed frame is ``target_frame`` when given (``-f``), else the
+config's ``camera_color_optical_frame``.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
-
-
-def _rviz(context):
-    share = get_package_share_directory("dsc_grasp_ros")
-    args = ["-d", os.path.join(share, "config", "grasp.rviz")]
-    target = LaunchConfiguration("target_frame").perform(context)
-    if target:
-        args += ["-f", target]  # rviz2 --fixed-frame: the config's frame is the camera's
-    return [Node(package="rviz2", executable="rviz2", name="rviz2", arguments=args, output="screen")]
 
 
 def generate_launch_description():
@@ -59,6 +49,7 @@ def generate_launch_description():
             DeclareLaunchArgument("device", default_value=""),
             DeclareLaunchArgument("approach", default_value="", description="optical | target_down; empty = the params file's"),
             DeclareLaunchArgument("view", default_value="", description="camera | down; empty = the params file's"),
+            DeclareLaunchArgument("namespace", default_value="", description="Namespace of grasp_node (and rviz2)"),
             DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2 with config/grasp.rviz"),
             DeclareLaunchArgument("fastdds_profile", default_value="true",
                                   description="Use the shipped Fast DDS profile (32 MB shared memory) for the camera and the node"),
@@ -89,8 +80,9 @@ def generate_launch_description():
                     "approach": LaunchConfiguration("approach"),
                     "view": LaunchConfiguration("view"),
                     "fastdds_profile": LaunchConfiguration("fastdds_profile"),
+                    "namespace": LaunchConfiguration("namespace"),
+                    "rviz": LaunchConfiguration("rviz"),
                 }.items(),
             ),
-            GroupAction([OpaqueFunction(function=_rviz)], condition=IfCondition(LaunchConfiguration("rviz"))),
         ]
     )
