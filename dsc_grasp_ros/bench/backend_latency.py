@@ -31,7 +31,10 @@ def measure(orders, backend_names=("eager", "compiled"), threads=(1, 2), model: 
             cpp_wrapper=("on",), progress: bool = True, precisions=("fp32",)) -> dict:
     """Build every configuration (order x backend x threads x C++/Python wrapper x precision), time them
     interleaved and return the results document (median / p95 per configuration, ratio to the first)."""
-    torch.set_num_interop_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # settable once per process, before any parallel work: keep what is set
+        pass
     nets = {}
     if model:
         m, meta = load_model(model)

@@ -11,11 +11,10 @@ import numpy as np
 import torch
 
 from .backends import BACKENDS, CudaGraphRunner, compile_cpu, configure_threads, example_input, prepare_fast_model
+from .settings import PRECISIONS
 
 __all__ = ["InferenceEngine", "resolve_device", "PRECISIONS", "cpu_supports_bf16", "BF16Autocast"]
 
-#: ``fp32``; ``bf16``: convolutions in bfloat16 on CPUs that compute it natively (AVX512-BF16, AMX)
-PRECISIONS = ("fp32", "bf16")
 #: largest compiled-vs-eager difference (x output scale) accepted in bf16 (its 8-bit mantissa)
 BF16_TOLERANCE = 5e-2
 

@@ -18,6 +18,8 @@ BACKENDS = ("auto", "eager", "compiled")
 #: were as fast as 1 on the loaded 2-core machine and faster with one more core kept busy; with
 #: spinning waits they collapsed (README, Performance: "Threads").
 DEFAULT_THREADS = 2
+#: ``fp32``; ``bf16``: convolutions in bfloat16 on CPUs that compute it natively (AVX512-BF16, AMX)
+PRECISIONS = ("fp32", "bf16")
 THREADS_RANGE = (0, 64)
 
 

@@ -201,6 +201,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
             backend=self._p("backend"),
             threads=self._p("threads"),
             background_compile=self._p("compile_in_background"),
+            precision=self._p("precision"),
             # the runtime detector settings, one list (params.DETECTOR_RUNTIME); roi: empty = none
             **{name: self._p(name) for name in P.DETECTOR_RUNTIME if name != "roi"},
             roi=self._p("roi") or None,

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..core.clearance import FINGER_CHECK_MODES
 from ..core.geometry import DEPTH_STATISTICS
-from ..core.settings import BACKENDS, CLOSE_RANGE_MODES, DEFAULT_THREADS, ROI_MODES, SETTING_HELP, THREADS_RANGE, TUNABLE_RANGES, default
+from ..core.settings import BACKENDS, CLOSE_RANGE_MODES, DEFAULT_THREADS, PRECISIONS, ROI_MODES, SETTING_HELP, THREADS_RANGE, TUNABLE_RANGES, default
 from ..core.tracking import TRACKER_HELP, TRACKER_RANGES, TrackerConfig
 from ..core.virtual_view import VIEWS
 from ..core.gripper import PRESET_NAMES
@@ -80,6 +80,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("backend", "auto", "Network backend: auto (CPU: BatchNorm-folded model compiled with torch.compile, cached on disk "
               "under ~/.cache/dsc_grasp_ros so a restart skips the compile; eager when compiling fails; GPU: CUDA graphs), "
               "eager, or compiled.", RECONFIGURE, choices=BACKENDS),
+    ParamSpec("precision", "fp32", "CPU arithmetic of the network: fp32, or bf16 (bfloat16 autocast, fp32 weights and maps; "
+              "only where the CPU computes bf16 natively, AVX512-BF16 or AMX, else fp32 with a warning). CUDA runs fp16.",
+              RECONFIGURE, choices=PRECISIONS),
     ParamSpec("compile_in_background", True, "With a compiled backend: start serving grasps with the eager network at once "
               "and swap in the compiled one when it is ready (a cold compile takes minutes on a small CPU); false = "
               "configure waits for the compile. /diagnostics' backend_state says which one runs.", RECONFIGURE),
