@@ -70,6 +70,7 @@ class Camera:
         self.frame, self.mask = frame, mask
         self.mm = np.clip(np.round(frame.depth * 1000), 0, 65535).astype(np.uint16)
         self.enabled = True
+        self.ticks = 0
         self.timer = self.node.create_timer(1.0 / hz, self._tick)
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(self.node)
@@ -86,6 +87,15 @@ class Camera:
         self.pubs["depth"].publish(conv.array_to_image(self.mm, "16UC1", h))
         self.pubs["mask"].publish(conv.array_to_image(self.mask, "16UC1", h))
         self.pubs["color"].publish(conv.array_to_image(self.frame.rgb, "rgb8", h))
+        self.ticks += 1
+
+    def settle(self, timeout: float = 10.0):
+        """Wait until a whole tick ran after a change (no frame of the old settings is still on its way)."""
+        start = self.ticks
+        deadline = time.monotonic() + timeout
+        while self.ticks < start + 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
 
     def close(self):
         self.ex.shutdown()
@@ -172,11 +182,13 @@ def test_grasp_planning_service(planning_node):
     code, msg, _ = call("mug")
     assert code == "INVALID_OBJECT_NAME" and "not an instance-mask label" in msg, msg
     cam.mask = np.zeros_like(cam.mask)  # an empty mask: no object at all
+    cam.settle()
     code, msg, _ = call("1")
     assert code == "INVALID_OBJECT_NAME" and "objects present: none" in msg, msg
     code, msg, _ = call()
     assert code == "PLANNING_FAILED" and "off object" in msg, msg
     cam.enabled = False  # the camera stops: the request times out
+    time.sleep(1.0)  # the last frames have been delivered
     code, msg, _ = call()
     assert code == "TIMED_OUT" and "plan_timeout" in msg, msg
     for p in cam.pubs.values():  # no camera at all
