@@ -297,8 +297,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
         return TransitionCallbackReturn.SUCCESS
 
     def _teardown(self) -> None:
-        self._stop_planning()
-        self._destroy_planning()
+        self._stop_planning()  # (the ~/plan_grasps service stays: it answers "not active" until the next activate)
         self._stop.set()
         self._slot.close()
         if self._worker is not None and self._worker is not threading.current_thread():
