@@ -277,10 +277,14 @@ class ServoRunner:
         sc.restore()
         rng = np.random.default_rng(sc.scene.seed + 7)
         direction = float(rng.uniform(0, 2 * math.pi))
-        tracker = GraspTracker(tracker_settings(tracking, s))
+        # a policy that tracks by itself (the real node: ~/grasp is its target) is passed through
+        own = bool(getattr(policy, "tracks_itself", False))
+        if own:
+            policy.reset_tracking()  # a new scene: the node's target of the last trial is not this one
+        tracker = GraspTracker(tracker_settings(tracking and not own, s))
         q = self._start()
         dt = 1.0 / s.rate_hz
-        res = ServoTrial(sc.scene.object_name, trial, policy.name + ("" if tracking else " (no tracking)"), s.scenario)
+        res = ServoTrial(sc.scene.object_name, trial, policy.name + ("" if tracking or own else " (no tracking)"), s.scenario)
         opening = MAX_OPENING
         for k in range(int(s.timeout_s * s.rate_hz)):
             t = k * dt

@@ -137,7 +137,7 @@ def register(sub):
 
 
 def build_policies(spec: str, device: str = "cpu", finger_check: str | None = None, finger_max_turn: float | None = None,
-                   approach: str = "vertical", view: str | None = None) -> list:
+                   approach: str = "vertical", view: str | None = None, node_params: dict | None = None) -> list:
     """Parse ``--policies`` into policy objects (errors name the bad item).
 
     ``finger_check`` / ``finger_max_turn`` (degrees): our models' finger check settings (None: the
@@ -179,6 +179,7 @@ def build_policies(spec: str, device: str = "cpu", finger_check: str | None = No
 
             node_settings = {k: v for k, v in model_settings.items() if k != "approach"}
             node_settings["approach"] = "target_down" if approach == "vertical" else "optical"  # the node's names
+            node_settings.update(node_params or {})  # e.g. the servo's tracking parameters
             out.append(NodePolicy(name=name, model_path=path or None, modality=SHIPPED[name[: -len("@node")]], device=device,
                                   **node_settings))
         elif name in PEERS:

@@ -73,14 +73,13 @@ def run_servo_bench(args, build_policies) -> int:
     from ..bench.servo import ServoSettings, run_servo
     from ..sim import mesh_objects as mo
 
-    if "@node" in args.policies:
-        print("dsc-grasp bench: error: --mode servo runs the policies in this process; the @node policies are for --mode single",
-              file=sys.stderr)
-        return 2
     try:
         objects = mo.resolve_names(args.objects, args.objects_root)
         settings = ServoSettings(scenario=args.scenario, rate_hz=args.rate, depth_noise=args.depth_noise).validate()
-        policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn, "vertical", args.view)
+        # through the node (@node): its own tracker makes ~/grasp the target, with the servo's near-range hold
+        node_params = {"tracking": True, "track_near_range_m": settings.near_range_m}
+        policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn, "vertical", args.view,
+                                  node_params)
     except (mo.ObjectsNotFound, mo.UnknownObject, PolicyError, ValueError) as e:
         print(f"dsc-grasp bench: error: {e}", file=sys.stderr)
         return 2
@@ -88,7 +87,7 @@ def run_servo_bench(args, build_policies) -> int:
     for p in policies:  # ours with tracking on and off; the peers and the oracle through the same tracker
         pairs.append((p, True))
         if isinstance(p, ModelPolicy):
-            pairs.append((p, False))
+            pairs.append((p, False))  # the same model with tracking off: each frame's best grasp
     out = Path(args.out) if args.out else None
     sink = None
     if out is not None:

@@ -113,8 +113,13 @@ class NodePolicy(Policy):
             "diagnostics_period": 0.1,
             "publish_markers": False,
             "approach": "target_down",  # the executor descends along panda_link0's -z (ModelPolicy: approach vertical)
+            # single-shot trials are unrelated scenes: ~/grasp is each frame's best grasp unless the
+            # caller follows one scene over frames (the servo benchmark: tracking on, in the node)
+            "tracking": False,
             **detector_settings,
         }
+        #: True when the node's tracker makes ~/grasp the target (the servo benchmark then passes it through)
+        self.tracks_itself = bool(params["tracking"])
         pfile = Path(self._tmp.name) / "params.yaml"
         pfile.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
         self.log_path = Path(log_path) if log_path else Path(self._tmp.name) / "grasp_node.log"
@@ -318,6 +323,27 @@ class NodePolicy(Policy):
         extra = {"depth_m": z_cam, "t_plan": time.perf_counter() - t0, "node_roundtrip_s": round(t_answer - t0, 5),
                  "frame_id": pose.header.frame_id}
         return PlannedGrasp(pos, quat, width_m, img, extra)
+
+    def reset_tracking(self, timeout: float = 10.0) -> None:
+        """Start the node's tracker afresh (a new scene): ``tracking`` off and on again through the
+        node's parameter service, as ``ros2 param set`` would."""
+        if not self.tracks_itself:
+            return
+        from rclpy.parameter import Parameter
+        from rclpy.parameter_client import AsyncParameterClient
+
+        if getattr(self, "_params", None) is None:
+            self._params = AsyncParameterClient(self._node, f"/{NODE_NAME}")
+            if not self._params.wait_for_services(timeout_sec=timeout):
+                raise NodeNotAnswering(f"grasp_node's parameter services did not come up within {timeout:.0f} s")
+        for value in (False, True):
+            fut = self._params.set_parameters([Parameter("tracking", Parameter.Type.BOOL, value)])
+            deadline = time.monotonic() + timeout
+            while not fut.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            res = fut.result() if fut.done() else None
+            if res is None or not all(r.successful for r in res.results):
+                raise NodeNotAnswering(f"grasp_node did not take tracking={value}: {res}")
 
     def close(self) -> None:
         if self._executor is not None:
