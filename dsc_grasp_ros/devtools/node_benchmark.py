@@ -177,3 +177,68 @@ def summary(result: dict, args) -> str:
             f"node overhead (e2e - core) {ls.get('node_overhead_end_to_end_ms_median')} ms; per frame: median "
             f"{ls.get('node_overhead_per_frame', {}).get('median_ms')} ms, p95 {ls.get('node_overhead_per_frame', {}).get('p95_ms')} ms; "
             f"in-node part median {ls.get('node_overhead_ms', {}).get('median')} ms")
+
+
+#: the start-up cases of :func:`first_grasp_times`: (name, backend, compile cache)
+STARTUP_CASES = (("eager", "eager", "none"), ("compiled, cold cache", "auto", "cold"), ("compiled, warm cache", "auto", "warm"))
+
+
+def first_grasp_times(bag, threads: int = 2, device: str = "cpu", timeout: float = 600.0, cases=STARTUP_CASES) -> dict:
+    """Seconds from starting ``grasp_node`` to its first ``~/grasp`` while the bag streams at 30 Hz,
+    for the eager backend, the compiled one on an empty compile cache (a fresh install), and the
+    compiled one again on that filled cache. With ``compile_in_background`` (the default) the
+    compiled cases serve eager frames while compiling; the time the compiled network took over is
+    reported too (``backend_state`` in /diagnostics)."""
+    domain = random.randint(20, 199)
+    xml = str(ROOT / "config" / "fastdds_large_images.xml")
+    cache = Path(tempfile.mkdtemp(prefix="dsc_grasp_cold_cache_"))
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", FASTRTPS_DEFAULT_PROFILES_FILE=xml,
+               FASTDDS_DEFAULT_PROFILES_FILE=xml, RMW_FASTRTPS_USE_QOS_FROM_XML="0", OMP_NUM_THREADS=str(threads))
+    os.environ.update({k: env[k] for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
+                                           "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    lis = GraspListener("/grasp_node", context=ctx, name="startup_listener")
+    out = {}
+    try:
+        for name, backend, cache_state in cases:
+            node_env = dict(env)
+            if cache_state != "none":
+                node_env["TORCHINDUCTOR_CACHE_DIR"] = str(cache)  # cold on the first use, warm after it
+            with lis.lock:
+                lis.rx.grasp.clear(), lis.rx.diagnostics.clear()
+            log = open(Path(cache.parent) / f"{cache.name}_{backend}_{cache_state}.log", "w")
+            t0 = time.monotonic()
+            node = subprocess.Popen([str(BIN / "grasp_node"), "--ros-args", "--params-file", str(ROOT / "config" / "dsc_grasp.yaml"),
+                                     "-p", f"device:={device}", "-p", f"threads:={threads}", "-p", f"backend:={backend}",
+                                     "-p", "min_quality:=0.0", "-p", "diagnostics_period:=0.5", *REMAPS],
+                                    env=node_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            replay = subprocess.Popen([sys.executable, "-m", "dsc_grasp_ros.devtools.replay", str(bag), "--hz", "30", "--restamp",
+                                       "--loop", "1000", "--quiet", "--wait-subscribers", str(timeout)], env=env, cwd=str(ROOT))
+            try:
+                got = lis.wait_for(lambda rx: len(rx.grasp) > 0, timeout)
+                first = time.monotonic() - t0 if got else None
+                swapped = None
+                if got and backend != "eager":  # when the compiled network took over (or fell back)
+                    deadline = time.monotonic() + timeout
+                    while time.monotonic() < deadline:
+                        state = lis.latest_diagnostics().get("backend_state", "")
+                        if state in ("compiled", "fallback"):
+                            swapped = (round(time.monotonic() - t0, 1), state)
+                            break
+                        time.sleep(0.5)
+                out[name] = {"first_grasp_s": None if first is None else round(first, 1),
+                             "compiled_from_s": swapped[0] if swapped else None, "final_backend_state": swapped[1] if swapped else None}
+            finally:
+                for p in (replay, node):
+                    p.send_signal(signal.SIGINT)
+                    try:
+                        p.wait(10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                log.close()
+                time.sleep(1.0)
+    finally:
+        lis.close()
+        rclpy.try_shutdown(context=ctx)
+    return {"threads": threads, "device": device, "cases": out}
