@@ -115,3 +115,4 @@ def test_resumed_run_keeps_its_precision(toy, tmp_path):
     assert main(args + ["--epochs", "2", "--resume"]) == 0  # --precision auto: the run's fp32, not the CPU's choice
     assert json.loads((run / "config.json").read_text())["precision"] == "fp32"
     assert [h["precision"] for h in json.loads((run / "history.json").read_text())] == ["fp32", "fp32"]
+    assert json.loads((run / "model.json").read_text())["training"]["precision"] == "fp32"

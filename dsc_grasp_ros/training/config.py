@@ -156,6 +156,7 @@ def training_record(cfg: dict, split: dict, hardware, wall_minutes) -> dict:
         "optimizer": cfg["optimizer"],
         "lr": cfg["lr"],
         "batch_size": cfg["batch_size"],
+        "precision": cfg.get("precision"),  # resolved by the run: fp32, bf16 or fp16 (None: from before the option)
         "augment": cfg.get("augment"),
         "depth": cfg.get("depth"),
         "protocol": cfg.get("protocol", "square"),
