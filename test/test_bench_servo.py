@@ -88,3 +88,21 @@ def test_servo_through_the_real_node(tmp_path):
     assert states[0] == "acquired" and "tracking" in states[1:]  # the node's target, followed frame by frame
     targets = np.array([row[4:7] for row in t["path"] if row[4] is not None])
     assert np.all(np.linalg.norm(np.diff(targets[:, :2], axis=0), axis=1) < 0.03)  # no jumps between objects
+
+
+def test_support_plane_removal_drops_grasps_on_the_table():
+    from dsc_grasp_ros.bench.policies import Observation
+    from dsc_grasp_ros.bench.servo import off_support_plane
+    from dsc_grasp_ros.core.tracking import Candidate
+
+    # a camera 0.5 m above a table (base z = 0) looking straight down, with a 4 cm box under it
+    K = np.array([[400.0, 0, 159.5], [0, 400.0, 119.5], [0, 0, 1]])
+    depth = np.full((240, 320), 0.5, np.float32)
+    depth[100:140, 140:180] = 0.46
+    T = np.eye(4)
+    T[:3, :3] = np.diag([1.0, -1.0, -1.0])  # optical z down
+    T[:3, 3] = [0.0, 0.0, 0.5]
+    obs = Observation(rgb=np.zeros((240, 320, 3), np.uint8), depth=depth, K=K, T_base_camera=T)
+    q = np.array([0.0, 0.0, 0.0, 1.0])
+    on_box, on_table = Candidate(np.array([0.0, 0.0, 0.04]), q, 0.03, 0.9, 0), Candidate(np.array([0.2, 0.1, 0.001]), q, 0.03, 0.95, 1)
+    assert off_support_plane([on_table, on_box], obs, 0.01) == [on_box]

@@ -63,12 +63,18 @@ class ServoSettings:
     move_start_s: float = 0.5
     clutter_objects: int = 5
     depth_noise: float = 0.002
+    #: the node's ``support_plane``: ``remove`` drops every policy's grasps within ``support_margin``
+    #: of the table fitted in the depth image (core.workspace, as the node does); ``off``
+    support_plane: str = "off"
+    support_margin: float = 0.01
 
     def validate(self) -> "ServoSettings":
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
         if not 0.5 <= self.rate_hz <= 100:
             raise ValueError(f"rate_hz must be in [0.5, 100], got {self.rate_hz}")
+        if self.support_plane not in ("off", "remove"):
+            raise ValueError(f"support_plane must be off or remove, got {self.support_plane!r}")
         if not 2 <= self.clutter_objects <= 10:
             raise ValueError(f"clutter_objects must be in [2, 10], got {self.clutter_objects}")
         return self
@@ -205,6 +211,25 @@ class ServoScene:
                 "com": w.robot.world_to_base(T)[:3, 3]}
 
 
+def off_support_plane(cands: list[Candidate], obs: Observation, margin: float) -> list[Candidate]:
+    """The candidates whose centre is more than ``margin`` above the support plane fitted in the
+    frame's depth (:func:`~dsc_grasp_ros.core.workspace.camera_support_plane`, the node's
+    ``support_plane: remove``); all of them when no plane can be fitted."""
+    from ..core.geometry import CameraIntrinsics
+    from ..core.workspace import GraspFilter, camera_support_plane
+
+    if not cands:
+        return cands
+    plane = camera_support_plane(obs.depth, CameraIntrinsics.from_K(obs.K))
+    if plane is None:
+        return cands
+    T_cb = np.linalg.inv(np.asarray(obs.T_base_camera, dtype=np.float64))
+    base = np.array([c.position for c in cands])
+    cam = base @ T_cb[:3, :3].T + T_cb[:3, 3]
+    keep = GraspFilter(support_margin=margin).apply(base, cam, plane_cam=plane).keep
+    return [cands[i] for i in keep]
+
+
 def candidates(policy: Policy, obs: Observation) -> list[Candidate]:
     """Every grasp the policy offers on this frame, in the base frame, best first: our models give
     their ``top_k`` (what the node publishes on ``~/grasps``), the others their one best grasp."""
@@ -294,6 +319,8 @@ class ServoRunner:
             t0 = time.perf_counter()
             try:
                 cands = candidates(policy, obs)
+                if s.support_plane == "remove":
+                    cands = off_support_plane(cands, obs, s.support_margin)
             except Exception as e:  # noqa: BLE001 - a perception failure is a frame without grasps, recorded
                 cands = []
                 res.info.setdefault("errors", []).append(f"{type(e).__name__}: {e}"[:200])

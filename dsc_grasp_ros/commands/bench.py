@@ -129,6 +129,9 @@ def register(sub):
                    "clutter (5 objects, the first one moved; any object lifted counts) (default: static)")
     v.add_argument("--rate", type=float, default=10.0, metavar="HZ",
                    help="servo: perception and control frames per simulated second, 0.5-100 (default: 10)")
+    v.add_argument("--support-plane", choices=("off", "remove"), default="off",
+                   help="servo: the node's support_plane for every policy: remove = grasps on the table fitted in the depth "
+                   "image are dropped (default: off)")
     v.add_argument("--jitter-frames", type=int, default=10, metavar="N",
                    help="servo: frames with the camera held still over each object's first scene, for the target's jitter (default: 10; 0: off)")
     p.add_argument("--json", action="store_true", help="print the summary document as JSON instead of the table")

@@ -75,9 +75,10 @@ def run_servo_bench(args, build_policies) -> int:
 
     try:
         objects = mo.resolve_names(args.objects, args.objects_root)
-        settings = ServoSettings(scenario=args.scenario, rate_hz=args.rate, depth_noise=args.depth_noise).validate()
+        settings = ServoSettings(scenario=args.scenario, rate_hz=args.rate, depth_noise=args.depth_noise,
+                                 support_plane=args.support_plane).validate()
         # through the node (@node): its own tracker makes ~/grasp the target, with the servo's near-range hold
-        node_params = {"tracking": True, "track_near_range_m": settings.near_range_m}
+        node_params = {"tracking": True, "track_near_range_m": settings.near_range_m, "support_plane": settings.support_plane}
         policies = build_policies(args.policies, args.device, args.finger_check, args.finger_max_turn, "vertical", args.view,
                                   node_params)
     except (mo.ObjectsNotFound, mo.UnknownObject, PolicyError, ValueError) as e:
