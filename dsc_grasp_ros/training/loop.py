@@ -87,21 +87,22 @@ def autocast(device_type: str, precision: str):
     return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
-def forward(model, x: torch.Tensor, device_type: str, precision: str) -> tuple[torch.Tensor, ...]:
-    """The model's four maps for a training step, channels-last input, in ``precision``; the maps are
-    returned as fp32 (the loss and the teacher's targets are computed in fp32)."""
-    x = x.contiguous(memory_format=torch.channels_last)
+def forward(model, x: torch.Tensor, device_type: str, precision: str, channels_last: bool = True) -> tuple[torch.Tensor, ...]:
+    """The model's four maps for a training step, channels-last input (the training's layout;
+    ``channels_last=False`` for comparisons), in ``precision``; the maps are returned as fp32 (the
+    loss and the teacher's targets are computed in fp32)."""
+    x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     with autocast(device_type, precision):
         pred = model(x)
     return tuple(p.float() for p in pred)
 
 
 def train_step(model, x: torch.Tensor, y: torch.Tensor, opt, scaler, device_type: str, precision: str, loss_kind: str,
-               keep: torch.Tensor | None = None):
+               keep: torch.Tensor | None = None, channels_last: bool = True):
     """One optimiser step -> ``(loss, parts)``: forward in ``precision``, P-Huber (or Huber) loss in
     fp32, backward, step of the fp32 master weights (through the gradient scaler for ``fp16``).
     ``keep``: images whose target is replaced by the model's own maps (no gradient), for distillation."""
-    pred = forward(model, x, device_type, precision)
+    pred = forward(model, x, device_type, precision, channels_last)
     if keep is not None and not bool(keep.all()):
         # an image the teacher does not know: the student's own maps as its target, so it adds
         # no gradient (the batch keeps its shape, which DDP and BatchNorm rely on)

@@ -9,6 +9,9 @@ rounds are not counted. Prints median and p95 seconds per step (wall clock, and 
 time, which other processes' load disturbs less on a shared machine), samples per second and the
 ratio to the first precision (fp32), and the cosine between the first step's bf16 and fp32 gradients (same weights, same batch).
 The batch is real Cornell images when ``--cornell`` names the folder, else the toy generator's.
+A variant ``PREC:contiguous`` (e.g. ``fp32:contiguous``) trains with the default memory layout
+instead of channels-last; ``--profile`` prints the operators that took the most CPU time in one
+extra step of each variant (``torch.profiler``).
 """
 
 from __future__ import annotations
@@ -45,8 +48,14 @@ def _batch(modality: str, batch: int, cornell: str | None, input_size: int = 224
     return collate(samples), source
 
 
+def _step(run: dict, data, variant: str) -> None:
+    prec, _, layout = variant.partition(":")
+    train_step(run["model"], data["x"], data["y"], run["opt"], run["scaler"], "cpu", prec, "p-huber",
+               channels_last=layout != "contiguous")
+
+
 def measure(model_path: str | None, modality: str, batch: int, rounds: int, warmup: int, precisions, cornell: str | None,
-            optimizer: str = "ranger") -> dict:
+            optimizer: str = "ranger", profile: bool = False) -> dict:
     from ..core.model_io import load_model
     from ..core.network import dsc_graspnet
 
@@ -56,20 +65,24 @@ def measure(model_path: str | None, modality: str, batch: int, rounds: int, warm
     else:
         torch.manual_seed(0)
         base = dsc_graspnet(modality)
-    base = base.to(memory_format=torch.channels_last).train()
+    base = base.train()
     data, source = _batch(modality, batch, cornell)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
     runs = {}
     for prec in precisions:
+        if prec.partition(":")[0] not in ("fp32", "bf16") or prec.partition(":")[2] not in ("", "contiguous"):
+            raise ValueError(f"unknown variant {prec!r}: fp32 or bf16, optionally :contiguous")
         m = copy.deepcopy(base)
-        runs[prec] = {"model": m, "opt": _make_optimizer(optimizer, m.parameters(), 1e-3), "times": [], "cpu": [], "grad": None}
+        if not prec.endswith(":contiguous"):
+            m = m.to(memory_format=torch.channels_last)
+        runs[prec] = {"model": m, "opt": _make_optimizer(optimizer, m.parameters(), 1e-3), "times": [], "cpu": [], "grad": None,
+                      "scaler": torch.amp.GradScaler("cuda", enabled=False)}
     for r in range(warmup + rounds):
         order = list(precisions) if r % 2 == 0 else list(reversed(precisions))
         for prec in order:
             run = runs[prec]
             torch.manual_seed(r)
             t0, c0 = time.perf_counter(), time.process_time()
-            train_step(run["model"], data["x"], data["y"], run["opt"], scaler, "cpu", prec, "p-huber")
+            _step(run, data, prec)
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if r == 0:
                 run["grad"] = torch.cat([p.grad.flatten() for p in run["model"].parameters()])
@@ -88,6 +101,17 @@ def measure(model_path: str | None, modality: str, batch: int, rounds: int, warm
         ref, ref_cpu = ref or med, ref_cpu or med_c
         res["precisions"][prec]["speedup_vs_first"] = round(ref / med, 2)
         res["precisions"][prec]["cpu_speedup_vs_first"] = round(ref_cpu / med_c, 2)
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as profiler
+
+        res["profile"] = {}
+        for prec in precisions:
+            with profiler(activities=[ProfilerActivity.CPU]) as prof:
+                _step(runs[prec], data, prec)
+            ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+            res["profile"][prec] = {"total_s": round(sum(e.self_cpu_time_total for e in ops) / 1e6, 3),
+                                    "top": {e.key: round(e.self_cpu_time_total / 1e6, 3) for e in ops[:10]}}
     if "fp32" in runs and "bf16" in runs:
         g32, g16 = runs["fp32"]["grad"], runs["bf16"]["grad"]
         res["first_step_grad_cosine_bf16_fp32"] = round(float(torch.nn.functional.cosine_similarity(g32, g16, dim=0)), 4)
@@ -105,10 +129,12 @@ def main(argv=None) -> int:
     ap.add_argument("--precisions", default="fp32,bf16", help="comma-separated, the first is the reference (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--cornell", default=None, metavar="DIR", help="take the batch from this Cornell folder")
+    ap.add_argument("--profile", action="store_true", help="also profile one step of each variant (top operators by CPU time)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    res = measure(args.model, args.modality, args.batch, args.rounds, args.warmup, args.precisions.split(","), args.cornell)
+    res = measure(args.model, args.modality, args.batch, args.rounds, args.warmup, args.precisions.split(","), args.cornell,
+                  profile=args.profile)
     print(json.dumps(res, indent=1))
     for prec, r in res["precisions"].items():
         print(f"{prec}: median {r['median_s']:.2f} s, p95 {r['p95_s']:.2f} s per batch-{res['batch']} step, "
