@@ -92,8 +92,8 @@ def register(sub):
     r.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
     r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="arithmetic of the training steps; the weights and optimiser state stay fp32 (master weights) in every "
-                   "case. bf16 = bfloat16 autocast (on a CPU with AVX512-BF16 or AMX about 1.5-2x the samples per second of "
-                   "fp32, docs/training.md); fp32 = none; auto = bf16 where the CPU runs it natively, else fp32, and on CUDA "
+                   "case. bf16 = bfloat16 autocast (1.3-1.4x the samples per second of fp32 measured on a 2-core CPU with "
+                   "AVX512-BF16, docs/training.md); fp32 = none; auto = bf16 where the CPU runs it natively, else fp32, and on CUDA "
                    "float16 autocast with a gradient scaler (--no-amp: fp32). Recorded in config.json and history.json; "
                    "--resume with auto keeps the run's recorded precision (default: %(default)s)")
     r.add_argument("--workers", type=int, default=-1, help="data-loader processes; -1 = half the CPU cores (default: %(default)s)")
