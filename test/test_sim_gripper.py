@@ -92,3 +92,21 @@ def test_cli_gripper_option(capsys):
     assert ns.gripper == "robotiq_2f_140"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["sim-dataset", "--scenes", "1", "--out", "x", "--gripper", "huge"])
+
+
+def test_generated_files_record_the_gripper(tmp_path):
+    import json
+
+    from dsc_grasp_ros.sim.dataset import generate
+
+    out = tmp_path / "wide"
+    cfg = GenConfig(width=320, height=240, candidates=12, objects_per_scene=(1, 2), gripper="robotiq_2f_140")
+    summary = generate(out, 1, seed=11, workers=1, cfg=cfg, progress=False)
+    assert not summary["this_run"]["errors"]
+    assert json.loads((out / "dataset_config.json").read_text())["gripper"] == "robotiq_2f_140"
+    cams = sorted(out.glob("*/*_camera.json"))
+    assert cams
+    for c in cams:
+        meta = json.loads(c.read_text())
+        assert meta["gripper"]["name"] == "robotiq_2f_140" and meta["gripper"]["max_opening"] == 0.14
+        assert all(row[5] <= 0.14 + 1e-9 for row in meta["grasps_metric"])  # trial openings within the stroke
