@@ -54,6 +54,11 @@ current="$(nice)"
 if [ "$current" -lt "$NICE" ]; then renice -n "$NICE" -p $$ > /dev/null; fi
 export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
 mkdir -p "$RUN"
+if [ -f "$RUN/pid" ] && [ "$(cat "$RUN/pid")" != $$ ] && kill -0 "$(cat "$RUN/pid")" 2> /dev/null \
+   && grep -q train_long "/proc/$(cat "$RUN/pid")/cmdline" 2> /dev/null; then
+  echo "$RUN is being trained by process $(cat "$RUN/pid"): stop it first (touch $RUN/STOP or kill -- -PID)" >&2
+  exit 1
+fi
 echo $$ > "$RUN/pid"
 rm -f "$RUN/STOP"
 cli() { "$PY" -m dsc_grasp_ros.cli "$@"; }
