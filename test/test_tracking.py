@@ -145,6 +145,14 @@ def test_near_range_holds_the_target_without_association():
     t = tr.update([cand(0.3, 0.3, q=0.99)], 0.1, scene_depth=0.08)  # too close: a spurious far grasp is ignored
     assert t.state == "held" and np.allclose(t.position[:2], A)
     assert tr.update([cand(*A)], 0.2, scene_depth=0.2).state == "tracking"
+    # the final approach runs on the held target for as long as the camera stays that close,
+    # beyond hold_s (a descent can take longer than the hold time)
+    short = GraspTracker(TrackerConfig(near_range_m=0.12, hold_s=0.5))
+    short.update([cand(*A)], 0.0, scene_depth=0.3)
+    for k in range(1, 30):
+        t = short.update([], 0.1 * k, scene_depth=0.08)
+        assert t is not None and t.state == "held" and t.id == 1
+    assert short.update([], 3.1, scene_depth=0.3) is None  # out of near range and unseen for long: lost
 
 
 def test_a_reference_orientation_picks_the_flip_of_a_new_target():

@@ -15,7 +15,8 @@ oscillate. :class:`GraspTracker` keeps one *target* in the robot frame instead:
 * **loss**: a target not seen is *held* (the last estimate, flagged) for ``hold_s``, then
   *lost*; the best grasp of a later frame is acquired as a new target;
 * **near range**: when the caller says the camera is too close to see the object whole (e.g. the
-  scene's median depth under ``near_range_m``), the target is held without association;
+  scene's median depth under ``near_range_m``), the target is held without association, for as
+  long as the camera stays that close (the final approach runs on it);
 * **wrist flip**: of the two jaw-symmetric orientations, the published one has its closing axis
   nearest a reference (the previous target, or a frame the caller passes, e.g. the current TCP),
   so that a controller never turns the wrist by 180 degrees for nothing.
@@ -76,8 +77,8 @@ TRACKER_HELP = {
     "smoothing": "Weight of the previous estimate in each update of position, orientation (slerp) and width; 0 = none.",
     "hold_s": "How long (s) a target that is not seen is held (published as held) before it is lost and a new one acquired.",
     "lock": "Never switch away from a target while it is seen (re-acquire only after it is lost).",
-    "near_range_m": "Scene depth (m, median of the image centre) under which the target is held without association: "
-                    "the camera is too close to see the object whole; 0 = off.",
+    "near_range_m": "Scene depth (m, median of the image centre) under which the target is held without association, "
+                    "for as long as the camera stays that close (the camera cannot see the object whole); 0 = off.",
 }
 
 
@@ -180,7 +181,9 @@ class GraspTracker:
         c, t = self.cfg, self.target
         cands = sorted(candidates, key=lambda g: -float(g.quality))
         near = c.near_range_m > 0 and scene_depth is not None and scene_depth < c.near_range_m
-        if t is not None and (near or not cands):
+        if t is not None and near:
+            return self._unseen(stamp, expire=False)  # too close to see it: held while the camera stays this close
+        if t is not None and not cands:
             return self._unseen(stamp)
         if t is None:
             if not cands:
@@ -209,9 +212,9 @@ class GraspTracker:
         self._follow(t, seen, stamp)
         return t
 
-    def _unseen(self, stamp: float) -> Target | None:
+    def _unseen(self, stamp: float, expire: bool = True) -> Target | None:
         t = self.target
-        if stamp - t.last_seen > self.cfg.hold_s:
+        if expire and stamp - t.last_seen > self.cfg.hold_s:
             self.target = None
             self._challenger = None
             return None
