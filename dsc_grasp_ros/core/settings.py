@@ -65,7 +65,7 @@ class DetectorConfig:
     #: With the ``scale`` ROI, a camera closer than the training scale allows (a wrist camera near
     #: the object): ``pad`` = the ROI reaches past the image, its border repeated, so objects keep
     #: their training size; ``clamp`` = the ROI is clamped to the image and objects look larger.
-    close_range: str = "pad"
+    close_range: str = "clamp"
     #: Network pixels per metre the ``scale`` ROI aims at; 0 = the model's metadata value
     #: (``ModelMetadata.px_per_metre``, the scale it was trained at).
     net_px_per_metre: float = 0.0
