@@ -242,9 +242,6 @@ class NodePolicy(Policy):
         return None  # pragma: no cover
 
     def _plan_once(self, obs: Observation) -> PlannedGrasp | None:
-        from geometry_msgs.msg import TransformStamped
-        from std_msgs.msg import Header
-
         from ..core.geometry import CameraIntrinsics, Transform
         from ..ros import conversions as conv
 
@@ -253,17 +250,8 @@ class NodePolicy(Policy):
             raise NodeNotAnswering(f"grasp_node {dead}; its log ends with:\n{self.log_tail()}")
         t0 = time.perf_counter()
         stamp_ns = self._stamp()
-        stamp = conv.ns_to_stamp(stamp_ns)
-        header = Header(stamp=stamp, frame_id=obs.camera_frame)
-        h, w = obs.depth.shape[:2]
         T = Transform.from_matrix(np.asarray(obs.T_base_camera, dtype=np.float64))
-        tf = TransformStamped(header=Header(stamp=stamp, frame_id=obs.base_frame), child_frame_id=obs.camera_frame)
-        tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = (float(a) for a in T.translation)
-        r = tf.transform.rotation
-        r.x, r.y, r.z, r.w = (float(a) for a in T.rotation)
-        info = conv.k_to_camera_info(np.asarray(obs.K, dtype=np.float64), w, h, header)
-        depth = conv.array_to_image(np.ascontiguousarray(obs.depth, dtype=np.float32), "32FC1", header)
-        color = conv.array_to_image(np.ascontiguousarray(obs.rgb, dtype=np.uint8), "rgb8", header)
+        tf, info, depth, color = observation_messages(obs, stamp_ns)
         with self._lock:
             before = dict(self._counters)
             seq0 = self._diag_seq
@@ -370,6 +358,30 @@ class NodePolicy(Policy):
 
 class _MissingInfo(Exception):
     pass
+
+
+def observation_messages(obs: Observation, stamp_ns: int):
+    """What a camera driver and robot_state_publisher send for one frame, all with one stamp: the
+    camera pose in the base frame (``TransformStamped`` for ``/tf``), ``CameraInfo``, the aligned
+    depth (``32FC1`` metres) and the colour image (``rgb8``)."""
+    from geometry_msgs.msg import TransformStamped
+    from std_msgs.msg import Header
+
+    from ..core.geometry import Transform
+    from ..ros import conversions as conv
+
+    stamp = conv.ns_to_stamp(stamp_ns)
+    header = Header(stamp=stamp, frame_id=obs.camera_frame)
+    h, w = obs.depth.shape[:2]
+    T = Transform.from_matrix(np.asarray(obs.T_base_camera, dtype=np.float64))
+    tf = TransformStamped(header=Header(stamp=stamp, frame_id=obs.base_frame), child_frame_id=obs.camera_frame)
+    tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = (float(a) for a in T.translation)
+    r = tf.transform.rotation
+    r.x, r.y, r.z, r.w = (float(a) for a in T.rotation)
+    info = conv.k_to_camera_info(np.asarray(obs.K, dtype=np.float64), w, h, header)
+    depth = conv.array_to_image(np.ascontiguousarray(obs.depth, dtype=np.float32), "32FC1", header)
+    color = conv.array_to_image(np.ascontiguousarray(obs.rgb, dtype=np.uint8), "rgb8", header)
+    return tf, info, depth, color
 
 
 def _skipped(before: dict, now: dict) -> str | None:

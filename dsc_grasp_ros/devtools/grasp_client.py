@@ -29,7 +29,7 @@ import numpy as np
 
 from ..bench.policies import ImageGrasp, Observation, PlannedGrasp, PolicyError
 from ..core.gripper import preset
-from .bench_driver import NodeNotAnswering, NodePolicy
+from .bench_driver import NodeNotAnswering, NodePolicy, observation_messages
 
 
 class PlanningPolicy(NodePolicy):
@@ -117,25 +117,12 @@ class PlanningPolicy(NodePolicy):
                             pregrasp_m=float(grasp.pre_grasp_approach.desired_distance))
 
     def _publish_frame(self, obs: Observation) -> None:
-        from geometry_msgs.msg import TransformStamped
-        from std_msgs.msg import Header
-
-        from ..core.geometry import Transform
-        from ..ros import conversions as conv
-
-        stamp = conv.ns_to_stamp(self._stamp())
-        header = Header(stamp=stamp, frame_id=obs.camera_frame)
-        h, w = obs.depth.shape[:2]
-        T = Transform.from_matrix(np.asarray(obs.T_base_camera, dtype=np.float64))
-        tf = TransformStamped(header=Header(stamp=stamp, frame_id=obs.base_frame), child_frame_id=obs.camera_frame)
-        tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = (float(a) for a in T.translation)
-        r = tf.transform.rotation
-        r.x, r.y, r.z, r.w = (float(a) for a in T.rotation)
+        tf, info, depth, color = observation_messages(obs, self._stamp())
         self._pub_tf.publish(self._TFMessage(transforms=[tf]))
-        self._pub_info.publish(conv.k_to_camera_info(np.asarray(obs.K, dtype=np.float64), w, h, header))
+        self._pub_info.publish(info)
         time.sleep(0.005)
-        self._pub_depth.publish(conv.array_to_image(np.ascontiguousarray(obs.depth, dtype=np.float32), "32FC1", header))
-        self._pub_color.publish(conv.array_to_image(np.ascontiguousarray(obs.rgb, dtype=np.uint8), "rgb8", header))
+        self._pub_depth.publish(depth)
+        self._pub_color.publish(color)
 
 
 def main(argv=None) -> int:
