@@ -31,10 +31,11 @@ import numpy as np
 
 from ..core.geometry import quaternion_to_rotation, rotation_to_quaternion
 from ..core.tracking import Candidate, GraspTracker, TrackerConfig
-from .panda import MAX_OPENING, READY, TIP_BEYOND_TCP
+from .panda import GRIPPER_LINKS, HAND_LINK, MAX_OPENING, READY, TIP_BEYOND_TCP
 from .policies import ModelPolicy, Observation, Policy, camera_grasp_to_base
 from .report import wilson_interval
 from .runner import ExecutionSettings, Executor
+from .runner import _pose as runner_pose
 from .scene import BenchWorld, SceneState
 
 SCENARIOS = ("static", "moved", "clutter")
@@ -346,7 +347,7 @@ class ServoRunner:
             n = float(np.linalg.norm(step))
             if n > s.max_speed * dt:
                 step *= s.max_speed * dt / n
-            yaw_cur, yaw_goal = closing_yaw(T_b[:3, :3] @ np.eye(3) if False else rotation_to_quaternion(T_b[:3, :3])), closing_yaw(target.orientation)
+            yaw_cur, yaw_goal = closing_yaw(rotation_to_quaternion(T_b[:3, :3])), closing_yaw(target.orientation)
             dyaw = (yaw_goal - yaw_cur + math.pi) % (2 * math.pi) - math.pi
             if abs(dyaw) > math.pi / 2:  # the same grasp with the jaws swapped: never turn the wrist by more than 90 degrees
                 dyaw -= math.copysign(math.pi, dyaw)
@@ -361,9 +362,7 @@ class ServoRunner:
             q = ik.q
             robot.set_arm(q, opening)
             p.performCollisionDetection(physicsClientId=c)
-            from .panda import GRIPPER_LINKS
-
-            if self.ex._touching(robot.body, self.w.table, GRIPPER_LINKS) or self.ex._touching(robot.body, sc.scene.body, (8,)):
+            if self.ex._touching(robot.body, self.w.table, GRIPPER_LINKS) or self.ex._touching(robot.body, sc.scene.body, (HAND_LINK,)):
                 res.outcome = "collision_on_descent"
                 break
             if float(np.linalg.norm(goal - new_b)) < s.close_tol and abs(dyaw) < math.radians(2.0):
@@ -407,10 +406,7 @@ class ServoRunner:
 
 
 def _pose(pos, quat) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_rotation(quat)
-    T[:3, 3] = pos
-    return T
+    return runner_pose(pos, quaternion_to_rotation(quat))
 
 
 def summarize(trials: list[ServoTrial], jitters: dict | None = None) -> dict:

@@ -231,9 +231,3 @@ class GraspTracker:
         t.quality = float(g.quality)
         t.state, t.index = "tracking", g.index
         t.last_seen, t.age, t.frames = stamp, stamp - t.first_seen, t.frames + 1
-
-
-def lost_state() -> str:
-    """The state reported when :meth:`GraspTracker.update` returns None."""
-    return "lost"
-

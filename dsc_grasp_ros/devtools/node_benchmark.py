@@ -114,6 +114,20 @@ class NodeNotReady(RuntimeError):
     """grasp_node did not advertise its outputs in time (the message carries its log)."""
 
 
+def _private_ros(threads: int):
+    """A random DDS domain on this machine with the shipped Fast DDS profile: the environment for
+    the node and the replayer, and an initialised rclpy context for this process's listener."""
+    domain = random.randint(20, 199)
+    xml = str(ROOT / "config" / "fastdds_large_images.xml")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", FASTRTPS_DEFAULT_PROFILES_FILE=xml,
+               FASTDDS_DEFAULT_PROFILES_FILE=xml, RMW_FASTRTPS_USE_QOS_FROM_XML="0", OMP_NUM_THREADS=str(threads))
+    os.environ.update({k: env[k] for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
+                                           "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    return env, ctx
+
+
 def run(args) -> dict:
     """Both phases; ``args``: bag, device, hz, seconds, lockstep_frames, threads, backend (the
     options of ``dsc-grasp benchmark node``). Returns the results document; the node's log stays in
@@ -125,14 +139,7 @@ def run(args) -> dict:
     info = yaml.safe_load(open(Path(args.bag) / "metadata.yaml"))["rosbag2_bagfile_information"]
     args.bag_frames = next(t["message_count"] for t in info["topics_with_message_count"] if t["topic_metadata"]["name"].endswith("color/image_raw"))
 
-    domain = random.randint(20, 199)
-    xml = str(ROOT / "config" / "fastdds_large_images.xml")
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", FASTRTPS_DEFAULT_PROFILES_FILE=xml,
-               FASTDDS_DEFAULT_PROFILES_FILE=xml, RMW_FASTRTPS_USE_QOS_FROM_XML="0", OMP_NUM_THREADS=str(args.threads))
-    os.environ.update({k: env[k] for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
-                                           "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain)
+    env, ctx = _private_ros(args.threads)
     lis = GraspListener("/grasp_node", context=ctx, name="benchmark_listener")
     result = {"device_param": args.device, "threads": args.threads, "backend_param": args.backend, "hz": args.hz}
     node_cmd = [str(BIN / "grasp_node"), "--ros-args", "--params-file", str(ROOT / "config" / "dsc_grasp.yaml"),
@@ -189,15 +196,8 @@ def first_grasp_times(bag, threads: int = 2, device: str = "cpu", timeout: float
     compiled one again on that filled cache. With ``compile_in_background`` (the default) the
     compiled cases serve eager frames while compiling; the time the compiled network took over is
     reported too (``backend_state`` in /diagnostics)."""
-    domain = random.randint(20, 199)
-    xml = str(ROOT / "config" / "fastdds_large_images.xml")
     cache = Path(tempfile.mkdtemp(prefix="dsc_grasp_cold_cache_"))
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", FASTRTPS_DEFAULT_PROFILES_FILE=xml,
-               FASTDDS_DEFAULT_PROFILES_FILE=xml, RMW_FASTRTPS_USE_QOS_FROM_XML="0", OMP_NUM_THREADS=str(threads))
-    os.environ.update({k: env[k] for k in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_FASTRTPS_USE_QOS_FROM_XML",
-                                           "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain)
+    env, ctx = _private_ros(threads)
     lis = GraspListener("/grasp_node", context=ctx, name="startup_listener")
     out = {}
     try:
