@@ -10,6 +10,7 @@ import torch
 
 from conftest import randomise_batchnorm
 from dsc_grasp_ros.core.backends import (
+    ExpMish,
     FastGraspNet,
     compile_cache_dir,
     compile_cpu,
@@ -18,6 +19,7 @@ from dsc_grasp_ros.core.backends import (
     fold_batchnorm,
     max_abs_diff,
     prepare_fast_model,
+    with_exp_mish,
 )
 from dsc_grasp_ros.core.inference import InferenceEngine
 from dsc_grasp_ros.core.network import DSCGraspNet, DSCGraspNetConfig, dsc_graspnet
@@ -38,6 +40,28 @@ def tiny_net(order="csp_first"):
         up_channels=(16, 8, 8),
     )
     return randomised(DSCGraspNet(4, cfg))
+
+
+def test_exp_mish_is_mish_over_the_whole_range():
+    """The one-exponential form is the same function: small, large, negative, non-finite-prone inputs."""
+    x = torch.cat([torch.linspace(-100, 100, 20001), torch.tensor([-1e30, -89.0, 0.0, 19.999, 20.0, 20.001, 88.8, 1e30])])
+    ref, got = torch.nn.functional.mish(x), ExpMish()(x)
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got, ref, rtol=1e-6, atol=2e-6), float((got - ref).abs().max())
+    assert got[-1] == 1e30 and got[-8].abs() < 1e-20  # x for large x, ~0 (not NaN) for very negative x
+
+
+def test_with_exp_mish_swaps_every_mish_in_a_copy():
+    net = prepare_fast_model(tiny_net())
+    n_mish = sum(isinstance(m, torch.nn.Mish) for m in net.modules())
+    swapped = with_exp_mish(net)
+    assert n_mish > 10
+    assert sum(isinstance(m, ExpMish) for m in swapped.modules()) == n_mish
+    assert not any(isinstance(m, torch.nn.Mish) for m in swapped.modules())
+    assert sum(isinstance(m, torch.nn.Mish) for m in net.modules()) == n_mish  # the source is untouched
+    x = example_input((1, 4, 32, 32))
+    with torch.no_grad():
+        assert max_abs_diff(swapped(x), net(x)) < 1e-5
 
 
 @pytest.mark.parametrize("order", ["csp_first", "eq5"])
@@ -122,7 +146,10 @@ def test_cpp_wrapper_failure_falls_back_to_the_python_wrapper(monkeypatch):
     net = prepare_fast_model(tiny_net())
     compiled, info = compile_cpu(net, example_input((1, 4, 32, 32)))
     assert seen == [True, False]
-    assert compiled is net and info["cpp_wrapper"] is False and info["reason"] == ""
+    assert info["cpp_wrapper"] is False and info["reason"] == ""
+    # what was compiled: a copy of net with the one-exponential Mish (net itself keeps nn.Mish)
+    assert compiled is not net and any(isinstance(m, ExpMish) for m in compiled.modules())
+    assert any(isinstance(m, torch.nn.Mish) for m in net.modules())
     assert "C++ wrapper: compiler error" in info["cpp_wrapper_error"]
     assert inductor_config.cpp_wrapper is False  # the setting is not left behind
     seen.clear()
@@ -138,14 +165,21 @@ def test_compile_raises_dynamos_recompile_limit_for_many_models(monkeypatch):
 
     from dsc_grasp_ros.core.backends import RECOMPILE_LIMIT
 
-    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)  # torch's default; restored after the test
-    monkeypatch.setattr(torch, "compile", lambda model, **k: model)
-    compiled, info = compile_cpu(prepare_fast_model(tiny_net()), example_input((1, 4, 32, 32)), cpp_wrapper=False)
-    assert compiled is not None and info["reason"] == ""
-    assert dynamo_config.recompile_limit == RECOMPILE_LIMIT >= 6 * 3  # 6 models x 3 input sizes
-    monkeypatch.setattr(dynamo_config, "recompile_limit", 500)  # a user's larger setting is kept
-    compile_cpu(prepare_fast_model(tiny_net()), example_input((1, 4, 32, 32)), cpp_wrapper=False)
-    assert dynamo_config.recompile_limit == 500
+    # Dynamo's config module answers attributes through __getattr__: monkeypatch would delete the
+    # setting on undo (a later compile then fails with "recompile_limit does not exist"), so the
+    # setting is saved and restored by hand
+    saved = dynamo_config.recompile_limit
+    try:
+        dynamo_config.recompile_limit = 8  # torch's default
+        monkeypatch.setattr(torch, "compile", lambda model, **k: model)
+        compiled, info = compile_cpu(prepare_fast_model(tiny_net()), example_input((1, 4, 32, 32)), cpp_wrapper=False)
+        assert compiled is not None and info["reason"] == ""
+        assert dynamo_config.recompile_limit == RECOMPILE_LIMIT >= 6 * 3  # 6 models x 3 input sizes
+        dynamo_config.recompile_limit = 500  # a user's larger setting is kept
+        compile_cpu(prepare_fast_model(tiny_net()), example_input((1, 4, 32, 32)), cpp_wrapper=False)
+        assert dynamo_config.recompile_limit == 500
+    finally:
+        dynamo_config.recompile_limit = saved
 
 
 COMPILE_SKIP = (
