@@ -102,6 +102,25 @@ def test_node_benchmark_reads_the_nodes_per_frame_timings():
     assert got[1700000000000000001] == pytest.approx(0.015) and got[1700000000033333334] == pytest.approx(0.012)
 
 
+def test_node_benchmark_times_only_after_the_background_compile_settled():
+    """The timed phase starts once /diagnostics say ``compiled`` (or ``fallback``/``eager``), not while
+    the node still serves eager frames; a node that never settles is reported as ``compiling``."""
+    pytest.importorskip("rclpy", reason="dsc-grasp benchmark node needs ROS 2 (rclpy)")
+    from dsc_grasp_ros.devtools.node_benchmark import wait_backend_settled
+
+    class Diagnostics:  # stands in for the listener: the node's /diagnostics values over time
+        def __init__(self, states):
+            self.states = list(states)
+
+        def latest_diagnostics(self):
+            return {"backend_state": self.states.pop(0)} if len(self.states) > 1 else {"backend_state": self.states[0]}
+
+    seq = Diagnostics(["", "compiling", "compiling", "compiled"])
+    assert wait_backend_settled(seq, 5.0) == "compiled" and seq.states == ["compiled"]
+    assert wait_backend_settled(Diagnostics(["fallback"]), 5.0) == "fallback"
+    assert wait_backend_settled(Diagnostics(["compiling"]), 0.3) == "compiling"
+
+
 def test_record_sim_writes_a_bag_and_keeps_an_existing_one(tmp_path):
     pytest.importorskip("rosbags", reason="the bag writer needs the rosbags library (requirements.txt)")
     out = tmp_path / "bag"
