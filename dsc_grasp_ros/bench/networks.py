@@ -2,21 +2,31 @@
 (``dsc-grasp benchmark network``).
 
 Every round runs each selected network once (batch 1) in a rotating order, so that a load spike,
-thermal change or another process hits all of them alike. :func:`run` measures and returns the
+thermal change or another process hits all of them alike. :func:`measure` measures and returns the
 results document; :func:`markdown` renders it as the README table. The command line's help
 (:mod:`dsc_grasp_ros.commands.benchmark`) describes the networks and the outputs.
+
+Besides torch (plain, eager, compiled), our network runs in the other runtimes of
+:data:`RUNTIMES`: torch.compile in bfloat16, onnxruntime, and OpenVINO in fp32, bf16 and int8
+(NNCF post-training quantization). OpenVINO and NNCF are optional packages: those names are listed
+and accepted only where they import (:func:`missing_packages`).
 """
 
 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import importlib.util
 import inspect
+import io
+import logging
 import multiprocessing as mp
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,21 +59,97 @@ def engine_backends() -> list[str]:
     return [b for b in BACKENDS if b != "auto"]
 
 
+#: Our network in other runtimes or precisions (name suffix -> what runs it), on the CPU. Their
+#: names are listed and accepted only where the packages of :data:`RUNTIME_PACKAGES` import.
+RUNTIMES = {
+    "compiled-bf16": "InferenceEngine(backend='compiled', precision='bf16'): torch.compile under bfloat16 autocast",
+    "onnxruntime": "onnxruntime, CPUExecutionProvider, fp32 (the BatchNorm-folded network exported to ONNX)",
+    "openvino": "OpenVINO CPU, fp32 (INFERENCE_PRECISION_HINT f32)",
+    "openvino-bf16": "OpenVINO CPU, bfloat16 (INFERENCE_PRECISION_HINT bf16)",
+    "openvino-int8": "OpenVINO CPU, int8 (NNCF post-training quantization; the rest f32)",
+}
+
+#: the packages each runtime needs: (import name, pip requirement); onnx and onnxruntime are in
+#: requirements.txt, OpenVINO and NNCF are optional (the versions the benchmark was run with)
+RUNTIME_PACKAGES = {
+    "compiled-bf16": (),
+    "onnxruntime": (("onnx", "onnx==1.23.2"), ("onnxruntime", "onnxruntime==1.32.0")),
+    "openvino": (("onnx", "onnx==1.23.2"), ("openvino", "openvino==2026.4.1")),
+    "openvino-bf16": (("onnx", "onnx==1.23.2"), ("openvino", "openvino==2026.4.1")),
+    "openvino-int8": (("onnx", "onnx==1.23.2"), ("openvino", "openvino==2026.4.1"), ("nncf", "nncf==3.4.0")),
+}
+
+#: calibration inputs of ``-openvino-int8`` by default (``--int8-calibration``)
+CALIBRATION_FRAMES = 8
+
+
+class RuntimeMissing(ValueError):
+    """A requested network's runtime package is not installed (the message says how to install it)."""
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """``(order, path)`` of one of our network names (``dsc-<order>-<path>``), else None."""
+    for order in upsample_orders():
+        stem = f"dsc-{order}-" if order else "dsc-"
+        if name.startswith(stem):
+            return order, name[len(stem):]
+    return None
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module without a spec
+        return False
+
+
+def missing_packages(runtime: str) -> list[tuple[str, str]]:
+    """The ``(import name, pip requirement)`` pairs of :data:`RUNTIME_PACKAGES` that do not import."""
+    return [(mod, req) for mod, req in RUNTIME_PACKAGES.get(runtime, ()) if not _importable(mod)]
+
+
+def missing_runtime(name: str) -> str | None:
+    """For one of our networks in a runtime of :data:`RUNTIMES` whose packages are not installed:
+    one line naming them and the install command; else None."""
+    parts = split_name(name)
+    if parts is None or parts[1] not in RUNTIMES:
+        return None
+    missing = missing_packages(parts[1])
+    if not missing:
+        return None
+    mods = " and ".join(m for m, _ in missing)
+    return (f"network {name!r} needs {mods}, which {'is' if len(missing) == 1 else 'are'} not installed: "
+            f"pip install {' '.join(r for _, r in missing)}")
+
+
+def _runtime_available(runtime: str) -> bool:
+    if runtime == "compiled-bf16":
+        from ..core.engine import InferenceEngine
+
+        return "compiled" in engine_backends() and "precision" in inspect.signature(InferenceEngine.__init__).parameters
+    return not missing_packages(runtime)
+
+
 def available_networks() -> list[str]:
+    """Every network name this checkout can run: per up-sampling order plain, every engine backend
+    and the runtimes of :data:`RUNTIMES` whose packages import; then the peers."""
     names = []
+    runtimes = [r for r in RUNTIMES if _runtime_available(r)]
     for order in upsample_orders():
         stem = f"dsc-{order}" if order else "dsc"
         names.append(f"{stem}-plain")
         backends = engine_backends()
         names += [f"{stem}-{b}" for b in backends] if backends else [f"{stem}-engine"]
+        names += [f"{stem}-{r}" for r in runtimes]
     return names + sorted(PEERS) + ["grconvnet3-ch32"]
 
 
 def default_networks(compile: bool = True) -> list[str]:
-    """Everything available: both orders plain and through every engine backend (a cold
-    ``compiled`` costs about a minute per order on 2 cores, then Inductor's disk cache), the peers;
-    ``compile=False`` leaves the ``-compiled`` ones out (quick runs, CI)."""
-    return [n for n in available_networks() if compile or not n.endswith("-compiled")]
+    """Both orders plain and through every engine backend (a cold ``compiled`` costs about a minute
+    per order on 2 cores, then Inductor's disk cache), the peers; ``compile=False`` leaves the
+    ``-compiled`` ones out (quick runs, CI). The other runtimes (:data:`RUNTIMES`) run only when named."""
+    return [n for n in available_networks()
+            if (split_name(n) or ("", ""))[1] not in RUNTIMES and (compile or not n.endswith("-compiled"))]
 
 
 def default_reference(names: list[str]) -> str:
@@ -111,8 +197,15 @@ def conv_gflops(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 
 # --------------------------------------------------------------------------- builders
-def build(name: str, device: torch.device, peers_dir, threads: int | None):
-    """``(callable, input, info, module)`` for a network name (``module``: the nn.Module, for counting)."""
+def build(name: str, device: torch.device, peers_dir, threads: int | None, *, calibration: int = CALIBRATION_FRAMES,
+          progress: bool = False):
+    """``(callable, input, info, module)`` for a network name (``module``: the nn.Module, for counting).
+
+    For our networks ``info["max_abs_diff_vs_eager"]`` is the largest absolute difference of the
+    four output maps from our eager path (BatchNorm folded, fp32) on
+    :func:`~dsc_grasp_ros.core.backends.example_input`, and ``info["eager_output_scale"]`` the
+    largest absolute value of the eager maps there; ``info["ran_instead"]`` says what ran when it is
+    not what the name asks for (a compile that fell back to eager, bf16 on a CPU without it)."""
     g = torch.Generator().manual_seed(0)
     if name in PEERS:
         peer = load_peer(name, peers_dir, device)
@@ -127,33 +220,180 @@ def build(name: str, device: torch.device, peers_dir, threads: int | None):
         model = GRConvNet3(in_channels=4, channels=32, dropout=0.1).eval().to(device)
         x = (0.3 * torch.randn(1, 4, 224, 224, generator=g)).to(device)
         return model, x, {"kind": "peer", "title": "GR-ConvNet3 (RGB-D, 32 ch, random weights)", "input": "1x4x224x224"}, model
-    if not name.startswith("dsc"):
+    parts = split_name(name) if name.startswith("dsc") else None
+    if parts is None:
         raise ValueError(f"unknown network {name!r}: available {available_networks()}")
-    parts = name.split("-")
-    path = parts[-1]
-    order = "-".join(parts[1:-1])
+    order, path = parts
+    missing = missing_runtime(name)
+    if missing:
+        raise RuntimeMissing(missing)
     if name not in available_networks():
         raise ValueError(f"network {name!r} is not available in this checkout: available {available_networks()}")
-    torch.manual_seed(0)
-    model = net_mod.dsc_graspnet("rgbd", **({"upsample_order": order} if order else {})).eval()
+    if path in RUNTIMES and device.type != "cpu":
+        raise ValueError(f"network {name!r} runs on the CPU only (--device cpu)")
+    from ..core.backends import example_input, prepare_fast_model
+
+    model = _dsc_model(order)
     x = (0.3 * torch.randn(1, 4, 224, 224, generator=g)).to(device)
     info = {"kind": "ours", "title": f"DSC-GraspNet RGB-D ({order or 'default order'}, {path})", "input": "1x4x224x224"}
-    if path == "plain":
-        return model.to(device), x, info, model
-    from ..core.inference import InferenceEngine
-
-    kw = {"backend": path} if path != "engine" else {}
-    if "threads" in inspect.signature(InferenceEngine.__init__).parameters and threads:
-        kw["threads"] = threads
-    eng = InferenceEngine(model, str(device), fp16=False, **kw)
+    check = example_input(tuple(x.shape))
+    with torch.inference_mode():
+        eager_maps = _maps(prepare_fast_model(model)(check))  # our eager path, on the CPU in fp32
     t0 = time.perf_counter()
-    if hasattr(eng, "prepare"):
-        eng.prepare(tuple(x.shape))
-    eng(x)
-    info["setup_s"] = round(time.perf_counter() - t0, 2)
-    info["backend"] = getattr(eng, "backend", "engine")
-    info["backend_info"] = {k: v for k, v in getattr(eng, "backend_info", {}).items() if k in ("requested", "reason", "compile_s", "parity", "cache_dir")}
-    return eng, x, info, model
+    if path == "plain":
+        fn = model.to(device)
+    elif path in ("onnxruntime", "openvino", "openvino-bf16", "openvino-int8"):
+        onnx_path = _onnx_file(model, order, tuple(x.shape))
+        nthreads = threads or torch.get_num_threads()
+        if path == "onnxruntime":
+            fn = OrtRunner(onnx_path, tuple(x.shape), nthreads)
+        else:
+            precision = path.rsplit("-", 1)[1] if "-" in path else "fp32"
+            calib = calibration_inputs(calibration, tuple(x.shape)) if precision == "int8" else None
+            fn = OpenVinoRunner(onnx_path, tuple(x.shape), nthreads, precision, calib, progress=progress)
+            if precision == "bf16" and fn.info["inference_precision"] != "bf16":
+                info["ran_instead"] = fn.info["inference_precision"]
+        fn(x)
+        info["setup_s"] = round(time.perf_counter() - t0, 2)
+        info["runtime_info"] = fn.info
+    else:
+        from ..core.inference import InferenceEngine
+
+        backend = "compiled" if path == "compiled-bf16" else path
+        kw = {"backend": backend} if backend != "engine" else {}
+        if "threads" in inspect.signature(InferenceEngine.__init__).parameters and threads:
+            kw["threads"] = threads
+        if path == "compiled-bf16":
+            kw["precision"] = "bf16"
+        eng = InferenceEngine(model, str(device), fp16=False, **kw)
+        if hasattr(eng, "prepare"):
+            eng.prepare(tuple(x.shape))
+        eng(x)
+        info["setup_s"] = round(time.perf_counter() - t0, 2)
+        info["backend"] = getattr(eng, "backend", "engine")
+        info["backend_info"] = {k: v for k, v in getattr(eng, "backend_info", {}).items() if k in ("requested", "reason", "compile_s", "parity", "cache_dir")}
+        instead = [info["backend"]] if backend != "engine" and info["backend"] != backend else []
+        if path == "compiled-bf16":
+            info["precision"] = dict(eng.precision_info)
+            if eng.precision_info.get("runs") != "bf16":
+                instead.append(eng.precision_info.get("runs", "fp32"))
+        if instead:
+            info["ran_instead"] = ", ".join(instead)
+        fn = eng
+    with torch.inference_mode():
+        got = _maps(fn(check.to(device)))
+    info["max_abs_diff_vs_eager"] = max(float((a - b).abs().max()) for a, b in zip(got, eager_maps))
+    info["eager_output_scale"] = max(float(m.abs().max()) for m in eager_maps)
+    return fn, x, info, model
+
+
+def _dsc_model(order: str) -> torch.nn.Module:
+    """Our RGB-D network of ``order`` with the benchmark's random weights (seed 0)."""
+    torch.manual_seed(0)
+    return net_mod.dsc_graspnet("rgbd", **({"upsample_order": order} if order else {})).eval()
+
+
+def _maps(out) -> list[torch.Tensor]:
+    """Four output maps (torch tensors or numpy arrays, any device) as CPU fp32 tensors."""
+    return [torch.as_tensor(np.asarray(o)) if not isinstance(o, torch.Tensor) else o.detach().float().cpu() for o in out]
+
+
+def _as_numpy(x) -> np.ndarray:
+    return np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+
+
+_ONNX_DIR: tempfile.TemporaryDirectory | None = None
+
+
+def _onnx_file(model: torch.nn.Module, order: str, shape: tuple) -> Path:
+    """The BatchNorm-folded ``model`` exported to ONNX in a temporary folder (removed at exit), once
+    per order and input size: every network of one order has the same (seed-0) weights."""
+    global _ONNX_DIR
+    from ..core.backends import prepare_fast_model
+    from ..core.onnx_export import export_onnx
+
+    if _ONNX_DIR is None:
+        _ONNX_DIR = tempfile.TemporaryDirectory(prefix="dsc_grasp_bench_")
+    path = Path(_ONNX_DIR.name) / f"dsc-{order or 'default'}-{shape[1]}x{shape[2]}x{shape[3]}.onnx"
+    if not path.is_file():
+        export_onnx(prepare_fast_model(model), path, input_size=shape[2])
+    return path
+
+
+class OrtRunner:
+    """An exported network in onnxruntime (CPUExecutionProvider, all graph optimisations), its
+    batch, height and width fixed to ``shape``; ``threads`` intra-op threads, one inter-op thread,
+    and no spin-waiting threads when torch's OpenMP waits are passive (the package default)."""
+
+    def __init__(self, path, shape: tuple, threads: int):
+        import onnxruntime as ort
+
+        from .. import PASSIVE_OPENMP
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        for dim, n in (("batch", shape[0]), ("height", shape[2]), ("width", shape[3])):
+            opts.add_free_dimension_override_by_name(dim, int(n))
+        if PASSIVE_OPENMP:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.info = {"onnxruntime": ort.__version__, "provider": "CPUExecutionProvider", "intra_op_threads": int(threads),
+                     "inter_op_threads": 1, "spinning": not PASSIVE_OPENMP}
+
+    def __call__(self, x):
+        return self.session.run(None, {"input": _as_numpy(x)})
+
+
+class OpenVinoRunner:
+    """An exported network compiled by OpenVINO for the CPU, reshaped to ``shape``:
+    ``INFERENCE_NUM_THREADS`` ``threads``, ``PERFORMANCE_HINT`` LATENCY and ``INFERENCE_PRECISION_HINT``
+    f32 (``precision`` fp32 and int8) or bf16. ``int8``: NNCF post-training quantization
+    (``nncf.quantize``) with ``calib`` (a list of input arrays) first; its progress goes to stderr
+    (nothing with ``progress=False``), so that ``--json`` on stdout stays clean."""
+
+    def __init__(self, path, shape: tuple, threads: int, precision: str = "fp32", calib=None, progress: bool = False):
+        import openvino as ov
+
+        core = ov.Core()
+        model = core.read_model(str(path))
+        model.reshape(list(shape))
+        self.info = {"openvino": ov.__version__.split("-")[0], "threads": int(threads), "requested_precision": precision}
+        if precision == "int8":
+            import nncf
+
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
+                nncf.set_log_level(logging.WARNING)
+                model = nncf.quantize(model, nncf.Dataset(list(calib)), subset_size=len(calib))
+            self.info.update(nncf=nncf.__version__, calibration_inputs=len(calib), quantize_s=round(time.perf_counter() - t0, 2))
+        config = {"INFERENCE_NUM_THREADS": int(threads), "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+                  "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.info["inference_precision"] = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
+    def __call__(self, x):
+        return self.request.infer({0: _as_numpy(x)}, share_inputs=True).to_tuple()
+
+
+def calibration_inputs(n: int, shape: tuple) -> list[np.ndarray]:
+    """``n`` calibration inputs for int8 quantization: synthetic 640x480 RGB-D frames (a plane at
+    0.5-0.7 m with 1-4 boxes, 5 % depth holes; :func:`~dsc_grasp_ros.bench.core_latency.synthetic_frames`)
+    through the detector's pre-processing (centred square ROI resized to the input size, inpainting,
+    normalisation), each ``1 x 4 x H x W`` float32."""
+    from ..core.preprocess import ROI, prepare
+    from .core_latency import synthetic_frames
+
+    out = []
+    for rgb, depth, _ in synthetic_frames(n, seed=1):
+        roi = ROI.centred_square(*depth.shape, out_size=shape[2])
+        arr, _ = prepare(rgb, depth, roi, "rgbd")
+        out.append(np.ascontiguousarray(arr[None], dtype=np.float32))
+    return out
 
 
 # --------------------------------------------------------------------------- load generator
@@ -171,16 +411,21 @@ def summarise(ms: list[float]) -> dict:
 
 def measure(names: list[str], device: torch.device, *, iters: int = 50, warmup: int = 5, threads: int | None = None,
             peers_dir=None, reference: str | None = None, burn_cores: int = 0, progress: bool = True,
-            command: str = "dsc-grasp benchmark network") -> dict:
+            command: str = "dsc-grasp benchmark network", calibration: int = CALIBRATION_FRAMES) -> dict:
     """Build every network of ``names``, run them interleaved (``warmup`` + ``iters`` rounds) and
     return the results document (machine, settings, per-network statistics and ratios). Raises
-    :class:`~dsc_grasp_ros.bench.peers.PeerError` or ``ValueError`` for a network that cannot be
-    built, ``ValueError`` for a ``reference`` that is not among them."""
+    :class:`~dsc_grasp_ros.bench.peers.PeerError` or ``ValueError`` (:class:`RuntimeMissing` for a
+    runtime that is not installed) for a network that cannot be built, ``ValueError`` for a
+    ``reference`` that is not among them. ``calibration``: inputs of ``-openvino-int8``'s quantization."""
+    for n in names:  # before anything is built
+        missing = missing_runtime(n)
+        if missing:
+            raise RuntimeMissing(missing)
     nets, infos = {}, {}
     for n in names:
         if progress:
             print(f"setting up {n} ...", file=sys.stderr, flush=True)
-        fn, x, info, module = build(n, device, peers_dir, threads)
+        fn, x, info, module = build(n, device, peers_dir, threads, calibration=calibration, progress=progress)
         cpu_module = module.to("cpu") if device.type == "cpu" else module
         info["params"] = int(sum(p.numel() for p in module.parameters()))
         info["conv_gflops"] = round(conv_gflops(cpu_module, x.cpu()) if device.type == "cpu" else float("nan"), 3)
@@ -264,22 +509,42 @@ def text_table(result: dict) -> str:
     lines = [f"\n{m['device']} ({m['cpu']}, {m['cores']} cores), torch {m['torch']}, {m['threads']} threads, "
              f"{m['burn_cores']} burner process(es); 1-min load avg {m['loadavg_1min_before_after'][0]} -> {m['loadavg_1min_before_after'][1]}",
              f"batch 1, {result['iters']} interleaved rounds (+{result['warmup']} warm-up), {result['wall_s']:.0f} s\n"]
-    hdr = f"  {'network':<24} {'input':<12} {'params':>9} {'GFLOPs':>7} {'median ms':>10} {'p95 ms':>8} {'/ ref':>7}"
+    w = max([24] + [len(n) for n in stats])
+    hdr = f"  {'network':<{w}} {'input':<12} {'params':>9} {'GFLOPs':>7} {'median ms':>10} {'p95 ms':>8} {'/ ref':>7}"
     hdr += f" {'GR-ConvNet3 /':>14}" if gr else ""
+    hdr += f" {'diff eager':>10}"
     lines.append(hdr)
     for n, s in stats.items():
-        line = (f"  {n:<24} {s['input'].split('x', 1)[1]:<12} {s['params']:>9,} {s['conv_gflops']:>7.2f} {s['median_ms']:>10.2f} "
+        line = (f"  {n:<{w}} {s['input'].split('x', 1)[1]:<12} {s['params']:>9,} {s['conv_gflops']:>7.2f} {s['median_ms']:>10.2f} "
                 f"{s['p95_ms']:>8.2f} {s['ratio_to_reference']:>7.2f}")
         line += f" {s['grconvnet3_over_this']:>14.2f}" if gr else ""
+        line += f" {_diff(s):>10}"
         lines.append(line)
         bi = s.get("backend_info") or {}
         if bi.get("reason"):
             lines.append(f"    {n}: fell back to {s.get('backend')}: {bi['reason']}")
+        elif s.get("ran_instead"):
+            lines.append(f"    {n}: ran {s['ran_instead']}")
     note = f"\n  '/ ref' = median / median of {ref}"
     if gr:
         note += "; 'GR-ConvNet3 /' = GR-ConvNet3's median / this one's (> 1: faster than GR-ConvNet3)"
+    note += ("\n  'diff eager' = largest absolute difference of the four output maps from our eager path on a smooth "
+             "synthetic input (random weights; '-': a peer)")
     lines.append(note)
     return "\n".join(lines)
+
+
+def _diff(s: dict) -> str:
+    d = s.get("max_abs_diff_vs_eager")
+    return "-" if d is None else ("0" if d == 0 else f"{d:.1e}")
+
+
+def _label(n: str, s: dict) -> str:
+    """`` (ran X)`` when what ran is not what the name asks for (also for results of older versions)."""
+    if "ran_instead" in s or (s.get("kind") == "ours" and "max_abs_diff_vs_eager" in s):
+        return f" (ran {s['ran_instead']})" if s.get("ran_instead") else ""
+    backend = s.get("backend")
+    return f" (ran {backend})" if backend and not n.endswith(f"-{backend}") else ""
 
 def markdown(result: dict) -> str:
     """The results as a markdown table for the README: one row per network (the run's order),
@@ -295,22 +560,29 @@ def markdown(result: dict) -> str:
         f"({result['wall_s']:.0f} s). `{result['command']}`",
         "",
         "| network | input | parameters | conv GFLOPs | median (ms) | p95 (ms) | median / " + f"`{ref}`" + " |"
-        + (" GR-ConvNet3 median / this |" if gr else ""),
-        "|---|---|---|---|---|---|---|" + ("---|" if gr else ""),
+        + (" GR-ConvNet3 median / this |" if gr else "") + " max abs diff from eager |",
+        "|---|---|---|---|---|---|---|" + ("---|" if gr else "") + "---|",
     ]
     for n, s in nets.items():
-        label = f"**`{n}`**" if n == ref else f"`{n}`"
-        backend = s.get("backend")
-        if backend and not n.endswith(f"-{backend}"):  # e.g. compiled that fell back to eager
-            label += f" (ran {backend})"
+        label = (f"**`{n}`**" if n == ref else f"`{n}`") + _label(n, s)  # e.g. compiled that fell back to eager
         row = (f"| {label} | {s['input'].split('x', 1)[1]} | {s['params']:,} | {s['conv_gflops']:.2f} | {s['median_ms']:.1f} | "
                f"{s['p95_ms']:.1f} | {s['ratio_to_reference']:.2f} |")
         if gr:
             row += f" {s['grconvnet3_over_this']:.2f} |"
+        row += f" {_diff(s)} |"
         lines.append(row)
     lines += ["", "`dsc-<order>-plain`: our network as an nn.Module (eval); `-eager`: BatchNorm folded + merged heads "
               "(the node's eager backend); `-compiled`: that through torch.compile (the node's default on CPU). "
               "Our networks have random weights, the peers their published ones (latency does not depend on them)."]
+    ran = [r for r in RUNTIMES if any((split_name(n) or ("", ""))[1] == r for n in nets)]
+    if ran:
+        lines.append("Other runtimes, same input and threads: " + "; ".join(f"`-{r}`: {RUNTIMES[r]}" for r in ran) + ".")
+        calib = {(s.get("runtime_info") or {}).get("calibration_inputs") for s in nets.values()} - {None}
+        if calib:
+            lines.append(f"int8 calibration: {', '.join(map(str, sorted(calib)))} synthetic RGB-D frames through the detector's pre-processing.")
+    lines.append("max abs diff from eager: largest absolute difference of the four output maps from our eager path "
+                 "on a smooth synthetic input, with these random weights (the parity of trained weights is checked by the "
+                 "tests and the engine, not here).")
     fell = [f"`{n}`: {s['backend_info']['reason']}" for n, s in nets.items() if (s.get("backend_info") or {}).get("reason")]
     if fell:
         lines.append("Fell back: " + "; ".join(fell))

@@ -30,8 +30,11 @@ Network latency of DSC-GraspNet and the two peers, side by side in ONE process, 
 Every iteration runs each selected network once (batch 1) in a rotating order, so that a load
 spike, thermal change or another process hits all of them alike; the ratios between networks
 measured this way are far more stable than absolute times. Printed per network: median, p95 and
-mean of the forward pass (synchronised on CUDA), parameters, convolution GFLOPs, and the ratio of
-every median to the reference network's (--reference) and to GR-ConvNet3's.
+mean of the forward pass (synchronised on CUDA), parameters, convolution GFLOPs, the ratio of
+every median to the reference network's (--reference) and to GR-ConvNet3's, and for ours the
+largest difference of its output maps from our eager path. Besides torch, our network runs in
+onnxruntime and OpenVINO (fp32, bf16, int8) and in torch.compile's bf16, for a like-for-like
+comparison of runtimes and precisions on the same input and threads.
 """
 
 NETWORK_EPILOG = """\
@@ -40,13 +43,37 @@ Networks (names for --networks; `list` prints the ones available in this checkou
   dsc-<order>-<backend>      our network through InferenceEngine(backend=<backend>): what the
                              node runs (eager: BatchNorm folded + merged heads; compiled:
                              torch.compile of that, cold compile on first use, cache on disk)
+  dsc-<order>-compiled-bf16  InferenceEngine(backend=compiled, precision=bf16): the compiled
+                             network under bfloat16 autocast (fp32 where the CPU has no native
+                             bfloat16: the row then says "ran fp32")
+  dsc-<order>-onnxruntime    the BatchNorm-folded network exported to ONNX (a temporary file),
+                             run by onnxruntime's CPUExecutionProvider, fp32
+  dsc-<order>-openvino       the same ONNX file compiled by OpenVINO for the CPU, fp32
+                             (INFERENCE_PRECISION_HINT f32, PERFORMANCE_HINT LATENCY)
+  dsc-<order>-openvino-bf16  the same with INFERENCE_PRECISION_HINT bf16
+  dsc-<order>-openvino-int8  the same after NNCF post-training quantization (nncf.quantize) to
+                             int8, the rest f32; calibrated on --int8-calibration synthetic
+                             640x480 RGB-D frames (a plane with boxes, depth holes) through the
+                             detector's pre-processing (centred square ROI, inpainting, normalising)
   grconvnet3, ggcnn2         the peers from ../shared/peers (224x224 RGB-D, 300x300 depth),
                              their published architectures (dsc_grasp_ros/bench/peers.py)
   grconvnet3-ch32            GR-ConvNet3 at its 32-channel default width (1.90 M parameters,
                              random weights: no published ch32 weights are in ../shared/peers)
 <order> is an up-sampling order of dsc_grasp_ros.core.network (csp_first = the authors' order, the
 default; eq5 = literal Eq. 5). Our networks run with random weights (latency does not depend
-on them); the peers with their published weights. Inputs are random, normalised-range tensors.
+on them); the peers with their published weights. Inputs are random, normalised-range tensors,
+the same for every runtime. The onnxruntime and OpenVINO networks run on the CPU only, with the
+input's shape fixed and as many intra-op threads as torch (--threads; inter-op: 1); with passive
+OpenMP waits (the package default) onnxruntime's threads do not spin between runs either. Those and compiled-bf16
+are run only when named. onnxruntime comes with the requirements; OpenVINO and NNCF are optional
+(pip install openvino==2026.4.1 nncf==3.4.0): without them the openvino names are not listed,
+and asking for one exits with status 2 and the install command.
+
+Each of our rows has "diff eager" (JSON: max_abs_diff_vs_eager, with eager_output_scale): the
+largest absolute difference of its four output maps from our eager path (BatchNorm folded, fp32)
+on a smooth synthetic input, with the same random weights. It shows that a runtime computes the
+same network; the parity of trained weights is checked by the tests and by the engine at load,
+not here.
 
 The ratios are taken against --reference (default: our fastest path present, dsc-csp_first-compiled,
 else the first dsc-*-eager, else the first dsc-* network).
@@ -59,6 +86,9 @@ examples:
   dsc-grasp benchmark network --threads 2 --iters 100 --markdown bench.md --json bench.json  # README table
   dsc-grasp benchmark network --no-compile --iters 2 --warmup 0   # quick check (CI), no torch.compile
   dsc-grasp benchmark network --networks dsc-csp_first-compiled grconvnet3 --iters 100 --json
+  dsc-grasp benchmark network --threads 2 --iters 40 --networks dsc-csp_first-eager dsc-csp_first-compiled \\
+      dsc-csp_first-compiled-bf16 dsc-csp_first-onnxruntime dsc-csp_first-openvino dsc-csp_first-openvino-bf16 \\
+      dsc-csp_first-openvino-int8 grconvnet3 --markdown runtimes.md   # runtimes and precisions
   dsc-grasp benchmark network --threads 2 --burn-cores 1  # a second process keeps one core busy
   dsc-grasp benchmark network --networks list
 """
@@ -77,6 +107,8 @@ def _register_network(sub):
     ap.add_argument("--burn-cores", type=int, default=0, help="start N busy-loop processes for the run, like a robot PC's other work (0-64, default 0)")
     ap.add_argument("--no-compile", dest="compile", action="store_false",
                     help="leave the -compiled networks out of the default set (quick runs, CI: no torch.compile)")
+    ap.add_argument("--int8-calibration", type=int, default=8, metavar="N",
+                    help="synthetic RGB-D frames that calibrate the -openvino-int8 quantization (1-20, default %(default)s)")
     ap.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                     help="write the results as JSON to FILE; without FILE (or '-'): print only the JSON on stdout")
     ap.add_argument("--markdown", nargs="?", const="-", default=None, metavar="FILE",
@@ -98,7 +130,7 @@ def run_network(args) -> int:
     if args.networks == ["list"]:
         print("\n".join(nb.available_networks()))
         return 0
-    for flag, lo, hi in (("iters", 1, 100000), ("warmup", 0, 1000), ("burn_cores", 0, 64)):
+    for flag, lo, hi in (("iters", 1, 100000), ("warmup", 0, 1000), ("burn_cores", 0, 64), ("int8_calibration", 1, 20)):
         if not lo <= getattr(args, flag) <= hi:
             ap.error(f"--{flag.replace('_', '-')} must be in [{lo}, {hi}]")
     if args.threads is not None:
@@ -109,13 +141,19 @@ def run_network(args) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: CUDA is not available")
     names = args.networks or nb.default_networks(args.compile)
+    for n in names:  # a runtime that is not installed: one line with the install command
+        missing = nb.missing_runtime(n)
+        if missing:
+            print(f"dsc-grasp benchmark network: error: {missing}", file=sys.stderr)
+            return 2
     ref = args.reference or nb.default_reference(names)
     if ref not in names:
         ap.error(f"--reference {ref!r} is not among the networks run")
     command = "dsc-grasp " + " ".join(shlex.quote(a) for a in getattr(args, "argv", ["benchmark", "network"]))
     try:
         result = nb.measure(names, device, iters=args.iters, warmup=args.warmup, threads=args.threads, peers_dir=args.peers_dir,
-                            reference=ref, burn_cores=args.burn_cores, progress=args.progress, command=command)
+                            reference=ref, burn_cores=args.burn_cores, progress=args.progress, command=command,
+                            calibration=args.int8_calibration)
     except (PeerError, ValueError) as e:
         print(f"dsc-grasp benchmark network: error: {e}", file=sys.stderr)
         return 2
@@ -389,7 +427,8 @@ def run_finger_check(args) -> int:
 DESCRIPTION = """\
 Latency measurements. Each sub-command prints a table, or JSON with --json:
 
-  network       forward pass of our network (plain, eager, compiled) and the peers, interleaved
+  network       forward pass of our network (plain, eager, compiled; onnxruntime, OpenVINO) and
+                the peers, interleaved
   core          the ROS-free detector per stage (preprocess, network, postprocess, geometry)
   node          grasp_node end to end over DDS (needs ROS 2)
   backends      eager vs compiled, up-sampling orders, thread counts, with busy cores
