@@ -18,6 +18,11 @@
 #    (config/splits/cornell_shared_split.json: its 17 held-out images are never trained on). The
 #    first chunk starts from models/dsc_graspnet_MODEL.pt, every later one resumes (same step count,
 #    optimiser state and split). --precision auto: bfloat16 where the CPU runs it natively.
+#    Extra data (optional): MIX="SPEC [SPEC...]", specs of dsc-grasp train --mix separated by spaces,
+#    each mixed in beside the Cornell split, e.g. MIX="jacquard-format:runs/simdata_cornell,repeat=2
+#    jacquard-format:runs/simdata_wrist" (protocol and depth default to the run's: scale, stereo).
+#    Unset, the training is the one above. A run keeps its MIX: give every invocation of one RUN the
+#    same (a resume does not check it); new data is for a new RUN with INIT = this run's weights.
 # 3. After every chunk, the latest weights are scored on the real Cornell held-out images, the real
 #    Jacquard samples and the synthetic test set, and the points are appended to RUN/curve.json
 #    (python -m dsc_grasp_ros.training.long_run record), drawn as RUN/curve.png by dsc-grasp plot
@@ -77,7 +82,14 @@ gen "$DATA/train" "$SCENES" 20000000 train "$GEN_MIN"
 gen "$DATA/test" "$TEST_SCENES" 10000000 test "$TEST_GEN_MIN"
 
 # ---- 2./3. train in chunks, score after each
-MIX="cornell:$SHARED/data/cornell,split=config/splits/cornell_shared_split.json,repeat=4,protocol=paper"
+CORNELL_MIX="cornell:$SHARED/data/cornell,split=config/splits/cornell_shared_split.json,repeat=4,protocol=paper"
+MIXES=(--mix "$CORNELL_MIX")
+read -r -a extra <<< "${MIX:-}"  # the optional extra data sets
+for spec in "${extra[@]}"; do
+  case "$spec" in *:*) dir="${spec#*:}"; dir="${dir%%,*}" ;; *) dir="" ;; esac
+  [ -n "$dir" ] && [ -d "$dir" ] || { echo "MIX: $spec is not DATASET:DIR[,key=value...] with an existing DIR" >&2; exit 2; }
+  MIXES+=(--mix "$spec")
+done
 SETS=(--set "real Cornell held-out (17)=--dataset cornell --path $SHARED/data/cornell --split-file config/splits/cornell_shared_split.json"
       --set "real Jacquard (23)=--dataset jacquard --path $SHARED/data/jacquard"
       --set "synthetic unseen objects, $GRIPPER labels=--dataset jacquard-format --path $DATA/test --protocol scale --depth stereo")
@@ -102,7 +114,7 @@ while [ "$ROUNDS" = 0 ] || [ "$i" -lt "$ROUNDS" ]; do
   cli train --dataset jacquard-format --path "$DATA/train" --split image --depth stereo --protocol scale \
     --depth-ref plane --upsample-order csp_first --augment off --batch-size 8 --lr 1e-3 --epochs 1000000 \
     --max-minutes "$CHUNK_MIN" --workers 0 --seed 0 --no-progress --modality "$MODEL" --precision "$PRECISION" \
-    --mix "$MIX" --out "$RUN" "${start[@]}"
+    "${MIXES[@]}" --out "$RUN" "${start[@]}"
   echo "$(stamp) scoring the latest weights"
   record || echo "$(stamp) scoring failed (the run goes on; the next chunk scores again)"
   i=$((i + 1))

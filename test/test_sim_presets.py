@@ -30,7 +30,7 @@ def test_each_preset_run_passes_its_table_row_to_the_one_builder(monkeypatch, tm
     for name in PRESETS:
         with pytest.raises(_Built):
             generate_scene(5, tmp_path, GenConfig.of_preset(name, width=64, height=48))
-    assert set(seen) == set(PRESETS) == {"v1", "v2"}
+    assert set(seen) == set(PRESETS) == {"v1", "v2", "cornell", "wrist"}
     for name, (cfg, items, n) in seen.items():
         assert cfg == PRESETS[name]  # the run's defaults are the preset's own: nothing lost on the way
         lo, hi = PRESETS[name].objects_per_scene

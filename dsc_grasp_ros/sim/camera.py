@@ -165,6 +165,17 @@ def _smooth_noise(rng: np.random.Generator, shape, cell: int) -> np.ndarray:
     return up[cell : cell + h, cell : cell + w] / max(float(up.std()), 1e-6)
 
 
+def _hidden_from_right(d: np.ndarray) -> np.ndarray:
+    """Pixels a second viewpoint at ``+B`` along the image x axis cannot see, from the disparity ``d``
+    (pixels, ``f B / Z``) of every pixel: that viewpoint sees pixel ``u`` at ``u - d(u)``, so a surface
+    is hidden when a pixel further right lands at or left of it (the band left of foreground edges)."""
+    h, w = d.shape
+    x = np.arange(w)[None, :] - d
+    run = np.minimum.accumulate(x[:, ::-1], axis=1)[:, ::-1]
+    right_min = np.concatenate([run[:, 1:], np.full((h, 1), np.inf)], axis=1)
+    return right_min < x - 0.5
+
+
 def stereo_depth(
     depth,
     K,
@@ -196,12 +207,7 @@ def stereo_depth(
     out = f * baseline / np.maximum(dn, 1e-6)
 
     holes = np.zeros((h, w), bool)
-    # Occlusion: the right imager (at +B along x) sees pixel u at u - d(u); a surface is hidden
-    # when a pixel further right lands at or left of it.
-    x = np.arange(w)[None, :] - d
-    run = np.minimum.accumulate(x[:, ::-1], axis=1)[:, ::-1]
-    right_min = np.concatenate([run[:, 1:], np.full((h, 1), np.inf)], axis=1)
-    holes |= right_min < x - 0.5
+    holes |= _hidden_from_right(d)  # the second imager (at +B along x) cannot see these
     # Depth discontinuities (flying pixels are dropped, as the D435's filters do).
     gy, gx = np.gradient(Z)
     jump = np.hypot(gx, gy) > 0.01 * Z
@@ -219,6 +225,54 @@ def stereo_depth(
     return out.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class RealSenseSensor:
+    """The ranges :func:`realsense_depth` draws its per-view sensor parameters from (uniform), and its fixed ones."""
+
+    name: str = "d4xx"
+    focal_ratio: tuple[float, float] = (0.55, 0.85)  # depth imager's focal length / colour camera's
+    baseline_m: tuple[float, float] = (0.050, 0.055)
+    disparity_sigma_px: tuple[float, float] = (0.05, 0.12)
+    blob_holes: tuple[float, float] = (0.002, 0.015)  # fraction of the image in random dropout blobs
+    edge_px: tuple[int, int] = (1, 4)  # extra edge dropout width, integer in [lo, hi)
+    depth_unit: float = 0.001
+    min_range: float = 0.0  # nearer surfaces are holes (min-Z)
+
+
+#: The D415/D435 family (the ``v2`` data set): a separate depth module with a wider field of view, 50-55 mm baseline.
+D4XX = RealSenseSensor()
+#: A D405 (close range, ideal 7-50 cm): colour comes from the left imager of the stereo pair, so depth and colour
+#: share the focal length; 18 mm baseline, 0.1 mm default depth unit, min-Z about 7 cm. Intel RealSense D400
+#: series datasheet (D405: baseline 18 mm, ideal range 7-50 cm, depth FOV 87 x 58 degrees).
+D405 = RealSenseSensor(name="d405", focal_ratio=(1.0, 1.0), baseline_m=(0.018, 0.018), disparity_sigma_px=(0.05, 0.1),
+                       blob_holes=(0.002, 0.02), edge_px=(1, 3), depth_unit=0.0001, min_range=0.07)
+REALSENSE_SENSORS = {s.name: s for s in (D4XX, D405)}
+
+
+def _dark_and_shiny_holes(rng: np.random.Generator, rgb, seg, shiny, shape) -> tuple[np.ndarray, int, int]:
+    """Dropouts of an active depth sensor on dark surfaces (rendered luma below 25-50 of 255: mostly holes)
+    and on shiny objects (body ids ``shiny`` in ``seg``: highlights and 10-40 % of their pixels in blobs)
+    -> ``(holes, dark hole pixels, shiny hole pixels)``."""
+    h, w = shape
+    holes = np.zeros((h, w), bool)
+    luma = np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    dark = luma < float(rng.uniform(25, 50))
+    dark_holes = dark & (_smooth_noise(rng, (h, w), 8) > -0.8)
+    n_dark = int(dark_holes.sum())
+    holes |= dark_holes
+    n_shiny = 0
+    if seg is not None and len(shiny):
+        on = np.isin(seg, list(shiny))
+        if on.any():
+            frac = float(rng.uniform(0.1, 0.4))
+            noise = _smooth_noise(rng, (h, w), 5)
+            thr = np.quantile(noise[on], 1.0 - frac)
+            sh = on & ((noise > thr) | (luma > 235))
+            n_shiny = int(sh.sum())
+            holes |= sh
+    return holes, n_dark, n_shiny
+
+
 def realsense_depth(
     depth,
     K,
@@ -227,60 +281,55 @@ def realsense_depth(
     seg=None,
     shiny=(),
     hole_value: float = -1.0,
-    depth_unit: float = 0.001,
+    depth_unit: float | None = None,
     max_range: float = FAR - 0.01,
+    sensor: RealSenseSensor = D4XX,
 ) -> tuple[np.ndarray, dict]:
     """A RealSense-D4xx-like depth image aligned to the colour camera (float32 metres) and its parameters.
 
     Built on :func:`stereo_depth` (disparity noise, so the error grows with ``Z^2``; 1/32-pixel
     sub-pixel quantisation; occlusion, discontinuity, grazing-angle and blob holes) with the
-    depth imager's own geometry: its focal length is ``ratio`` (0.55-0.85) times the colour
-    camera's (the D435's depth field of view is wider, the D415's close to the colour one) and the
-    baseline 50-55 mm, so the disparity error of 0.05-0.12 px (per image) becomes
-    ``Z^2 / (f_depth B) * sigma`` in depth. On top:
+    depth imager's own geometry: its focal length is ``ratio`` times the colour camera's and the
+    baseline ``B``, so the disparity error ``sigma`` (pixels, per image) becomes
+    ``Z^2 / (f_depth B) * sigma`` in depth. ``sensor`` gives their ranges: :data:`D4XX` (default;
+    ratio 0.55-0.85, as the D435's depth field of view is wider and the D415's close to the colour one;
+    B 50-55 mm; sigma 0.05-0.12 px) or :data:`D405` (ratio 1, B 18 mm, 0.1 mm depth unit, nothing
+    nearer than 7 cm). On top:
 
     * edges: the holes at depth discontinuities are widened by 1-3 px (D4xx edge dropouts);
     * dark surfaces (rendered luma below 25-50 of 255, from ``rgb``): mostly holes (no texture
       for the projector pattern to beat);
     * shiny objects (body ids ``shiny`` in ``seg``): highlights and 10-40 % of their pixels in
       blobs become holes;
-    * quantisation to ``depth_unit`` (the D4xx default depth unit is 1 mm);
-    * nothing beyond ``max_range`` (default: just short of the renderer's far plane, 3 m).
+    * quantisation to ``depth_unit`` (default the sensor's: 1 mm on the D4xx, 0.1 mm on the D405);
+    * nothing beyond ``max_range`` (default: just short of the renderer's far plane, 3 m) or nearer than
+      the sensor's ``min_range``.
     """
     import cv2
 
     Z = np.asarray(depth, dtype=np.float64)
     h, w = Z.shape
-    ratio = float(rng.uniform(0.55, 0.85))
-    baseline = float(rng.uniform(0.050, 0.055))
-    sigma = float(rng.uniform(0.05, 0.12))
-    blob = float(rng.uniform(0.002, 0.015))
+    unit = sensor.depth_unit if depth_unit is None else depth_unit
+    ratio = float(rng.uniform(*sensor.focal_ratio))
+    baseline = float(rng.uniform(*sensor.baseline_m))
+    sigma = float(rng.uniform(*sensor.disparity_sigma_px))
+    blob = float(rng.uniform(*sensor.blob_holes))
     out = stereo_depth(Z, K, rng, baseline=baseline * ratio, disparity_sigma=sigma, hole_value=hole_value, hole_fraction=blob)
     holes = out == hole_value
     # wider dropouts along depth edges
     gy, gx = np.gradient(Z)
     jump = (np.hypot(gx, gy) > 0.01 * Z).astype(np.uint8)
-    edge_px = int(rng.integers(1, 4))
+    edge_px = int(rng.integers(*sensor.edge_px))
     wide = cv2.dilate(jump, np.ones((2 * edge_px + 1, 2 * edge_px + 1), np.uint8)).astype(bool)
     holes |= wide & (_smooth_noise(rng, (h, w), 6) > -0.5)
     n_dark = n_shiny = 0
     if rgb is not None:
-        luma = np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-        dark = luma < float(rng.uniform(25, 50))
-        dark_holes = dark & (_smooth_noise(rng, (h, w), 8) > -0.8)
-        n_dark = int(dark_holes.sum())
-        holes |= dark_holes
-        if seg is not None and len(shiny):
-            on = np.isin(seg, list(shiny))
-            if on.any():
-                frac = float(rng.uniform(0.1, 0.4))
-                noise = _smooth_noise(rng, (h, w), 5)
-                thr = np.quantile(noise[on], 1.0 - frac)
-                sh = on & ((noise > thr) | (luma > 235))
-                n_shiny = int(sh.sum())
-                holes |= sh
+        surface, n_dark, n_shiny = _dark_and_shiny_holes(rng, rgb, seg, shiny, (h, w))
+        holes |= surface
     holes |= Z >= max_range  # beyond the sensor's range (and the renderer's far plane)
-    q = np.round(out / depth_unit) * depth_unit
+    if sensor.min_range > 0:
+        holes |= Z < sensor.min_range
+    q = np.round(out / unit) * unit
     q[holes] = hole_value
     info = {
         "depth_focal_ratio": round(ratio, 4),
@@ -291,9 +340,133 @@ def realsense_depth(
         "dark_hole_pixels": n_dark,
         "shiny_hole_pixels": n_shiny,
         "hole_fraction": round(float(holes.mean()), 5),
-        "depth_unit_m": depth_unit,
+        "depth_unit_m": unit,
     }
+    if sensor != D4XX:  # the v2 data set's manifests name no sensor
+        info = {"sensor": sensor.name, **info, "min_range_m": sensor.min_range}
     return q.astype(np.float32), info
+
+
+# --------------------------------------------------------------------------- structured light (Kinect v1)
+# Sources of the numbers below:
+# * axial noise: C. V. Nguyen, S. Izadi, D. Lovell, "Modeling Kinect sensor noise for improved 3D reconstruction
+#   and tracking", 3DIMPVT 2012: sigma_z(z, theta) = 0.0012 + 0.0019 (z - 0.4)^2
+#   + 0.0001 / sqrt(z) * theta^2 / (pi/2 - theta)^2 m (z in m, theta the surface angle to the camera,
+#   fitted for 10-60 degrees), and lateral noise sigma_L = 0.8 + 0.035 theta / (pi/2 - theta) px;
+# * geometry and quantisation: K. Konolige, P. Mihelich, "Technical description of Kinect calibration" (ROS wiki,
+#   kinect_calibration/technical, 2011): the IR camera and the IR projector form a stereo pair with a baseline
+#   of about 7.5 cm, the IR camera's focal length is about 580 px at 640x480, the disparity is interpolated to
+#   1/8 pixel (raw disparity = 8 x pixels), found with a 9x9 or 9x7 correlation window; hence depth comes in
+#   steps of z^2 / (8 f b) (K. Khoshelham, S. O. Elberink, "Accuracy and resolution of Kinect depth data for
+#   indoor mapping applications", Sensors 12(2), 2012: resolution and random error growing with z^2), and the
+#   projector beside the camera leaves a shadow (no pattern, no depth) next to foreground objects, on the side
+#   away from the projector.
+KINECT_FOCAL_PX = 580.0
+KINECT_BASELINE = 0.075
+KINECT_DISPARITY_STEP = 1.0 / 8.0
+
+
+def kinect_sigma_z(z, theta=0.0) -> np.ndarray:
+    """Kinect v1 axial noise (standard deviation, m) at depth ``z`` (m) on a surface at ``theta`` (rad) to
+    the camera: Nguyen, Izadi and Lovell (2012), the angle term capped at 75 degrees."""
+    z = np.asarray(z, dtype=np.float64)
+    t = np.minimum(np.asarray(theta, dtype=np.float64), math.radians(75.0))
+    return 0.0012 + 0.0019 * (z - 0.4) ** 2 + 0.0001 / np.sqrt(np.maximum(z, 1e-3)) * t**2 / (math.pi / 2 - t) ** 2
+
+
+def kinect_depth(
+    depth,
+    K,
+    rng: np.random.Generator,
+    rgb=None,
+    seg=None,
+    shiny=(),
+    hole_value: float = -1.0,
+    projector_side: int = 1,
+    min_range: float = 0.4,
+    max_range: float = FAR - 0.01,
+    grazing_cos: float = 0.15,
+) -> tuple[np.ndarray, dict]:
+    """A Kinect-v1-like (structured light) depth image aligned to the colour camera (float32 metres) and its
+    parameters (sources above :data:`KINECT_FOCAL_PX`).
+
+    * axial noise of standard deviation :func:`kinect_sigma_z` (with the surface angle), half of its
+      variance spatially smooth, drawn in disparity and quantised to 1/8-pixel disparity steps of the
+      Kinect's IR camera (580 px, 7.5 cm baseline, whatever the image size): the values lie on
+      ``580 * 0.075 / (k / 8)``, and the noise before quantisation is reduced so that noise and
+      quantisation together have the standard deviation of the model;
+    * lateral noise at depth edges: the depth there is taken from a pixel displaced by 0.8 Kinect pixels
+      (standard deviation, scaled to the image), so the edges are ragged;
+    * the projector shadow: the IR projector sits 7.5 cm beside the camera (``projector_side`` +1: at +x of
+      the image, the shadow band lies left of foreground objects; -1: right of them), and surfaces it
+      cannot light get no depth;
+    * holes at depth discontinuities (1-2 px, in clumps), on surfaces seen at grazing angles, on dark and
+      shiny surfaces (as :func:`realsense_depth`), in a few small blobs, and nearer than ``min_range`` or
+      beyond ``max_range``.
+    """
+    import cv2
+
+    Z = np.asarray(depth, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    h, w = Z.shape
+    f_img = K[0, 0]
+    fb = KINECT_FOCAL_PX * KINECT_BASELINE
+    step = KINECT_DISPARITY_STEP
+    gy, gx = np.gradient(Z)
+    jump = (np.hypot(gx, gy) > 0.01 * Z).astype(np.uint8)
+    # lateral noise: near depth edges, the depth of a displaced pixel
+    lateral_px = 0.8 * f_img / KINECT_FOCAL_PX
+    du, dv = rng.normal(0.0, lateral_px, (2, h, w))
+    near_edge = cv2.dilate(jump, np.ones((5, 5), np.uint8)).astype(bool)
+    vv, uu = np.mgrid[0:h, 0:w]
+    src = Z[np.clip(np.round(vv + dv), 0, h - 1).astype(int), np.clip(np.round(uu + du), 0, w - 1).astype(int)]
+    Zl = np.where(near_edge, src, Z)
+    # axial noise in disparity, then 1/8-pixel quantisation
+    fx, fy = K[0, 0], K[1, 1]
+    cos = 1.0 / np.sqrt(1.0 + (gx * fx / Z) ** 2 + (gy * fy / Z) ** 2)
+    theta = np.arccos(np.clip(cos, 0.0, 1.0))
+    sigma_d = kinect_sigma_z(Zl, theta) * fb / np.maximum(Zl, 1e-6) ** 2
+    sigma_n = np.sqrt(np.maximum(sigma_d**2 - step**2 / 12.0, 0.0))
+    noise = math.sqrt(0.5) * rng.standard_normal((h, w)) + math.sqrt(0.5) * _smooth_noise(rng, (h, w), 8)
+    d = fb / np.maximum(Zl, 1e-6) + sigma_n * noise
+    dq = np.maximum(np.round(d / step), 1.0) * step
+    out = fb / dq
+
+    holes = np.zeros((h, w), bool)
+    # the projector shadow, in the image's own pixels
+    dp = f_img * KINECT_BASELINE / np.maximum(Zl, 1e-6)
+    holes |= _hidden_from_right(dp) if projector_side > 0 else _hidden_from_right(dp[:, ::-1])[:, ::-1]
+    # edges: the correlation window straddles the discontinuity
+    edge_px = int(rng.integers(1, 3))
+    band = cv2.dilate(jump, np.ones((2 * edge_px + 1, 2 * edge_px + 1), np.uint8)).astype(bool)
+    holes |= band & (_smooth_noise(rng, (h, w), 4) > -0.3)
+    holes |= cos < grazing_cos
+    blob = float(rng.uniform(0.0002, 0.002))
+    blobs = _smooth_noise(rng, (h, w), 10)
+    holes |= blobs > np.quantile(blobs, 1.0 - blob)
+    n_dark = n_shiny = 0
+    if rgb is not None:
+        surface, n_dark, n_shiny = _dark_and_shiny_holes(rng, rgb, seg, shiny, (h, w))
+        holes |= surface
+    holes |= (Z < min_range) | (Z >= max_range)
+    out[holes] = hole_value
+    valid = ~holes
+    info = {
+        "sensor": "kinect_v1",
+        "focal_px": KINECT_FOCAL_PX,
+        "baseline_m": KINECT_BASELINE,
+        "disparity_step_px": step,
+        "projector_side": int(np.sign(projector_side)),
+        "lateral_sigma_px": round(float(lateral_px), 4),
+        "sigma_z_median_m": round(float(np.median(kinect_sigma_z(Z[valid], theta[valid]))), 6) if valid.any() else None,
+        "edge_hole_px": edge_px,
+        "blob_hole_fraction": round(blob, 4),
+        "dark_hole_pixels": n_dark,
+        "shiny_hole_pixels": n_shiny,
+        "hole_fraction": round(float(holes.mean()), 5),
+        "range_m": [min_range, round(max_range, 4)],
+    }
+    return out.astype(np.float32), info
 
 
 # --------------------------------------------------------------------------- random cameras

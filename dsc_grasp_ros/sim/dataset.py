@@ -317,7 +317,12 @@ def _finish(shot: _Shot, scene, meta: dict, cfg: GenConfig, sc_cfg, rng) -> dict
 
     def depth_model():
         if sc_cfg.depth_model == "realsense":
-            return cam.realsense_depth(shot.depth, shot.intr.K, rng, rgb=shot.rgb, seg=shot.seg, shiny=scene.shiny, hole_value=cfg.hole_value)
+            return cam.realsense_depth(shot.depth, shot.intr.K, rng, rgb=shot.rgb, seg=shot.seg, shiny=scene.shiny,
+                                       hole_value=cfg.hole_value, sensor=sc_cfg.depth_sensor)
+        if sc_cfg.depth_model == "kinect":
+            return cam.kinect_depth(shot.depth, shot.intr.K, rng, rgb=shot.rgb, seg=shot.seg, shiny=scene.shiny, hole_value=cfg.hole_value)
+        if sc_cfg.depth_model != "stereo":
+            raise ValueError(f"unknown depth model {sc_cfg.depth_model!r}: stereo, realsense or kinect")
         return cam.stereo_depth(shot.depth, shot.intr.K, rng, hole_value=cfg.hole_value), None
 
     if sc_cfg.depth_first:

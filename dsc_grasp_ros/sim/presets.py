@@ -15,6 +15,18 @@ sensor, :mod:`.dataset` writes the files. A preset is only the table of settings
   0.35-1.5 m away along its axis (log-uniform) tilted up to 35 degrees, wider lighting and
   stronger colour-sensor effects, some dark and some shiny objects driving the RealSense-like depth
   holes, two views per scene, cheaper labelling (:class:`.trials.LabelParams`).
+* ``cornell`` -- Cornell-like views: one of ``v2``'s training meshes alone on a plain board or floor
+  (mostly one solid colour, no clutter), camera 0.5-0.8 m away tilted up to 30 degrees with a
+  Kinect-v1-like field of view (f about 525 px at 640x480) and colour sensor, the Kinect-v1
+  structured-light depth model (:func:`.camera.kinect_depth`: axial noise, 1/8-pixel disparity steps,
+  ragged edges, the projector shadow, dark and shiny dropouts), two views per scene, ``v2``'s labelling
+  with up to 48 candidates on the object.
+* ``wrist`` -- close-range views for a camera on the hand: ``v2``'s meshes (1-4), support and looks
+  without the clutter (a camera 15 cm from the objects would sit inside the walls and boxes placed
+  18-60 cm around them), camera 0.15-0.5 m away (log-uniform) tilted up to 30 degrees with a D405's
+  wide field of view (f about 337 px at 640x480), the RealSense model with the D405's parameters
+  (:data:`.camera.D405`: depth and colour from one imager, 18 mm baseline, 0.1 mm unit, nothing nearer
+  than 7 cm), two views per scene, ``v2``'s labelling.
 
 The random draws of each preset happen in the order they always did, so a preset reproduces its
 data set bit for bit; a change that alters the files generated for a seed bumps the preset's
@@ -23,9 +35,9 @@ data set bit for bit; a change that alters the files generated for a seed bumps 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .camera import CameraConfig, ColourSensor
+from .camera import D405, D4XX, CameraConfig, ColourSensor, RealSenseSensor
 from .scene import LightingConfig, SurfaceLook
 from .trials import LabelParams
 
@@ -53,7 +65,10 @@ class SceneConfig:
     camera: CameraConfig = CameraConfig()
     lighting: LightingConfig = LightingConfig()
     colour: ColourSensor = ColourSensor()
-    depth_model: str = "stereo"  # "stereo" (:func:`.camera.stereo_depth`) or "realsense" (:func:`.camera.realsense_depth`)
+    #: "stereo" (:func:`.camera.stereo_depth`), "realsense" (:func:`.camera.realsense_depth`) or "kinect"
+    #: (:func:`.camera.kinect_depth`)
+    depth_model: str = "stereo"
+    depth_sensor: RealSenseSensor = D4XX  # the realsense model's parameter ranges
     depth_first: bool = False  # the depth model draws its noise before the colour sensor
     # ---- labels and files
     label: LabelParams = LabelParams()
@@ -91,3 +106,38 @@ PRESETS: dict[str, SceneConfig] = {
         detailed_manifest=True,
     ),
 }
+
+_V2 = PRESETS["v2"]
+PRESETS["cornell"] = SceneConfig(
+    name="cornell",
+    objects="meshes",
+    object_range="train",
+    objects_per_scene=(1, 1),
+    pile_area=(0.04, 0.0),
+    supports=("board_table", 0.7, "floor"),
+    look=SurfaceLook(textured=0.25, tint=(0.6, 1.0), tile_m=(0.1, 0.6)),
+    clutter=False,
+    views=2,
+    camera=CameraConfig(distance=(0.5, 0.8), vertical=False, max_tilt_deg=30.0, focal_jitter=(0.82, 0.89),
+                        aspect_jitter=(0.997, 1.003), principal="centre", principal_jitter_px=8.0, target_jitter=0.03),
+    lighting=LightingConfig(elevation_deg=(35, 90), tint=(0.85, 1.0), ambient=(0.3, 0.75), diffuse=(0.3, 0.8),
+                            specular=(0.0, 0.4), shadow_probability=0.6),
+    colour=ColourSensor(exposure=(0.75, 1.25), white_balance=(0.9, 1.1), gamma=(0.85, 1.2), vignetting=0.4,
+                        blur=0.7, blur_sigma=(0.4, 1.1), noise_sigma=(1.0, 5.0)),
+    depth_model="kinect",
+    depth_first=True,
+    label=replace(_V2.label, candidates=48, max_candidates_per_view=48),
+    detailed_manifest=True,
+)
+PRESETS["wrist"] = replace(
+    _V2,
+    name="wrist",
+    objects_per_scene=(1, 4),
+    keep_radius=0.3,
+    floor_size=4.0,
+    floor_cell=0.1,
+    clutter=False,
+    camera=CameraConfig(distance=(0.15, 0.5), vertical=False, max_tilt_deg=30.0, focal_jitter=(0.52, 0.58),
+                        aspect_jitter=(0.997, 1.003), principal="centre", principal_jitter_px=10.0, target_jitter=0.02),
+    depth_sensor=D405,
+)
