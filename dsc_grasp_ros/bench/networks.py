@@ -250,7 +250,7 @@ def build(name: str, device: torch.device, peers_dir, threads: int | None, *, ca
         else:
             precision = path.rsplit("-", 1)[1] if "-" in path else "fp32"
             calib = calibration_inputs(calibration, tuple(x.shape)) if precision == "int8" else None
-            fn = OpenVinoRunner(onnx_path, tuple(x.shape), nthreads, precision, calib, progress=progress)
+            fn = openvino_runner(onnx_path, tuple(x.shape), nthreads, precision, calib, progress=progress)
             if precision == "bf16" and fn.info["inference_precision"] != "bf16":
                 info["ran_instead"] = fn.info["inference_precision"]
         fn(x)
@@ -348,36 +348,29 @@ class OrtRunner:
         return self.session.run(None, {"input": _as_numpy(x)})
 
 
-class OpenVinoRunner:
-    """An exported network compiled by OpenVINO for the CPU, reshaped to ``shape``:
-    ``INFERENCE_NUM_THREADS`` ``threads``, ``PERFORMANCE_HINT`` LATENCY and ``INFERENCE_PRECISION_HINT``
-    f32 (``precision`` fp32 and int8) or bf16. ``int8``: NNCF post-training quantization
-    (``nncf.quantize``) with ``calib`` (a list of input arrays) first; its progress goes to stderr
-    (nothing with ``progress=False``), so that ``--json`` on stdout stays clean."""
+def openvino_runner(onnx_path, shape: tuple, threads: int, precision: str = "fp32", calib=None, progress: bool = False):
+    """The exported network compiled by OpenVINO for the CPU (:class:`~dsc_grasp_ros.core.openvino_backend.OpenVinoNetwork`,
+    the engine's ``openvino`` backend) for inputs of ``shape``; ``precision`` fp32, bf16 or int8. ``int8``:
+    NNCF post-training quantization (``nncf.quantize``) with ``calib`` (a list of input arrays), the rest
+    f32; its progress goes to stderr (nothing with ``progress=False``), so that ``--json`` on stdout stays clean."""
+    from ..core.openvino_backend import OpenVinoNetwork
 
-    def __init__(self, path, shape: tuple, threads: int, precision: str = "fp32", calib=None, progress: bool = False):
-        import openvino as ov
+    quant_info = {}
 
-        core = ov.Core()
-        model = core.read_model(str(path))
-        model.reshape(list(shape))
-        self.info = {"openvino": ov.__version__.split("-")[0], "threads": int(threads), "requested_precision": precision}
-        if precision == "int8":
-            import nncf
+    def quantize(model):
+        import nncf
 
-            t0 = time.perf_counter()
-            with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
-                nncf.set_log_level(logging.WARNING)
-                model = nncf.quantize(model, nncf.Dataset(list(calib)), subset_size=len(calib))
-            self.info.update(nncf=nncf.__version__, calibration_inputs=len(calib), quantize_s=round(time.perf_counter() - t0, 2))
-        config = {"INFERENCE_NUM_THREADS": int(threads), "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-                  "PERFORMANCE_HINT": "LATENCY"}
-        self.compiled = core.compile_model(model, "CPU", config)
-        self.request = self.compiled.create_infer_request()
-        self.info["inference_precision"] = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
+            nncf.set_log_level(logging.WARNING)
+            model = nncf.quantize(model, nncf.Dataset(list(calib)), subset_size=len(calib))
+        quant_info.update(nncf=nncf.__version__, calibration_inputs=len(calib), quantize_s=round(time.perf_counter() - t0, 2))
+        return model
 
-    def __call__(self, x):
-        return self.request.infer({0: _as_numpy(x)}, share_inputs=True).to_tuple()
+    net = OpenVinoNetwork(onnx_path, shape, threads, "bf16" if precision == "bf16" else "fp32",
+                          transform=quantize if precision == "int8" else None)
+    net.info.update(quant_info, requested_precision=precision)
+    return net
 
 
 def calibration_inputs(n: int, shape: tuple) -> list[np.ndarray]:
