@@ -266,6 +266,7 @@ Prints the results as JSON, then a two-line summary and where the node's log is.
 examples:
   dsc-grasp benchmark node                                  # CPU or CUDA (auto), 10 s real time
   dsc-grasp benchmark node --device cpu --threads 2 --backend eager --json node_bench.json
+  dsc-grasp benchmark node --device cpu --workers 2 --threads 1    # two inference threads (2-core CPU)
   dsc-grasp benchmark node --device cuda --seconds 20 --lockstep-frames 60
 """
 
@@ -280,6 +281,8 @@ def _register_node(sub):
     ap.add_argument("--lockstep-frames", type=int, default=30, help="frames of the lockstep phase (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")),
                     help="the node's threads parameter (and OMP_NUM_THREADS) (default: OMP_NUM_THREADS, else 2)")
+    ap.add_argument("--workers", type=int, default=1, choices=range(1, 5), metavar="N",
+                    help="the node's workers parameter: inference threads, 1-4, each with --threads torch threads (default: %(default)s)")
     ap.add_argument("--backend", default="auto", choices=["auto", "eager", "compiled"],
                     help="the node's backend parameter; compiled/auto compile on the first start (minutes on 2 cores), then load the disk cache")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE (JSON)")

@@ -75,6 +75,11 @@ class InferenceEngine:
     ``threads`` (CPU): torch intra-op threads (``None``/0 = torch's default, the core count);
     inter-op threads are set to 1 (the network has no parallel branches worth a second pool).
     ``engine.backend`` is what actually runs: ``eager``, ``compiled``, ``cuda`` or ``cuda_graph``.
+
+    Threads: calls may come from several threads at once. The eager and compiled CPU modules keep
+    no state between calls (each call allocates its own outputs); the compiled one is swapped in
+    as one attribute. A captured CUDA graph has one set of input and output buffers: its replays
+    (copy in, replay, clone out) take turns under a lock.
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class InferenceEngine:
         self._pending: threading.Thread | None = None  # a background compile in progress
         self._generation = 0  # bumped when the model is replaced: a late compile of the old one is dropped
         self._graphs: dict[tuple, CudaGraphRunner] = {}
+        self._graph_lock = threading.Lock()  # a graph's static buffers: one replay at a time
         self.backend = "cuda" if self.device.type == "cuda" else "eager"
         self.backend_info: dict = {"requested": backend, "reason": "", "state": "eager"}
 
@@ -214,7 +220,8 @@ class InferenceEngine:
             return tuple(o.float() for o in self._model(t))
         runner = self._graphs.get(tuple(t.shape))
         if runner is not None:
-            return runner(t.float())
+            with self._graph_lock:
+                return runner(t.float())
         t = t.to(self.device, non_blocking=True).to(self.dtype).contiguous(memory_format=torch.channels_last)
         return tuple(o.float() for o in self._model(t))
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -77,7 +78,16 @@ class DetectionResult:
 
 
 class GraspDetector:
-    """Loads a model and turns aligned RGB-D frames into metric grasps (best first)."""
+    """Loads a model and turns aligned RGB-D frames into metric grasps (best first).
+
+    Threads: :meth:`detect` may run on several threads at once on one detector (one model in
+    memory; torch releases the GIL in the network). What a frame changes in the detector, the ROI
+    cache and the virtual view built for the last intrinsics and approach, is guarded by a lock of
+    its own; the network (:class:`~dsc_grasp_ros.core.engine.InferenceEngine`) keeps no state per
+    call. :meth:`update` changes the settings every ``detect`` reads: it must not run while a
+    ``detect`` does (the ROS node holds a readers-writer lock: detects share it, an update takes it
+    alone).
+    """
 
     def __init__(self, cfg: DetectorConfig | None = None, **overrides):
         cfg = cfg or DetectorConfig()
@@ -91,7 +101,8 @@ class GraspDetector:
         self.meta: ModelMetadata
         self.engine = InferenceEngine(model, cfg.device, cfg.fp16, cfg.backend, cfg.threads, cfg.compile_cache, cfg.precision)
         self._roi_cache: dict[tuple, ROI] = {}
-        self._view = self._view_key = None  # the last virtual view (view down) and what it was built for
+        self._view: tuple | None = None  # (what it was built for, the last virtual view (view down))
+        self._cache_lock = threading.Lock()  # the ROI cache and the virtual view: changed by detect() on any thread
         self.engine.warmup(self.meta.in_channels, (self.meta.input_size, self.meta.input_size), background=cfg.background_compile)
 
     @property
@@ -109,7 +120,8 @@ class GraspDetector:
         for k, v in clean.items():
             setattr(self.cfg, k, v)
         if {"roi", "roi_mode", "net_px_per_metre", "close_range"} & set(clean):
-            self._roi_cache.clear()
+            with self._cache_lock:
+                self._roi_cache.clear()
 
     @property
     def px_per_metre(self) -> float:
@@ -130,9 +142,10 @@ class GraspDetector:
         size = self.meta.input_size
         key = (height, width)
         if self.cfg.roi is not None:
-            if key not in self._roi_cache:
-                self._roi_cache[key] = ROI.from_box(self.cfg.roi, height, width, size)
-            return self._roi_cache[key]
+            with self._cache_lock:
+                if key not in self._roi_cache:
+                    self._roi_cache[key] = ROI.from_box(self.cfg.roi, height, width, size)
+                return self._roi_cache[key]
         z = scene_depth(depth, metres=metres) if (self.cfg.roi_mode == "scale" and K is not None and depth is not None) else None
         if z is None:
             return ROI.centred_square(height, width, size)
@@ -140,10 +153,11 @@ class GraspDetector:
         ppm = self.px_per_metre
         pad = self.cfg.close_range == "pad"
         want = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size, quantum=1, pad=pad)
-        old = self._roi_cache.get(("scale",) + key)
-        if old is None or abs(want.w - old.w) > 0.05 * old.w or abs(want.h - old.h) > 0.05 * old.h:
-            self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size, pad=pad)
-        return self._roi_cache[("scale",) + key]
+        with self._cache_lock:  # compare and replace as one step (two threads' frames may race here)
+            old = self._roi_cache.get(("scale",) + key)
+            if old is None or abs(want.w - old.w) > 0.05 * old.w or abs(want.h - old.h) > 0.05 * old.h:
+                self._roi_cache[("scale",) + key] = scale_roi(height, width, cam.fx, cam.fy, z, ppm, size, pad=pad)
+            return self._roi_cache[("scale",) + key]
 
     def _pose(self, u, v, angle, width_px, depth_full, cam, D, distortion_model, jaw_px):
         """``grasp_pose`` of a full-image grasp: ``(position, quaternion, width_m, z)``; ``D`` is None
@@ -158,11 +172,13 @@ class GraspDetector:
     def _virtual_view(self, K: np.ndarray, a: np.ndarray, w: int, h: int):
         """:func:`~dsc_grasp_ros.core.virtual_view.down_view`, kept while the intrinsics, the approach and
         the image size stay the same (a fixed camera under a static transform: every frame), so
-        that its warp tables are built once."""
+        that its warp tables are built once. Key and view are one attribute, read and replaced under
+        the cache lock: a thread never gets a view built for another thread's approach."""
         key = (w, h, K.tobytes(), a.tobytes())
-        if self._view_key != key:
-            self._view, self._view_key = down_view(K, a, w, h), key
-        return self._view
+        with self._cache_lock:
+            if self._view is None or self._view[0] != key:
+                self._view = (key, down_view(K, a, w, h))
+            return self._view[1]
 
     def detect(self, rgb: np.ndarray | None, depth: np.ndarray, K, D=None, distortion_model: str = "plumb_bob",
                approach=None) -> DetectionResult:

@@ -70,6 +70,8 @@ def run_phase(lis, env, bag, args, lockstep: bool, loops: int, warmup: bool = Fa
         "grasps_received": len(grasps),
         "processed_fps": round((len(recv) - 1) / span, 2) if len(recv) > 1 else 0.0,
         "dropped_stale": int(diag.get("dropped_stale", 0)) - int(before.get("dropped_stale", 0)),
+        # finished after a newer frame was published (workers > 1): dropped
+        "superseded": int(diag.get("superseded", 0)) - int(before.get("superseded", 0)),
         "unmatched": int(diag.get("unmatched", 0)) - int(before.get("unmatched", 0)),
         "end_to_end": stats(lat),
         "wall_s": round(time.time() - t0, 1),
@@ -130,9 +132,10 @@ def _private_ros(threads: int):
 
 
 def run(args) -> dict:
-    """Both phases; ``args``: bag, device, hz, seconds, lockstep_frames, threads, backend (the
-    options of ``dsc-grasp benchmark node``). Returns the results document; the node's log stays in
-    ``args.node_log``. Raises :class:`NodeNotReady` when the node does not come up."""
+    """Both phases; ``args``: bag, device, hz, seconds, lockstep_frames, threads, workers (1 when
+    absent), backend (the options of ``dsc-grasp benchmark node``). Returns the results document;
+    the node's log stays in ``args.node_log``. Raises :class:`NodeNotReady` when the node does not
+    come up."""
     args.diagnostics_period = 1.0
     args.node_log = str(Path(tempfile.mkdtemp(prefix="dsc_grasp_node_bench_")) / "node.log")  # one per run: runs may overlap
     import yaml
@@ -140,11 +143,13 @@ def run(args) -> dict:
     info = yaml.safe_load(open(Path(args.bag) / "metadata.yaml"))["rosbag2_bagfile_information"]
     args.bag_frames = next(t["message_count"] for t in info["topics_with_message_count"] if t["topic_metadata"]["name"].endswith("color/image_raw"))
 
+    args.workers = int(getattr(args, "workers", 1) or 1)
     env, ctx = _private_ros(args.threads)
     lis = GraspListener("/grasp_node", context=ctx, name="benchmark_listener")
-    result = {"device_param": args.device, "threads": args.threads, "backend_param": args.backend, "hz": args.hz}
+    result = {"device_param": args.device, "threads": args.threads, "workers": args.workers, "backend_param": args.backend, "hz": args.hz}
     node_cmd = [str(BIN / "grasp_node"), "--ros-args", "--params-file", str(ROOT / "config" / "dsc_grasp.yaml"),
-                "-p", f"device:={args.device}", "-p", f"threads:={args.threads}", "-p", f"backend:={args.backend}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
+                "-p", f"device:={args.device}", "-p", f"threads:={args.threads}", "-p", f"workers:={args.workers}",
+                "-p", f"backend:={args.backend}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
                 "--log-level", "grasp_node:=debug"]
     loops = max(1, int(round(args.seconds * args.hz / args.bag_frames)))
     phases = (("realtime", False, loops), ("lockstep", True, max(1, args.lockstep_frames // args.bag_frames)))
@@ -199,9 +204,11 @@ def summary(result: dict, args) -> str:
     """The two summary lines printed after the JSON."""
     dev = result["device"]
     rt, ls = result["realtime"], result["lockstep"]
-    return (f"\n[{dev}, {args.threads} threads] real time {args.hz:.0f} Hz: end-to-end median {rt['end_to_end'].get('median_ms')} ms, "
-            f"p95 {rt['end_to_end'].get('p95_ms')} ms, {rt['processed_fps']} fps processed, {rt['dropped_stale']} of "
-            f"{rt['frames_sent']} frames dropped (stale), {rt['lost_in_transport']} lost in transport\n"
+    workers = int(getattr(args, "workers", 1) or 1)
+    return (f"\n[{dev}, {args.threads} threads, {workers} worker{'s' if workers > 1 else ''}] real time {args.hz:.0f} Hz: end-to-end median "
+            f"{rt['end_to_end'].get('median_ms')} ms, p95 {rt['end_to_end'].get('p95_ms')} ms, {rt['processed_fps']} fps processed, "
+            f"{rt['dropped_stale']} of {rt['frames_sent']} frames dropped (stale), {rt.get('superseded', 0)} superseded, "
+            f"{rt['lost_in_transport']} lost in transport\n"
             f"[{dev}] lockstep: end-to-end median {ls['end_to_end'].get('median_ms')} ms, core compute {ls['core_compute_ms_median']} ms, "
             f"node overhead (e2e - core) {ls.get('node_overhead_end_to_end_ms_median')} ms; per frame: median "
             f"{ls.get('node_overhead_per_frame', {}).get('median_ms')} ms, p95 {ls.get('node_overhead_per_frame', {}).get('p95_ms')} ms; "

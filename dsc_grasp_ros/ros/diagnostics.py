@@ -58,9 +58,16 @@ class DiagnosticsMixin:
             return f"roi_mode scale at {det.px_per_metre:.1f} network px/m ({src})"
         return f"roi_mode {det.cfg.roi_mode}"
 
+    def _count(self, key: str, n: int = 1) -> None:
+        """Add ``n`` to a counter (from any worker or the executor)."""
+        with self._count_lock:
+            self._counters[key] += n
+
     def counters(self) -> dict[str, int]:
-        c = dict(self._counters)
+        with self._count_lock:
+            c = dict(self._counters)
         c["dropped_stale"] = self._slot.dropped
+        c["superseded"] = self._superseded
         c["unmatched"] = self._pairer.unmatched
         c["unmatched_color"], c["unmatched_depth"] = self._pairer.unmatched_color, self._pairer.unmatched_depth
         c["pending_color"], c["pending_depth"] = self._pairer.pending()
@@ -74,7 +81,7 @@ class DiagnosticsMixin:
         lat = " ".join(f"{k} {stats[k][0] * 1e3:.1f}/{stats[k][1] * 1e3:.1f}" for k in STAGE_ORDER if k in stats)
         self.get_logger().info(
             f"in {fin:.1f} fps, out {fout:.1f} fps, processed {self._processed}, grasps {self._published}, "
-            f"dropped {c['dropped_stale']} stale + {c['unmatched']} unmatched, skipped {sum(skipped.values())} {skipped or ''}; "
+            f"dropped {c['dropped_stale']} stale + {c['unmatched']} unmatched + {c['superseded']} superseded, skipped {sum(skipped.values())} {skipped or ''}; "
             f"latency ms median/p95: {lat or 'n/a'}"
         )
         self._input_hints()
@@ -127,6 +134,7 @@ class DiagnosticsMixin:
     def _diag_values(self, c: dict, stats: dict, fin: float, fout: float) -> dict[str, str]:
         kv = {
             "mode": str(self._p("mode")),
+            "workers": str(len(self._workers)),
             "input_fps": f"{fin:.2f}",
             "output_fps": f"{fout:.2f}",
             "received": str(self._in_rate.total),

@@ -1,7 +1,14 @@
-"""``grasp_node``'s per-frame path, on the inference thread: a colour/depth pair and the newest
-CameraInfo are checked and converted, the core detector runs, the grasps are transformed into the
-output frame and published. Every frame that cannot be processed is skipped and counted under a
-reason (:data:`.diagnostics.SKIP_REASONS`) with a throttled warning naming the problem."""
+"""``grasp_node``'s per-frame path, on the inference threads (``workers``): a colour/depth pair and
+the newest CameraInfo are checked and converted, the core detector runs, the grasps are
+transformed into the output frame and published. Every frame that cannot be processed is skipped
+and counted under a reason (:data:`.diagnostics.SKIP_REASONS`) with a throttled warning naming the
+problem.
+
+With several workers, frames run side by side and may finish out of order: the tracker update and
+the publishing happen under the publishing lock, for a frame newer than the last one published
+only (an older one is dropped and counted as ``superseded``). What one frame's path hands to a
+later step of the same frame (the GraspPlanning request it answers, the workspace selection's
+counts) is kept per thread."""
 
 from __future__ import annotations
 
@@ -22,10 +29,29 @@ class FrameMixin:
     """The processing side of :class:`~.grasp_node.GraspNode` (uses ``self._camera_to_target`` and
     ``self._publish``)."""
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
+    # per-thread facts of the frame in progress, read by .planning (each worker has its own frame)
+    @property
+    def _frame_received(self) -> float:
+        return getattr(self._frame_local, "received", -1.0)
+
+    @_frame_received.setter
+    def _frame_received(self, value: float) -> None:
+        self._frame_local.received = value
+
+    @property
+    def _last_selection(self) -> tuple:
+        return getattr(self._frame_local, "selection", (0, {}))
+
+    @_last_selection.setter
+    def _last_selection(self, value: tuple) -> None:
+        self._frame_local.selection = value
+
+    def _work(self, stop=None) -> None:
+        """One inference thread: runs until ``stop`` (default: the node's stop event) is set."""
+        stop = stop if stop is not None else self._stop
+        while not stop.is_set():
             pair = self._slot.get(timeout=0.5)
-            if pair is None or self._stop.is_set():
+            if pair is None or stop.is_set():
                 continue
             try:
                 self._process(pair)
@@ -44,7 +70,7 @@ class FrameMixin:
                 self.get_logger().warning(f"{text} [{key}: {n} so far]")
 
     def _skip(self, reason: str, text: str, error: bool = False) -> None:
-        self._counters[reason] += 1
+        self._count(reason)
         self._warn(reason, f"frame skipped: {text}", error)
         self._request_failed_frame(reason, text)  # a GraspPlanning request waiting for this frame gets the reason
 
@@ -73,19 +99,37 @@ class FrameMixin:
             return
         labels, plane_out = selected
         if res.grasps and res.grasps[0].fingers_clear is False:  # finger_check prefer: no clear grasp this frame
-            self._counters["best_grasp_fingers_blocked"] += 1
+            self._count("best_grasp_fingers_blocked")
         rows, poses = self._rows_and_poses(res, T)
         if res.grasps and not rows:
             self._skip("non_finite_pose", "no grasp with a finite pose")
             return
         header = Header(stamp=stamp, frame_id=self._p("target_frame") or cam_frame)
-        target = self._track(rows, stamp.sec + stamp.nanosec * 1e-9, self._near_depth(depth))
-        self._publish(header, rows, poses, res, rgb, image_header, target)
-        self._publish_planning(header, self._moveit_grasps(header, res, T, labels, plane_out))
+        near = self._near_depth(depth)
+        moveit = self._moveit_grasps(header, res, T, labels, plane_out)
+        with self._pub_lock:  # in stamp order: the tracker, the messages and the statistics
+            if not self._in_order(pair):
+                return
+            target = self._track(rows, stamp.sec + stamp.nanosec * 1e-9, near)
+            self._publish(header, rows, poses, res, rgb, image_header, target)
+            self._publish_planning(header, moveit)
+            self._processed += 1
+            self._out_rate.tick()
         t_pub = time.perf_counter()
-        self._processed += 1
-        self._out_rate.tick()
         self._record_timings(pair, res, stamp, t_start, t_conv, t_det, t_tf, t_pub)
+
+    def _in_order(self, pair) -> bool:
+        """Under the publishing lock: whether ``pair`` is newer than the last frame published (then
+        it becomes that frame); else it is dropped and counted as superseded. The order is the one the
+        pairs were queued in, which is their stamps' (and stays right across a clock jump back, e.g. a
+        bag that loops with sim time). A pair without ``seq`` is not ordered."""
+        if pair.seq is None:
+            return True
+        if pair.seq < self._last_seq:
+            self._superseded += 1
+            return False
+        self._last_seq = pair.seq
+        return True
 
     def _near_depth(self, depth) -> float | None:
         """The scene depth the tracker's near-range hold compares (only computed when it is on)."""
@@ -172,7 +216,7 @@ class FrameMixin:
             f"median depth is {as_read:.2f} m, outside min_depth..max_depth ({lo:g}..{hi:g} m), byte-swapped it is "
             f"{swapped:.2f} m: the driver's is_bigendian flag is probably wrong"
         )
-        self._counters["depth_byte_order_suspect"] += 1
+        self._count("depth_byte_order_suspect")
         self._warn("depth_byte_order_suspect", self._byte_order_hint)
 
     def _detect(self, rgb, depth, cam, cam_frame: str, stamp):
@@ -192,7 +236,7 @@ class FrameMixin:
             if T is not None:  # target_frame's -z in the camera optical frame
                 approach = T.matrix[:3, :3].T @ np.array([0.0, 0.0, -1.0])
 
-        with self._det_lock:
+        with self._det_lock.read():  # shared by the workers; a detector update waits for them
             det = self._detector
             if det is None:
                 return None
@@ -202,7 +246,7 @@ class FrameMixin:
             except InputError as e:
                 self._skip(e.code, str(e))
                 return None
-            self._last_roi = res.roi
+        self._last_roi = res.roi
         t_det = time.perf_counter()
 
         # The transform at the image stamp is looked up after inference: by then tf has usually
@@ -230,9 +274,9 @@ class FrameMixin:
         """Count the candidates the detector rejected; False when none is left (frame skipped)."""
         if not res.rejected:
             return True
-        self._counters["rejected_candidates"] += len(res.rejected)
+        self._count("rejected_candidates", len(res.rejected))
         for code in res.rejected_codes:
-            self._counters[f"rejected_{code}"] += 1
+            self._count(f"rejected_{code}")
         if not res.grasps:
             limits = [r for r, c in zip(res.rejected, res.rejected_codes) if c != "no_valid_depth"]
             if limits:

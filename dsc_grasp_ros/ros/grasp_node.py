@@ -5,8 +5,13 @@ A thin adapter: messages become numpy arrays (:mod:`.conversions`), the ROS-free
 
 Threads: the executor runs the subscriptions (they only pair color and depth by stamp and put
 the newest pair into a one-item slot), the parameter/lifecycle services and the summary timer.
-One inference thread takes the newest pair, converts, runs the detector, transforms and
-publishes; a pair that is overwritten before the thread takes it is counted as dropped.
+``workers`` inference threads (1 by default; started on activate, stopped and joined on deactivate,
+cleanup and shutdown) each take the newest pair not yet taken, convert it, run the shared detector
+(one model; detects share a readers-writer lock that a detector update or replacement takes
+alone), transform and publish; a pair that is overwritten before a thread takes it is counted as
+dropped. Frames may finish out of order: under the publishing lock a frame is published (and the
+tracker updated) only if it is newer than the last one published, else it is dropped and counted
+as ``superseded``.
 
 Topics (relative, remappable), parameters: see ``docs/ros.md`` and ``config/dsc_grasp.yaml``.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import itertools
 import math
 import threading
 import time
@@ -42,7 +48,7 @@ from .frame import FrameMixin, TransformUnavailable
 from .node_params import ParametersMixin
 from .outputs import OutputsMixin, _pose
 from .planning import PlanningMixin
-from .sync import LatestSlot, RateMeter, StageStats, StampPairer
+from .sync import LatestSlot, RateMeter, ReadWriteLock, StageStats, StampPairer
 from .target import TargetMixin
 
 # tf2: the real tf2_ros (package tf2_ros_py) on a ROS 2 install; it is not on PyPI, so elsewhere the
@@ -80,11 +86,18 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
         self._configured = False
         self._active = False
         self._detector = None
-        self._det_lock = threading.Lock()  # detect() vs update() from the parameter callback
-        self._pub_lock = threading.Lock()  # publishing vs deactivate/cleanup
+        # detect() on the workers (read, shared) vs update()/replacement of the detector (write, alone)
+        self._det_lock = ReadWriteLock()
+        # publishing in stamp order, the tracker and processed-frame statistics vs deactivate/cleanup
+        self._pub_lock = threading.RLock()
+        self._count_lock = threading.Lock()  # self._counters: incremented from the workers and the executor
+        self._frame_local = threading.local()  # per-worker facts of the frame in progress (.frame)
         self._pairer = StampPairer()
         self._slot = LatestSlot()
-        self._worker: threading.Thread | None = None
+        self._seq = itertools.count(1)  # the order pairs are queued in (FramePair.seq)
+        self._last_seq = 0  # the newest pair published (its seq)
+        self._superseded = 0  # frames finished after a newer one was published: dropped
+        self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._info: CameraInfo | None = None
         self._subs: list = []
@@ -213,7 +226,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
             self.get_logger().error(f"cannot load the grasp model: {e}")
             self._release_tf()
             return False
-        with self._det_lock:
+        with self._det_lock.write():
             self._detector = detector
         self.get_logger().info(
             f"loaded {detector.meta.modality} model {cfg.model_path or '(shipped default)'} on {detector.device} "
@@ -226,7 +239,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
         return True
 
     def _start_outputs(self) -> None:
-        """The lifecycle publishers, the summary timer and the inference thread."""
+        """The lifecycle publishers and the summary timer."""
         self._pubs = {
             "grasp": self.create_lifecycle_publisher(PoseStamped, "~/grasp", 10),
             "grasps": self.create_lifecycle_publisher(PoseArray, "~/grasps", 10),
@@ -244,10 +257,30 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
         from rclpy.logging import LoggingSeverity
 
         self._debug_timings = self.get_logger().get_effective_level() <= LoggingSeverity.DEBUG
-        self._stop.clear()
+
+    def _start_workers(self) -> None:
+        """The ``workers`` inference threads (on activate)."""
+        self._stop_workers()
+        self._stop = threading.Event()  # this set of workers' own: a straggler of the last set stays stopped
         self._slot.reopen()
-        self._worker = threading.Thread(target=self._work, name="grasp_inference", daemon=True)
-        self._worker.start()
+        self._workers = [threading.Thread(target=self._work, args=(self._stop,), name=f"grasp_inference_{i}", daemon=True)
+                         for i in range(int(self._p("workers")))]
+        for t in self._workers:
+            t.start()
+
+    def _stop_workers(self, timeout: float = 10.0) -> None:
+        """Stop the inference threads and join them (a frame in progress finishes; nothing is
+        published once the node is inactive)."""
+        self._stop.set()
+        self._slot.close()
+        deadline = time.monotonic() + timeout
+        for t in self._workers:
+            if t is not threading.current_thread():
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._workers if t.is_alive() and t is not threading.current_thread()]
+        if alive:
+            self.get_logger().warning(f"inference threads still running after {timeout:.0f} s: {', '.join(alive)}")
+        self._workers = []
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         rel = ReliabilityPolicy.RELIABLE if self._p("qos_reliability") == "reliable" else ReliabilityPolicy.BEST_EFFORT
@@ -262,9 +295,11 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
             self.create_subscription(CameraInfo, "color/camera_info", self._on_info, qos),
         ]
         self._activate_planning(qos)  # ~/object_masks
+        self._start_workers()
         self._active = True
         self.get_logger().info(
-            "active: listening on " + ", ".join(s.topic_name for s in self._subs) + f" ({self._p('qos_reliability')} QoS)"
+            "active: listening on " + ", ".join(s.topic_name for s in self._subs) + f" ({self._p('qos_reliability')} QoS); "
+            f"{len(self._workers)} inference thread{'s' if len(self._workers) > 1 else ''}"
         )
         return super().on_activate(state)
 
@@ -277,7 +312,8 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
             self._subs = []
             self._slot.clear()
             self._pairer.clear()
-            return super().on_deactivate(state)
+        self._stop_workers()  # (outside the publishing lock: a worker may be waiting for it)
+        return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._teardown()
@@ -298,11 +334,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
 
     def _teardown(self) -> None:
         self._stop_planning()  # (the ~/plan_grasps service stays: it answers "not active" until the next activate)
-        self._stop.set()
-        self._slot.close()
-        if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout=10.0)
-        self._worker = None
+        self._stop_workers()
         with self._pub_lock:
             for pub in self._pubs.values():
                 self.destroy_lifecycle_publisher(pub)
@@ -311,7 +343,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
             self.destroy_timer(self._timer)
             self._timer = None
         self._release_tf()
-        with self._det_lock:
+        with self._det_lock.write():
             had_cuda = self._detector is not None and self._detector.device.type == "cuda"
             self._detector = None
         self._last_roi = None
@@ -365,6 +397,7 @@ class GraspNode(ParametersMixin, FrameMixin, TargetMixin, OutputsMixin, Planning
     def _push(self, pair) -> None:
         if pair is not None and self._wants_pair(pair.received):  # request mode: only pairs a request waits for
             self._pairs += 1
+            pair.seq = next(self._seq)  # (the executor thread queues: seq follows the pairing order, i.e. the stamps)
             self._slot.put(pair)
 
     def _release_tf(self) -> None:

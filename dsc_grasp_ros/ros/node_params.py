@@ -125,7 +125,7 @@ class ParametersMixin:
                 return SetParametersResult(successful=False, reason=f"min_depth={lo} must be smaller than max_depth={hi}")
         if detector_changes and self._detector is not None:
             try:
-                with self._det_lock:
+                with self._det_lock.write():  # alone: no worker is inside detect() meanwhile
                     self._detector.update(**detector_changes)
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))

@@ -28,7 +28,7 @@ class OutputsMixin:
             pos, quat = self._tcp_pose(pos, quat)  # the robot's TCP frame (tcp_transform; identity for the Franka hand)
             vals = [*pos, *quat, g.width_m, g.quality, g.angle, g.u, g.v]
             if not all(math.isfinite(float(x)) for x in vals):
-                self._counters["rejected_candidates"] += 1
+                self._count("rejected_candidates")
                 self._warn("non_finite_pose", f"grasp at (u={g.u:.1f}, v={g.v:.1f}) has a non-finite pose; not published")
                 continue
             rows.append(vals + [math.nan if g.fingers_clear is None else float(g.fingers_clear)])

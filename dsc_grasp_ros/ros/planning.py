@@ -231,7 +231,7 @@ class PlanningMixin:
                 try:
                     target = parse_object_id(req.target_id, mask)
                 except WorkspaceError as e:
-                    self._counters["object_not_in_mask"] += 1
+                    self._count("object_not_in_mask")
                     self._finish_request_if_pending("INVALID_OBJECT_NAME", str(e))
         try:
             box = WorkspaceBox.from_list(self._p("workspace_box"))
@@ -242,7 +242,7 @@ class PlanningMixin:
             return None
         n_before = len(res.grasps)
         for reason, n in sel.dropped.items():
-            self._counters[f"dropped_{reason}"] += n
+            self._count(f"dropped_{reason}", n)
         if sel.dropped:
             self._warn("dropped_grasps", f"{n_before - len(sel.grasps)} of {n_before} grasps dropped: "
                        + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in sel.dropped.items()))
@@ -269,7 +269,7 @@ class PlanningMixin:
             if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat)) and math.isfinite(mg.width_m)):
                 continue
             if mg.width_m > g.max_opening + 1e-9:
-                self._counters["dropped_wider_than_gripper"] += 1
+                self._count("dropped_wider_than_gripper")
                 self._warn("dropped_wider_than_gripper", f"grasp {mg.width_m * 1000:.0f} mm wide is wider than the {g.name}'s "
                            f"{g.max_opening * 1000:.0f} mm stroke: not in ~/moveit_grasps (set max_gripper_opening to the stroke)")
                 continue

@@ -1,13 +1,16 @@
-"""Stamp pairing, a latest-frame-only slot and rolling statistics (no rclpy, thread-safe).
+"""Stamp pairing, a latest-frame-only slot, a readers-writer lock and rolling statistics (no
+rclpy, thread-safe).
 
 ``message_filters`` is not a dependency: :class:`StampPairer` pairs color and depth messages
 whose header stamps are equal or within a tolerance, and :class:`LatestSlot` keeps only the
-newest matched pair for the inference thread, counting the ones it overwrites as dropped.
+newest matched pair for the inference threads (each pair goes to one of them), counting the ones
+it overwrites as dropped.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +29,9 @@ class FramePair:
     info: Any = None
     received: float = field(default_factory=time.perf_counter)
     received_wall: float = field(default_factory=time.time)
+    #: The order the node queued it in (increasing with the stamp, also across a clock jump back);
+    #: None: not ordered (a pair handed to the per-frame path directly)
+    seq: int | None = None
 
 
 class StampPairer:
@@ -120,7 +126,8 @@ class StampPairer:
 
 
 class LatestSlot:
-    """Holds at most one item; ``put`` overwrites (counting a drop), ``get`` blocks for one."""
+    """Holds at most one item; ``put`` overwrites (counting a drop), ``get`` blocks for one. Several
+    threads may ``get``: each item goes to one of them."""
 
     def __init__(self):
         self._cond = threading.Condition()
@@ -158,6 +165,51 @@ class LatestSlot:
             self._item = None
 
 
+class ReadWriteLock:
+    """Many readers or one writer. A waiting writer goes first: readers that arrive after it wait
+    until it is done, so a stream of readers cannot starve it. Not re-entrant.
+
+    ``with lock.read(): ...`` / ``with lock.write(): ...``
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextlib.contextmanager
+    def read(self):
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def write(self):
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writing or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class RateMeter:
     """Events per second over a sliding window of ``window`` seconds."""
 
@@ -165,21 +217,24 @@ class RateMeter:
         self.window = window
         self._clock = clock
         self._t: collections.deque = collections.deque()
+        self._lock = threading.Lock()
         self.total = 0
 
     def tick(self) -> None:
-        self.total += 1
-        now = self._clock()
-        self._t.append(now)
-        self._trim(now)
+        with self._lock:
+            self.total += 1
+            now = self._clock()
+            self._t.append(now)
+            self._trim(now)
 
     def rate(self) -> float:
-        now = self._clock()
-        self._trim(now)
-        if len(self._t) < 2:
-            return 0.0
-        span = max(now - self._t[0], self._t[-1] - self._t[0])
-        return (len(self._t) - 1) / span if span > 0 else 0.0
+        with self._lock:
+            now = self._clock()
+            self._trim(now)
+            if len(self._t) < 2:
+                return 0.0
+            span = max(now - self._t[0], self._t[-1] - self._t[0])
+            return (len(self._t) - 1) / span if span > 0 else 0.0
 
     def _trim(self, now) -> None:
         while self._t and now - self._t[0] > self.window:
