@@ -138,3 +138,23 @@ def test_bf16_detector_finds_the_same_grasps_as_fp32(monkeypatch):
         a, b = fp32.detect(*frame).grasps[0], bf16.detect(*frame).grasps[0]
         assert np.linalg.norm(a.position - b.position) < 0.005
         assert abs((a.angle - b.angle + math.pi / 2) % math.pi - math.pi / 2) < math.radians(5)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_openvino_detector_finds_the_same_grasps_as_eager(precision):
+    """Accuracy guard of the OpenVINO backend (the CPU default) with the shipped RGB-D model: the best
+    grasp of each frame within 5 mm and 5 degrees of the eager fp32 one, in fp32 and with the bf16 hint."""
+    import math
+
+    from dsc_grasp_ros.bench.core_latency import synthetic_frames
+    from dsc_grasp_ros.core.openvino_backend import openvino_missing
+
+    if openvino_missing():
+        pytest.skip(openvino_missing())
+    ref = GraspDetector(backend="eager", threads=0, min_quality=0.0, precision="fp32")
+    ov = GraspDetector(backend="openvino", threads=0, min_quality=0.0, precision=precision, background_compile=False)
+    assert ov.engine.backend == "openvino", ov.engine.backend_info
+    for frame in synthetic_frames(5, seed=3):
+        a, b = ref.detect(*frame).grasps[0], ov.detect(*frame).grasps[0]
+        assert np.linalg.norm(a.position - b.position) < 0.005
+        assert abs((a.angle - b.angle + math.pi / 2) % math.pi - math.pi / 2) < math.radians(5)

@@ -83,3 +83,81 @@ def test_missing_openvino_names_the_install_command(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_openvino)
     msg = openvino_missing()
     assert "pip install openvino==" in msg and "not installed" in msg
+
+
+@needs_openvino
+@pytest.mark.parametrize("background", [False, True])
+def test_engine_openvino_backend_serves_the_same_maps(background):
+    from dsc_grasp_ros.core.inference import InferenceEngine
+
+    net = tiny_net()
+    eng = InferenceEngine(net, "cpu", backend="openvino", threads=1)
+    x = example_input((1, 4, 64, 64))
+    eng.prepare(tuple(x.shape), background=background)
+    first = eng(x)  # eager while a background build runs, or already OpenVINO
+    assert eng.wait_ready(60)
+    assert eng.backend == "openvino" and eng.backend_info["state"] == "compiled", eng.backend_info
+    assert eng.backend_info["openvino"]["inference_precision"] == "f32"
+    with torch.no_grad():
+        ref = net.eval()(x)
+    assert max_abs_diff(eng(x), ref) < 1e-4 and max_abs_diff(first, ref) < 1e-4
+    other = example_input((1, 4, 32, 32))  # another shape runs the eager copy
+    assert max_abs_diff(eng(other), net(other)) < 1e-4
+
+
+def test_engine_openvino_missing_falls_back_to_torch_compile(monkeypatch):
+    import dsc_grasp_ros.core.engine as engine_mod
+    import dsc_grasp_ros.core.openvino_backend as ov_mod
+    from dsc_grasp_ros.core.inference import InferenceEngine
+
+    monkeypatch.setattr(ov_mod, "openvino_missing", lambda: "OpenVINO is not installed: pip install openvino==2026.4.1")
+    calls = []
+
+    def fake_compile(model, example, cache=None, tolerance=1e-3):  # stands in for torch.compile (minutes on CI)
+        calls.append(tuple(example.shape))
+        return model, {"compile_s": 0.0, "cache_dir": None, "reason": "", "parity": 0.0}
+
+    monkeypatch.setattr(engine_mod, "compile_cpu", fake_compile)
+    eng = InferenceEngine(tiny_net(), "cpu", backend="openvino", threads=1)
+    eng.prepare((1, 4, 32, 32))
+    assert calls == [(1, 4, 32, 32)]
+    assert eng.backend == "compiled" and "pip install openvino" in eng.backend_info["openvino_reason"]
+
+
+def test_precision_auto_is_bf16_only_through_openvino_on_a_bf16_cpu(monkeypatch):
+    import dsc_grasp_ros.core.engine as engine_mod
+    import dsc_grasp_ros.core.openvino_backend as ov_mod
+    from dsc_grasp_ros.core.inference import InferenceEngine
+
+    monkeypatch.delenv("DSC_GRASP_PRECISION", raising=False)
+    monkeypatch.delenv("DSC_GRASP_BACKEND", raising=False)  # the test suite's eager default
+    monkeypatch.setattr(ov_mod, "openvino_missing", lambda: "")
+    monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: True)
+    for backend, runs in (("openvino", "bf16"), ("auto", "bf16"), ("compiled", "fp32"), ("eager", "fp32")):
+        eng = InferenceEngine(tiny_net(), "cpu", backend=backend, threads=1, precision="auto")
+        assert eng.precision_info["runs"] == runs and eng.precision_info["requested"] == "auto", (backend, eng.precision_info)
+        assert eng.precision_info["reason"].startswith("auto:")
+    monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: False)
+    eng = InferenceEngine(tiny_net(), "cpu", backend="openvino", threads=1, precision="auto")
+    assert eng.precision_info["runs"] == "fp32" and "no native bfloat16" in eng.precision_info["reason"]
+    monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(ov_mod, "openvino_missing", lambda: "OpenVINO is not installed: pip install openvino==2026.4.1")
+    eng = InferenceEngine(tiny_net(), "cpu", backend="auto", threads=1, precision="auto")
+    assert eng.precision_info["runs"] == "fp32" and "not installed" in eng.precision_info["reason"]
+    # a deployment's choice overrides auto (not an explicit setting)
+    monkeypatch.setenv("DSC_GRASP_PRECISION", "bf16")
+    assert InferenceEngine(tiny_net(), "cpu", backend="compiled", threads=1, precision="auto").precision_info["runs"] == "bf16"
+    assert InferenceEngine(tiny_net(), "cpu", backend="compiled", threads=1, precision="fp32").precision_info["runs"] == "fp32"
+    monkeypatch.setenv("DSC_GRASP_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="DSC_GRASP_PRECISION"):
+        InferenceEngine(tiny_net(), "cpu", backend="compiled", threads=1, precision="auto")
+
+
+@needs_openvino
+def test_backend_auto_runs_openvino_on_cpu(monkeypatch):
+    from dsc_grasp_ros.core.inference import InferenceEngine
+
+    monkeypatch.delenv("DSC_GRASP_BACKEND", raising=False)  # the test suite's eager default
+    eng = InferenceEngine(tiny_net(), "cpu", backend="auto", threads=1)
+    eng.prepare((1, 4, 32, 32))
+    assert eng.backend == "openvino" and eng.backend_info["state"] == "compiled", eng.backend_info

@@ -40,13 +40,13 @@ def synthetic_frames(n: int, seed: int = 0):
 
 
 def measure(device: str, frames, model: str | None, warmup: int = 10, backend: str = "auto", threads: int | None = None,
-            compile_cache: str | None = None, progress: bool = True) -> dict:
+            compile_cache: str | None = None, progress: bool = True, precision: str = "fp32") -> dict:
     """Per-stage timings of the core detector on ``frames`` (after ``warmup`` untimed ones) on one device."""
     if model and not Path(model).is_file():
         raise FileNotFoundError(f"model file {model} not found")
     extra = {} if threads is None else {"threads": threads}
     det = GraspDetector(DetectorConfig(model_path=model, device=device, top_k=5, min_quality=0.0, backend=backend,
-                                       compile_cache=compile_cache, **extra))
+                                       compile_cache=compile_cache, precision=precision, **extra))
     for f in frames[:warmup]:
         det.detect(*f)
     stages = {k: [] for k in ("preprocess", "network", "postprocess", "geometry")}
@@ -64,7 +64,9 @@ def measure(device: str, frames, model: str | None, warmup: int = 10, backend: s
         "device_name": torch.cuda.get_device_name(det.device) if det.device.type == "cuda" else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "backend": det.engine.backend,
-        "backend_info": {k: v for k, v in det.engine.backend_info.items() if k in ("cpp_wrapper", "compile_s", "cache_dir", "reason")},
+        "backend_info": {k: v for k, v in det.engine.backend_info.items()
+                         if k in ("cpp_wrapper", "compile_s", "cache_dir", "reason", "openvino_reason", "openvino")},
+        "precision": dict(det.engine.precision_info),
         "upsample_order": det.meta.network.get("upsample_order", "eq5") if isinstance(det.meta.network, dict) else None,
         "depth_ref": det.meta.depth_ref,
         "model": str(model) if model else "shipped RGB-D model",

@@ -49,14 +49,16 @@ def upsample_orders() -> list[str]:
 
 
 def engine_backends() -> list[str]:
-    """InferenceEngine backends (``auto`` left out: it is ``compiled`` on CPU); [] = no backend arg."""
+    """InferenceEngine backends as ``dsc-<order>-<backend>`` rows; [] = no backend arg. Left out:
+    ``auto`` (OpenVINO, else compiled, on CPU) and ``openvino`` (the ``-openvino`` runtime row runs
+    the same :class:`~dsc_grasp_ros.core.openvino_backend.OpenVinoNetwork`, listed only where OpenVINO imports)."""
     from ..core.inference import InferenceEngine
 
     if "backend" not in inspect.signature(InferenceEngine.__init__).parameters:
         return []
     from ..core.backends import BACKENDS
 
-    return [b for b in BACKENDS if b != "auto"]
+    return [b for b in BACKENDS if b not in ("auto", "openvino")]
 
 
 #: Our network in other runtimes or precisions (name suffix -> what runs it), on the CPU. Their

@@ -203,6 +203,9 @@ class ModelPolicy(Policy):
         c = self.detector.cfg
         d.update(path=path, sha256=getattr(self.detector.meta, "weights_sha256", None) or None, top_k=c.top_k,
                  finger_check=c.finger_check, finger_max_turn_deg=c.finger_max_turn_deg, approach=self.approach)
+        eng = getattr(self.detector, "engine", None)
+        if eng is not None:  # what ran the network (the backend may have been swapped in after the first trials)
+            d.update(backend=eng.backend, precision=eng.precision_info.get("runs"))
         return d
 
     def plan(self, obs: Observation) -> PlannedGrasp | None:

@@ -201,8 +201,9 @@ def _register_core(sub):
     ap.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable; default: cpu and cuda when present)")
     ap.add_argument("--frames", type=int, default=100, help="timed frames per device (default 100, at least 100 for the report)")
     ap.add_argument("--model", help="model file (default: the shipped RGB-D model)")
-    ap.add_argument("--backend", default="auto", help="auto (compiled on CPU, default), eager or compiled: see README 'Network backend and threads'")
+    ap.add_argument("--backend", default="auto", help="auto (compiled on CPU, default), eager, compiled or openvino: see docs/results.md 'Network backend and threads'")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the package default, 2)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="CPU arithmetic of the network (default: %(default)s)")
     ap.add_argument("--compile-cache", help="compile cache folder (default: the package's, ~/.cache/dsc_grasp_ros/torchinductor)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed frames first (default %(default)s; the compile, if any, happens at load)")
     ap.add_argument("--json", action="store_true", help="print JSON only")
@@ -222,17 +223,20 @@ def run_core(args) -> int:
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     frames = synthetic_frames(args.frames)
     results = [measure(d, frames, args.model, warmup=args.warmup, backend=args.backend, threads=args.threads,
-                       compile_cache=args.compile_cache) for d in devices]
+                       compile_cache=args.compile_cache, precision=args.precision) for d in devices]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
-        print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, backend {r['backend']}, {r['upsample_order']}, depth ref {r['depth_ref']}, "
+        print(f"\n{r['device']} ({r['device_name']}, {r['threads']} threads, backend {r['backend']}, {r['precision']['runs']}, {r['upsample_order']}, depth ref {r['depth_ref']}, "
               f"fp16={r['fp16']}), {r['frames']} frames after {r['warmup_frames']} warm-up, {r['input']}; load {r['load_avg_1min']:.1f}")
         print(f"  model: {r['model']}")
         if r["backend"] == "compiled":
             bi = r["backend_info"]
             print(f"  compiled: {'C++' if bi.get('cpp_wrapper') else 'Python'} wrapper, built/loaded in {bi.get('compile_s')} s, cache {bi.get('cache_dir')}")
+        elif r["backend"] == "openvino":
+            ov = r["backend_info"].get("openvino", {})
+            print(f"  OpenVINO {ov.get('openvino')}: built in {r['backend_info'].get('compile_s')} s, inference precision {ov.get('inference_precision')}")
         elif r["backend_info"].get("reason"):
             print(f"  fell back: {r['backend_info']['reason']}")
         print(f"  {'stage':<12} {'median ms':>10} {'p95 ms':>10}")
@@ -283,8 +287,9 @@ def _register_node(sub):
                     help="the node's threads parameter (and OMP_NUM_THREADS) (default: OMP_NUM_THREADS, else 2)")
     ap.add_argument("--workers", type=int, default=1, choices=range(1, 5), metavar="N",
                     help="the node's workers parameter: inference threads, 1-4, each with --threads torch threads (default: %(default)s)")
-    ap.add_argument("--backend", default="auto", choices=["auto", "eager", "compiled"],
+    ap.add_argument("--backend", default="auto", choices=["auto", "eager", "compiled", "openvino"],
                     help="the node's backend parameter; compiled/auto compile on the first start (minutes on 2 cores), then load the disk cache")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the node's precision parameter (default: %(default)s)")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE (JSON)")
     ap.add_argument("--startup", action="store_true",
                     help="instead: seconds from starting the node to its first ~/grasp (bag at 30 Hz) with the eager backend, "

@@ -12,14 +12,16 @@ from .geometry import DEPTH_STATISTICS
 from .virtual_view import VIEW_HELP, VIEWS
 
 #: ``auto``: compiled on CPU (eager when compiling fails), CUDA graphs on a GPU;
-#: ``eager``: the plain module (BatchNorm folded on CPU); ``compiled``: as auto, but say loudly when it falls back.
-BACKENDS = ("auto", "eager", "compiled")
+#: ``eager``: the plain module (BatchNorm folded on CPU); ``compiled``: as auto, but say loudly when it falls back;
+#: ``openvino`` (CPU): the network compiled by OpenVINO (seconds, no cache), torch.compile when it fails.
+BACKENDS = ("auto", "eager", "compiled", "openvino")
 #: Default CPU threads of the network. With passive OpenMP waiting (set by this package) 2 threads
 #: were as fast as 1 on the loaded 2-core machine and faster with one more core kept busy; with
 #: spinning waits they collapsed (README, Performance: "Threads").
 DEFAULT_THREADS = 2
-#: ``fp32``; ``bf16``: convolutions in bfloat16 on CPUs that compute it natively (AVX512-BF16, AMX)
-PRECISIONS = ("fp32", "bf16")
+#: ``fp32``; ``bf16``: convolutions in bfloat16 on CPUs that compute it natively (AVX512-BF16, AMX);
+#: ``auto``: bf16 where that holds and the OpenVINO backend runs, else fp32
+PRECISIONS = ("fp32", "bf16", "auto")
 THREADS_RANGE = (0, 64)
 
 
@@ -45,14 +47,17 @@ class DetectorConfig:
     max_gripper_opening: float = 0.08
     fp16: bool | None = None
     #: Network backend (:class:`InferenceEngine`): ``auto`` = ``$DSC_GRASP_BACKEND`` when set, else
-    #: compiled on CPU (eager if compiling fails) / CUDA graphs on a GPU; ``eager``; ``compiled``.
+    #: OpenVINO on CPU (torch.compile when OpenVINO is missing or fails, eager when that fails too) /
+    #: CUDA graphs on a GPU; ``eager``; ``compiled`` (torch.compile); ``openvino``.
     backend: str = "auto"
     #: CPU threads of the network (torch intra-op); 0 = torch's default (all cores). The README's
     #: performance section has the 1 vs 2 thread measurements on a busy machine.
     threads: int = DEFAULT_THREADS
-    #: CPU arithmetic of the network: ``fp32``, or ``bf16`` (convolutions in bfloat16 under autocast,
-    #: on CPUs with AVX512-BF16 or AMX; elsewhere fp32, saying why). CUDA runs fp16 (``fp16``).
-    precision: str = "fp32"
+    #: CPU arithmetic of the network: ``fp32``, or ``bf16`` (convolutions in bfloat16: OpenVINO's bf16
+    #: hint, or autocast in torch, on CPUs with AVX512-BF16 or AMX; elsewhere fp32, saying why), or
+    #: ``auto`` (``$DSC_GRASP_PRECISION`` when set, else bf16 where the CPU has it and the backend is
+    #: OpenVINO, else fp32). CUDA runs fp16 (``fp16``).
+    precision: str = "auto"
     #: Compile in a background thread at load (CPU, compiled backend): the first frames run the
     #: eager network instead of waiting for the compiler, the compiled one is swapped in when ready.
     background_compile: bool = False

@@ -146,10 +146,11 @@ def run(args) -> dict:
     args.workers = int(getattr(args, "workers", 1) or 1)
     env, ctx = _private_ros(args.threads)
     lis = GraspListener("/grasp_node", context=ctx, name="benchmark_listener")
-    result = {"device_param": args.device, "threads": args.threads, "workers": args.workers, "backend_param": args.backend, "hz": args.hz}
+    result = {"device_param": args.device, "threads": args.threads, "workers": args.workers, "backend_param": args.backend,
+              "precision_param": getattr(args, "precision", "fp32"), "hz": args.hz}
     node_cmd = [str(BIN / "grasp_node"), "--ros-args", "--params-file", str(ROOT / "config" / "dsc_grasp.yaml"),
                 "-p", f"device:={args.device}", "-p", f"threads:={args.threads}", "-p", f"workers:={args.workers}",
-                "-p", f"backend:={args.backend}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
+                "-p", f"backend:={args.backend}", "-p", f"precision:={getattr(args, 'precision', 'fp32')}", "-p", "min_quality:=0.0", "-p", f"diagnostics_period:={args.diagnostics_period}", *REMAPS,
                 "--log-level", "grasp_node:=debug"]
     loops = max(1, int(round(args.seconds * args.hz / args.bag_frames)))
     phases = (("realtime", False, loops), ("lockstep", True, max(1, args.lockstep_frames // args.bag_frames)))
@@ -163,6 +164,7 @@ def run(args) -> dict:
                         raise NodeNotReady(open(args.node_log).read())
                     run_phase(lis, env, args.bag, args, lockstep=True, loops=1, warmup=True)  # first frames, discovery
                     result[f"{name}_backend_state"] = wait_backend_settled(lis, 600 if args.backend != "eager" else 10)
+                    result[f"{name}_backend"] = lis.latest_diagnostics().get("backend", "")
                     result[name] = run_phase(lis, env, args.bag, args, lockstep=lockstep, loops=n_loops)
                 finally:
                     node.send_signal(signal.SIGINT)
@@ -178,9 +180,9 @@ def run(args) -> dict:
     dev = next((line.split(" on ")[1].split(" in ")[0] for line in node_log.splitlines() if "loaded" in line and " on " in line), "?")
     # the load line names the backend the node started with; with a background compile the
     # compiled network takes over later: say what ran while the frames were timed
-    state = result.get("realtime_backend_state")
-    if state:
-        dev = re.sub(r"\(\w+ backend", f"({state} backend", dev)
+    ran = result.get("realtime_backend") or result.get("realtime_backend_state")
+    if ran:
+        dev = re.sub(r"\(\w+ backend", f"({ran} backend", dev)
     result["device"] = dev
     return result
 

@@ -145,6 +145,7 @@ class DiagnosticsMixin:
         if det is not None:
             kv["backend"] = det.engine.backend
             kv["backend_state"] = det.engine.backend_info.get("state", "")
+            kv["precision"] = det.engine.precision_info.get("runs", "")
             kv["roi_mode"] = det.cfg.roi_mode if det.cfg.roi is None else "roi parameter"
             kv["net_px_per_metre"] = f"{det.px_per_metre:.2f}"
         t = getattr(self, "_last_target", None)

@@ -79,9 +79,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               choices=("", "rgbd", "d", "rgb")),
     ParamSpec("backend", "auto", "Network backend: auto (CPU: BatchNorm-folded model compiled with torch.compile, cached on disk "
               "under ~/.cache/dsc_grasp_ros so a restart skips the compile; eager when compiling fails; GPU: CUDA graphs), "
-              "eager, or compiled.", RECONFIGURE, choices=BACKENDS),
-    ParamSpec("precision", "fp32", "CPU arithmetic of the network: fp32, or bf16 (bfloat16 autocast, fp32 weights and maps; "
-              "only where the CPU computes bf16 natively, AVX512-BF16 or AMX, else fp32 with a warning). CUDA runs fp16.",
+              "eager, compiled, or openvino (CPU: the network compiled by OpenVINO in seconds, with precision bf16 the fastest "
+              "path measured on an AVX512-BF16 CPU; torch.compile when OpenVINO fails or is missing).", RECONFIGURE, choices=BACKENDS),
+    ParamSpec("precision", "auto", "CPU arithmetic of the network: auto (bf16 where the CPU computes it natively, "
+              "AVX512-BF16 or AMX, and OpenVINO runs the network; else fp32; $DSC_GRASP_PRECISION overrides), fp32, or bf16 "
+              "(OpenVINO's bf16 hint, or bfloat16 autocast in torch; fp32 weights and maps; without native bf16: fp32 "
+              "with a warning). CUDA runs fp16. /diagnostics' precision says which one runs.",
               RECONFIGURE, choices=PRECISIONS),
     ParamSpec("compile_in_background", True, "With a compiled backend: start serving grasps with the eager network at once "
               "and swap in the compiled one when it is ready (a cold compile takes minutes on a small CPU); false = "
