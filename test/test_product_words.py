@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SELF = Path(__file__).resolve()
 
 PROCESS_WORDS = [
-    ("session", re.compile(r"\bsessions?\b", re.I)),
+    ("session", re.compile(r"\bsessions?\b(?!\.[a-z_])", re.I)),  # not a dotted config key (session.intra_op...)
     ("issue N", re.compile(r"\bissues?\s+#?\d+", re.I)),
     ("item N", re.compile(r"\bitems?\s+\d+", re.I)),
     ("helper tag", re.compile(r"(?<![\w.#/-])H\d{1,2}(?![\w.])")),
@@ -147,7 +147,8 @@ def test_checker_catches_planted_examples(tmp_path):
 
 def test_checker_leaves_technical_text_alone(tmp_path):
     ok = {
-        "code.py": "import subprocess\nsubprocess.Popen(['x'], start_new_session=True)\nsess = ort.InferenceSession('m.onnx')\n",
+        "code.py": "import subprocess\nsubprocess.Popen(['x'], start_new_session=True)\nsess = ort.InferenceSession('m.onnx')\n"
+                   "opts.add_session_config_entry('session.intra_op.allow_spinning', '0')\n",
         "doc.md": ("Upstream: ros2/geometry2#711, ros2/rclpy#398. Quaternion (0.0, 0.7071068, 0.0, 0.7071068).\n"
                    "```bash\n.venv/bin/dsc-grasp bench --out runs/bench\n```\n"
                    "`dsc-grasp train ... --out runs/cw_rgbd` then `dsc-grasp export runs/cw_rgbd`\n"

@@ -40,7 +40,7 @@ def synthetic_frames(n: int, seed: int = 0):
 
 
 def measure(device: str, frames, model: str | None, warmup: int = 10, backend: str = "auto", threads: int | None = None,
-            compile_cache: str | None = None, progress: bool = True, precision: str = "fp32") -> dict:
+            compile_cache: str | None = None, progress: bool = True, precision: str = "auto") -> dict:
     """Per-stage timings of the core detector on ``frames`` (after ``warmup`` untimed ones) on one device."""
     if model and not Path(model).is_file():
         raise FileNotFoundError(f"model file {model} not found")

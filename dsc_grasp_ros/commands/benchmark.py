@@ -203,7 +203,8 @@ def _register_core(sub):
     ap.add_argument("--model", help="model file (default: the shipped RGB-D model)")
     ap.add_argument("--backend", default="auto", help="auto (compiled on CPU, default), eager, compiled or openvino: see docs/results.md 'Network backend and threads'")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the package default, 2)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="CPU arithmetic of the network (default: %(default)s)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="CPU arithmetic of the network (default: %(default)s, the detector's default: bf16 through OpenVINO where the CPU has it)")
     ap.add_argument("--compile-cache", help="compile cache folder (default: the package's, ~/.cache/dsc_grasp_ros/torchinductor)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed frames first (default %(default)s; the compile, if any, happens at load)")
     ap.add_argument("--json", action="store_true", help="print JSON only")
@@ -289,11 +290,11 @@ def _register_node(sub):
                     help="the node's workers parameter: inference threads, 1-4, each with --threads torch threads (default: %(default)s)")
     ap.add_argument("--backend", default="auto", choices=["auto", "eager", "compiled", "openvino"],
                     help="the node's backend parameter; compiled/auto compile on the first start (minutes on 2 cores), then load the disk cache")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the node's precision parameter (default: %(default)s)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="the node's precision parameter (default: %(default)s)")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE (JSON)")
     ap.add_argument("--startup", action="store_true",
                     help="instead: seconds from starting the node to its first ~/grasp (bag at 30 Hz) with the eager backend, "
-                    "the compiled one on an empty compile cache, and again on the filled cache")
+                    "the default (auto: OpenVINO on a CPU), torch.compile on an empty compile cache, and again on the filled cache")
     ap.set_defaults(func=run_node, _parser=ap)
 
 
