@@ -215,3 +215,32 @@ def test_benchmark_network_command_json(peers_dir, capsys):
     g = out["networks"]["ggcnn2"]
     assert g["params"] == 66_676 and g["n"] == 2 and g["median_ms"] > 0 and g["input"] == "1x1x300x300"
     assert out["networks"][ours]["ratio_to_reference"] == 1.0
+
+
+def test_eval_peers_scores_ours_like_evaluate(peers_dir, capsys):
+    """Our row of eval-peers is dsc-grasp evaluate's result on the same images: the same protocol
+    and the model's own depth reference (the shipped csp_first model normalises depth to a fitted
+    plane; with the mean instead, eval-peers once scored it 0/17 on the Cornell held-out images
+    where evaluate gives 5/17)."""
+    import json
+
+    from dsc_grasp_ros import cli
+    from dsc_grasp_ros.commands.eval_peers import register
+    from dsc_grasp_ros.core.preprocess import PROTOCOLS
+
+    _cornell(1)  # skips without the samples
+    split = str(Path(__file__).resolve().parents[1] / "config" / "splits" / "cornell_shared_split.json")
+    assert cli.main(["eval-peers", "--peers", "grconvnet3", "--split-file", split, "--json", "--no-progress"]) == 0
+    ours = next(r for r in json.loads(capsys.readouterr().out)["results"] if r["network"] == "dsc_graspnet")
+    assert cli.main(["evaluate", "--dataset", "cornell", "--path", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "cornell"),
+                     "--split-file", split, "--json", "--no-progress"]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert (ours["correct"], ours["count"]) == (ref["correct"], ref["count"]) and ours["count"] == 17
+    assert ours["protocol"] == "paper" and ours["depth_ref"] == "plane"
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers()
+    register(sub)
+    (action,) = [a for a in sub.choices["eval-peers"]._actions if "--protocol" in a.option_strings]
+    assert tuple(action.choices) == tuple(PROTOCOLS)

@@ -19,8 +19,8 @@ the centre 224x224 crop at native resolution, GG-CNN2 the centre 300x300 crop; i
 (argmax of the smoothed quality map) is mapped back to full-image pixels and scored against the
 full-image ground truth: correct when, for one ground-truth rectangle, the angle difference
 (mod 180°) is < 30° and the polygon IoU > 0.25 (jaw size of the predicted rectangle = opening / 2).
-Our shipped model runs in the same process through `dsc-grasp evaluate`'s code path (centred
-square resized to 224) unless --no-ours.
+Our shipped model (or --model) runs in the same process through `dsc-grasp evaluate`'s code path
+and pre-processing (--protocol, default paper; the model's own depth reference) unless --no-ours.
 
 With 50 Cornell images this is a check of the peer implementations, not a reproduction of the
 papers' numbers (the GR-ConvNet weights were trained on a random split that includes most
@@ -96,21 +96,27 @@ def evaluate_peer(peer, items, crop: str, progress: bool) -> dict:
     }
 
 
-def evaluate_ours(items, model_path, progress: bool) -> dict:
+def evaluate_ours(items, model_path, progress: bool, protocol: str = "paper", dataset: str = "cornell") -> dict:
+    """Our model through ``dsc-grasp evaluate``'s pre-processing: ``protocol``'s crop and the model's
+    own depth reference (a ``plane`` model normalised with the mean instead scored 0/17 on Cornell)."""
     from ..core.model_io import default_model_path, load_model
     from ..data import GraspDataset
     from ..training.evaluation import evaluate_model
+    from .evaluate import PROTOCOL_CROPS
 
     path = Path(model_path) if model_path else default_model_path()
     model, meta = load_model(path, None, "cpu")
-    ds = GraspDataset(items, meta.modality, meta.input_size, None, "rect", meta.width_scale_px)
+    ds = GraspDataset(items, meta.modality, meta.input_size, None, "rect", meta.width_scale_px, protocol, meta.depth_ref,
+                      meta.px_per_metre)
     t0 = time.perf_counter()
     res = evaluate_model(model, ds, "cpu", meta.width_scale_px, progress=progress)
     return {
         "network": "dsc_graspnet",
         "title": f"DSC-GraspNet ({meta.modality}, {path.name})",
         "modality": meta.modality,
-        "input": f"{meta.input_size}x{meta.input_size}, centred square resized",
+        "input": f"{meta.input_size}x{meta.input_size}, {protocol}: {PROTOCOL_CROPS[protocol][dataset]}",
+        "protocol": protocol,
+        "depth_ref": meta.depth_ref,
         "weights": str(path),
         "accuracy": res["accuracy"],
         "correct": res["correct"],
@@ -144,6 +150,8 @@ def register(sub):
     ap.add_argument("--depth", default="perfect", choices=["perfect", "stereo"], help="Jacquard depth image (default: %(default)s)")
     ap.add_argument("--limit", type=int, default=None, help="score only the first N images (>= 1)")
     ap.add_argument("--model", default=None, help="our model file for the comparison row (default: the shipped RGB-D model)")
+    ap.add_argument("--protocol", default="paper", choices=("paper", "native", "square", "scale"),
+                    help="our model's crop, as in 'dsc-grasp evaluate --protocol' (default: %(default)s); the peers keep --crop")
     ap.add_argument("--no-ours", dest="ours", action="store_false", help="skip our model")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", action="store_true", help="print the results (accuracy, per-image grasps) as JSON")
@@ -183,7 +191,7 @@ def run(args) -> int:
     rows = [evaluate_peer(p, items, crop, progress) for p in peers]
     if args.ours:
         try:
-            rows.append(evaluate_ours(items, args.model, progress))
+            rows.append(evaluate_ours(items, args.model, progress, args.protocol, args.dataset))
         except (ModelError, FileNotFoundError) as e:
             print(f"dsc-grasp eval-peers: our model skipped: {e}", file=sys.stderr)
     out = {
