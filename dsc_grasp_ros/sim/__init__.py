@@ -11,7 +11,7 @@
 * :mod:`.scene` -- the scene builder (supports, background clutter, object sources), lighting and
   rendering; :func:`.scene.render_sequence` for rosbags.
 * :mod:`.trials` -- grasp candidates, collision checks and physical grasp trials -> rectangles.
-* :mod:`.presets` -- ``SceneConfig`` and the presets ``v1`` / ``v2``: the settings that make one
+* :mod:`.presets` -- ``SceneConfig`` and the presets ``v1`` / ``v2`` / ``cornell`` / ``wrist``: the settings that make one
   data set or the other out of the same builder and labeller.
 * :mod:`.dataset` -- Jacquard-format writer, parallel, deterministic and resumable generation.
 
