@@ -95,9 +95,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("workers", 1, "Inference threads: each takes the newest image pair not yet taken and runs the whole "
               "per-frame path (conversion, detector, transform) on it; results are published in stamp order (a frame "
               "that finishes after a newer one was published is dropped and counted as superseded). One model in "
-              "memory. Each runs the network with the threads parameter's torch threads as given (the CPU then runs up to "
-              "workers x threads of them): workers 2 with threads 1 is the setting for a 2-core CPU (docs/ros.md, Threads "
-              "and backend).",
+              "memory. Each runs the network with the threads parameter's threads as given (the CPU then runs up to "
+              "workers x threads of them): workers 2 with threads 1 is the setting for a 2-core CPU with the compiled or "
+              "eager backend; with openvino keep 1 (docs/ros.md, Threads and backend).",
               RECONFIGURE, range=(1, 4, 1)),
     # ---- frames
     ParamSpec("target_frame", "", "Frame the grasps are published in (the robot base, e.g. panda_link0); empty = the camera's optical frame.", RECONFIGURE),
