@@ -169,3 +169,29 @@ def test_settings_out_of_range_are_refused():
         TrackerConfig(smoothing=1.0)
     with pytest.raises(ValueError, match="switch_frames"):
         TrackerConfig(switch_frames=0)
+
+
+def test_switch_and_smoothing_take_the_same_time_at_10_and_30_frames_per_second():
+    """The hysteresis and the smoothing are defined at 10 frames/s and keep their durations at other
+    rates: a better challenger replaces the target after 0.2 s (switch_frames 3) at 10 and at 30
+    frames/s, and a step of the object is followed with the same time constant."""
+    A, B = (0.5, 0.0), (0.6, 0.1)
+    switched_at = {}
+    for hz in (10, 30):
+        tr = GraspTracker(TrackerConfig(switch_margin=0.1, switch_frames=3))
+        tr.update([cand(*A, q=0.8)], 0.0)
+        for k in range(1, 40):
+            t = tr.update([cand(*A, q=0.6), cand(*B, q=0.9, i=1)], 1.0 + k / hz)
+            if t.state == "switched":
+                switched_at[hz] = (round((k - 1) / hz, 3), k)  # time since the challenger's first frame (k = 1), frames
+                break
+    assert switched_at == {10: (0.2, 3), 30: (0.2, 7)}  # 3 frames at 10 Hz = 0.2 s; at 30 Hz 7 frames, the same 0.2 s
+    # a 10 cm step, followed for 0.3 s: the same remaining lag at both rates
+    lag = {}
+    for hz in (10, 30):
+        tr = GraspTracker(TrackerConfig(smoothing=0.5, gate_m=0.2))
+        tr.update([cand(0.5, 0.0)], 0.0)
+        for k in range(1, int(0.3 * hz) + 1):
+            t = tr.update([cand(0.6, 0.0)], k / hz)
+        lag[hz] = 0.6 - float(t.position[0])
+    assert lag[10] == pytest.approx(0.1 * 0.5**3) and lag[30] == pytest.approx(lag[10], rel=1e-6)

@@ -8,10 +8,13 @@ oscillate. :class:`GraspTracker` keeps one *target* in the robot frame instead:
   angle (jaw-symmetric: a grasp and its 180-degree twin about the approach are the same grasp),
   within ``gate_m`` and ``gate_deg``;
 * **hysteresis**: another grasp replaces a target that is still seen only when its quality beats
-  the target's by ``switch_margin`` for ``switch_frames`` frames in a row (the same challenger,
-  associated frame to frame); ``lock`` never switches while the target is seen;
+  the target's by ``switch_margin`` for ``switch_frames`` frames in a row at 10 frames/s (the same
+  challenger, associated frame to frame), i.e. for ``(switch_frames - 1) x 0.1`` s and at least
+  ``switch_frames`` frames at any rate; ``lock`` never switches while the target is seen;
 * **smoothing**: position and width exponentially, orientation by slerp after the new grasp was
-  turned onto the target's jaw sense (no 180-degree wrap in the average);
+  turned onto the target's jaw sense (no 180-degree wrap in the average); ``smoothing`` is the
+  weight of the previous estimate per 0.1 s (``smoothing ** (dt / 0.1)`` per frame), so the
+  target follows the object equally fast at 10 and at 30 frames/s;
 * **loss**: a target not seen is *held* (the last estimate, flagged) for ``hold_s``, then
   *lost*; the best grasp of a later frame is acquired as a new target;
 * **near range**: when the caller says the camera is too close to see the object whole (e.g. the
@@ -41,6 +44,10 @@ __all__ = ["TrackerConfig", "Candidate", "Target", "GraspTracker", "STATES", "ja
 #: not seen this frame (or at near range); ``lost``: no target.
 STATES = ("tracking", "acquired", "switched", "held", "lost")
 
+#: The frame period (s) at which ``switch_frames`` and ``smoothing`` are defined (the rate they were
+#: tuned at: the wrist-camera benchmark's 10 frames/s); other rates get the same durations.
+REFERENCE_PERIOD_S = 0.1
+
 #: a half turn about the TCP's z (approach) axis: the same grasp with the jaws swapped
 _HALF_TURN_Z = np.array([0.0, 0.0, 1.0, 0.0])
 
@@ -50,8 +57,8 @@ class TrackerConfig:
     gate_m: float = 0.03  # largest 3-D distance (m) at which a grasp is the target seen again
     gate_deg: float = 30.0  # largest closing-axis angle (deg, modulo 180) for the same
     switch_margin: float = 0.1  # quality a challenger must add to the target's to replace it ...
-    switch_frames: int = 3  # ... in this many frames in a row
-    smoothing: float = 0.5  # weight of the previous estimate in each update (0: none, the raw grasp)
+    switch_frames: int = 3  # ... in this many frames in a row at 10 frames/s (the same duration at other rates)
+    smoothing: float = 0.5  # weight of the previous estimate per 0.1 s (0: none, the raw grasp)
     hold_s: float = 1.0  # how long (s) an unseen target is held before it is lost
     lock: bool = False  # never switch while the target is seen
     near_range_m: float = 0.0  # scene depth (m) under which the target is held without association (0: off)
@@ -73,8 +80,10 @@ TRACKER_HELP = {
     "gate_m": "Largest 3-D distance (m) at which a grasp of a new frame is the tracked target seen again.",
     "gate_deg": "Largest closing-axis angle (degrees, jaw-symmetric) at which a grasp is the tracked target seen again.",
     "switch_margin": "Quality by which another grasp must beat the target's, switch_frames frames in a row, to replace it.",
-    "switch_frames": "Frames in a row another grasp must be better by switch_margin before the target switches to it.",
-    "smoothing": "Weight of the previous estimate in each update of position, orientation (slerp) and width; 0 = none.",
+    "switch_frames": "Frames in a row (at 10 frames/s; the same duration, (N - 1) x 0.1 s, and at least N frames at any rate) "
+                     "another grasp must be better by switch_margin before the target switches to it.",
+    "smoothing": "Weight of the previous estimate per 0.1 s in the updates of position, orientation (slerp) and width "
+                 "(the same time constant at any frame rate); 0 = none.",
     "hold_s": "How long (s) a target that is not seen is held (published as held) before it is lost and a new one acquired.",
     "lock": "Never switch away from a target while it is seen (re-acquire only after it is lost).",
     "near_range_m": "Scene depth (m, median of the image centre) under which the target is held without association, "
@@ -139,6 +148,7 @@ def nearest_flip(q, reference) -> np.ndarray:
 @dataclass
 class _Challenger:
     candidate: Candidate
+    since: float  # stamp of its first frame
     frames: int = 1
 
 
@@ -202,8 +212,10 @@ class GraspTracker:
             if ch is not None and self._match(ch.candidate.position, ch.candidate.orientation, [best_other]) is not None:
                 ch.candidate, ch.frames = best_other, ch.frames + 1
             else:
-                self._challenger = ch = _Challenger(best_other)
-            if ch.frames >= c.switch_frames:
+                self._challenger = ch = _Challenger(best_other, stamp)
+            # switch_frames frames at 10 frames/s = (switch_frames - 1) periods; at least switch_frames frames
+            held_for = stamp - ch.since + 1e-6
+            if ch.frames >= c.switch_frames and held_for >= (c.switch_frames - 1) * REFERENCE_PERIOD_S:
                 self.switches += 1
                 self.target = self._acquire(best_other, stamp, "switched", t.orientation)
                 return self.target
@@ -222,7 +234,9 @@ class GraspTracker:
         return t
 
     def _follow(self, t: Target, g: Candidate, stamp: float):
-        a = self.cfg.smoothing
+        dt = stamp - t.last_seen
+        # the weight per 0.1 s; a frame of another period gets the weight of its own length
+        a = self.cfg.smoothing ** (dt / REFERENCE_PERIOD_S) if dt > 0 else self.cfg.smoothing
         q_new = nearest_flip(g.orientation, t.orientation)
         t.position = a * t.position + (1 - a) * np.asarray(g.position, dtype=np.float64)
         t.orientation = quaternion_slerp(t.orientation, q_new, 1 - a)
