@@ -12,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 from dsc_grasp_ros.devtools.listener import GraspListener  # noqa: E402
 from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
 
-from ros_helpers import ROOT, replay, ros_context, start_node, write_params  # noqa: E402,F401 - ros_context: fixture
+from ros_helpers import ROOT, bag_node_setup, replay, ros_context, start_node  # noqa: E402,F401 - ros_context: fixture
 
 BAG = ROOT / "data" / "bags" / "sim_rgbd"
 
@@ -25,16 +25,8 @@ def _jumps(points: np.ndarray, threshold: float = 0.05) -> int:
 def test_tracked_target_stays_on_one_object_while_the_raw_best_alternates(ros_context, tmp_path):
     if not (BAG / "metadata.yaml").is_file():
         pytest.skip(f"bundled bag {BAG} missing")
-    from dsc_grasp_ros.devtools.bag import bag_metadata
-
-    meta = bag_metadata(BAG)
-    topics = meta["topics"]
-    remaps = {"color/image_raw": topics["color"], "depth/image_raw": topics["depth"], "color/camera_info": topics["info"]}
+    meta, params, remaps = bag_node_setup(BAG, tmp_path)
     ctx, env = ros_context
-    params = write_params(tmp_path / "params.yaml", {
-        "use_sim_time": True, "target_frame": meta.get("base_frame", "base_link"), "device": "cpu", "backend": "eager",
-        "diagnostics_period": 0.5, "qos_reliability": "reliable",
-    })
     lis = GraspListener("/grasp_node", context=ctx)
     node = start_node(params, env, tmp_path / "node.log", remaps)
     try:

@@ -29,7 +29,7 @@ from dsc_grasp_ros.ros import conversions as conv  # noqa: E402
 from dsc_grasp_ros.ros.grasp_node import SKIP_REASONS, GraspNode  # noqa: E402
 from dsc_grasp_ros.ros.sync import FramePair  # noqa: E402
 
-from ros_helpers import ROOT, replay, ros_context, start_node, write_params  # noqa: E402,F401 - ros_context: fixture
+from ros_helpers import ROOT, bag_node_setup, replay, ros_context, start_node  # noqa: E402,F401 - ros_context: fixture
 
 DOMAIN_ID = 213  # in-process part: fixed, outside pick_domain_id()'s 20..199; nothing is sent on it
 BAG = ROOT / "data" / "bags" / "sim_rgbd"
@@ -115,17 +115,10 @@ def test_a_frame_finished_after_a_newer_one_is_superseded(node):
 def test_two_workers_over_dds_publish_in_stamp_order_and_shut_down_cleanly(ros_context, tmp_path):
     if not (BAG / "metadata.yaml").is_file():
         pytest.skip(f"bundled bag {BAG} missing")
-    from dsc_grasp_ros.devtools.bag import bag_metadata
     from dsc_grasp_ros.devtools.listener import GraspListener
 
-    meta = bag_metadata(BAG)
-    topics = meta["topics"]
-    remaps = {"color/image_raw": topics["color"], "depth/image_raw": topics["depth"], "color/camera_info": topics["info"]}
+    meta, params, remaps = bag_node_setup(BAG, tmp_path, workers=2, threads=1, min_quality=0.0)
     ctx, env = ros_context
-    params = write_params(tmp_path / "params.yaml", {
-        "use_sim_time": True, "target_frame": meta.get("base_frame", "base_link"), "device": "cpu", "backend": "eager",
-        "workers": 2, "threads": 1, "min_quality": 0.0, "diagnostics_period": 0.5, "qos_reliability": "reliable",
-    })
     lis = GraspListener("/grasp_node", context=ctx)
     node = start_node(params, env, tmp_path / "node.log", remaps)
     rc = None

@@ -77,6 +77,20 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
 
+def bag_node_setup(bag: Path, tmp_path: Path, **params) -> tuple[dict, Path, dict]:
+    """The bundled bag's metadata, a params file for a node that reads it (sim time, the bag's base
+    frame, CPU eager, diagnostics every 0.5 s, reliable QoS; ``params`` add or override) and the
+    remaps of the camera topics to the bag's."""
+    from dsc_grasp_ros.devtools.bag import bag_metadata
+
+    meta = bag_metadata(bag)
+    topics = meta["topics"]
+    remaps = {"color/image_raw": topics["color"], "depth/image_raw": topics["depth"], "color/camera_info": topics["info"]}
+    base = {"use_sim_time": True, "target_frame": meta.get("base_frame", "base_link"), "device": "cpu", "backend": "eager",
+            "diagnostics_period": 0.5, "qos_reliability": "reliable"}
+    return meta, write_params(tmp_path / "params.yaml", {**base, **params}), remaps
+
+
 def start_node(params_file: Path, env: dict, log: Path, remaps: dict | None = None, extra: list[str] | None = None) -> Proc:
     exe = BIN / "grasp_node"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dsc_grasp_ros.ros.grasp_node"]
