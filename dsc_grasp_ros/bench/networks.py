@@ -248,7 +248,9 @@ def build(name: str, device: torch.device, peers_dir, threads: int | None, *, ca
         onnx_path = _onnx_file(model, order, tuple(x.shape))
         nthreads = threads or torch.get_num_threads()
         if path == "onnxruntime":
-            fn = OrtRunner(onnx_path, tuple(x.shape), nthreads)
+            from ..core.onnx_export import OnnxGraspNet
+
+            fn = OnnxGraspNet(onnx_path, ["CPUExecutionProvider"], threads=nthreads, shape=tuple(x.shape))
         else:
             precision = path.rsplit("-", 1)[1] if "-" in path else "fp32"
             calib = calibration_inputs(calibration, tuple(x.shape)) if precision == "int8" else None
@@ -300,10 +302,6 @@ def _maps(out) -> list[torch.Tensor]:
     return [torch.as_tensor(np.asarray(o)) if not isinstance(o, torch.Tensor) else o.detach().float().cpu() for o in out]
 
 
-def _as_numpy(x) -> np.ndarray:
-    return np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
-
-
 _ONNX_DIR: tempfile.TemporaryDirectory | None = None
 
 
@@ -320,34 +318,6 @@ def _onnx_file(model: torch.nn.Module, order: str, shape: tuple) -> Path:
     if not path.is_file():
         export_onnx(prepare_fast_model(model), path, input_size=shape[2])
     return path
-
-
-class OrtRunner:
-    """An exported network in onnxruntime (CPUExecutionProvider, all graph optimisations), its
-    batch, height and width fixed to ``shape``; ``threads`` intra-op threads, one inter-op thread,
-    and no spin-waiting threads when torch's OpenMP waits are passive (the package default)."""
-
-    def __init__(self, path, shape: tuple, threads: int):
-        import onnxruntime as ort
-
-        from .. import PASSIVE_OPENMP
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        for dim, n in (("batch", shape[0]), ("height", shape[2]), ("width", shape[3])):
-            opts.add_free_dimension_override_by_name(dim, int(n))
-        if PASSIVE_OPENMP:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.info = {"onnxruntime": ort.__version__, "provider": "CPUExecutionProvider", "intra_op_threads": int(threads),
-                     "inter_op_threads": 1, "spinning": not PASSIVE_OPENMP}
-
-    def __call__(self, x):
-        return self.session.run(None, {"input": _as_numpy(x)})
 
 
 def openvino_runner(onnx_path, shape: tuple, threads: int, precision: str = "fp32", calib=None, progress: bool = False):

@@ -44,6 +44,7 @@ __all__ = [
     "configure_threads",
     "CudaGraphRunner",
     "max_abs_diff",
+    "eager_parity",
     "example_input",
     "ExpMish",
     "with_exp_mish",
@@ -144,6 +145,19 @@ def max_abs_diff(a, b) -> float:
     return max(float((x.float() - y.float()).abs().max()) for x, y in zip(a, b))
 
 
+def eager_parity(out, model: nn.Module, example: torch.Tensor, tolerance: float, what: str) -> tuple[float, str]:
+    """How far a fast path's outputs ``out`` on ``example`` are from ``model``'s (eager):
+    ``(largest difference, "")``, or with the reason to refuse the fast path when the difference
+    exceeds ``tolerance`` x the outputs' scale (at least 1)."""
+    with torch.inference_mode():
+        ref = tuple(o.float() for o in model(example))
+    diff = max_abs_diff(out, ref)
+    scale = max(1.0, max(float(r.abs().max()) for r in ref))
+    if not diff <= tolerance * scale:
+        return diff, f"{what} outputs differ from eager by {diff:.3g} (> {tolerance} x {scale:.3g})"
+    return diff, ""
+
+
 def example_input(shape: tuple) -> torch.Tensor:
     """A smooth, in-range network input (a tilted table with a box on it; colour gradient) for
     parity checks. Random noise is a poor check input: trained models amplify it by orders of
@@ -239,14 +253,8 @@ def compile_cpu(model: nn.Module, example: torch.Tensor, cache_dir=None, toleran
             log.info("torch.compile with cpp_wrapper=%s failed: %s", wrapper, info["reason"])
     else:
         return None, info
-    info["reason"] = ""
-    with torch.inference_mode():
-        ref = model(example)
-    diff = max_abs_diff(out, ref)
-    info["parity"] = diff
-    scale = max(1.0, max(float(r.abs().max()) for r in ref))
-    if not diff <= tolerance * scale:
-        info["reason"] = f"compiled outputs differ from eager by {diff:.3g} (> {tolerance} x {scale:.3g})"
+    info["parity"], info["reason"] = eager_parity(out, model, example, tolerance, "compiled")
+    if info["reason"]:
         return None, info
     return compiled, info
 

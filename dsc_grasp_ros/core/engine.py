@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from .backends import BACKENDS, CudaGraphRunner, compile_cpu, configure_threads, example_input, max_abs_diff, prepare_fast_model
+from .backends import BACKENDS, CudaGraphRunner, compile_cpu, configure_threads, eager_parity, example_input, prepare_fast_model
 from .settings import PRECISIONS
 
 __all__ = ["InferenceEngine", "resolve_device", "PRECISIONS", "cpu_supports_bf16", "BF16Autocast"]
@@ -220,15 +220,12 @@ class InferenceEngine:
         net, reason, parity = None, openvino_missing(), None
         if not reason:
             try:
-                net = OpenVinoNetwork(self._model, shape, self.threads.get("threads") or None, "bf16" if self.bf16 else "fp32")
+                fp32 = self._model.net if self.bf16 else self._model  # bf16 is OpenVINO's hint, not an autocast wrapper
+                net = OpenVinoNetwork(fp32, shape, self.threads.get("threads") or None, "bf16" if self.bf16 else "fp32")
                 x = example_input(shape)
-                with torch.inference_mode():
-                    ref = tuple(o.float() for o in self._model(x))
-                parity = max_abs_diff(net(x), ref)
-                scale = max(1.0, max(float(r.abs().max()) for r in ref))
-                tolerance = BF16_TOLERANCE if self.bf16 else 1e-3
-                if not parity <= tolerance * scale:
-                    reason, net = f"OpenVINO outputs differ from eager by {parity:.3g} (> {tolerance} x {scale:.3g})", None
+                parity, reason = eager_parity(net(x), self._model, x, BF16_TOLERANCE if self.bf16 else 1e-3, "OpenVINO")
+                if reason:
+                    net = None
             except Exception as e:  # noqa: BLE001 - export, read or compile failed: say why, keep going
                 reason = f"OpenVINO failed ({type(e).__name__}: {str(e)[:200]})"
         if generation != self._generation:  # the model was replaced meanwhile

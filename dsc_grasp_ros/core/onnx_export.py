@@ -44,17 +44,37 @@ def export_onnx(model: torch.nn.Module, path, input_size: int = 224, metadata: M
 
 
 class OnnxGraspNet:
-    """Runs an exported model with onnxruntime; call with an ``N x C x H x W`` float32 array."""
+    """Runs an exported model with onnxruntime; call with an ``N x C x H x W`` float32 array (or tensor).
 
-    def __init__(self, path, providers: list[str] | None = None):
+    ``threads``: intra-op threads (one inter-op thread, sequential execution; none spin-waiting when
+    the package's OpenMP waits are passive); ``None``: onnxruntime's defaults. ``shape``: fix the
+    batch, height and width axes to it (``N, C, H, W``), so that onnxruntime plans for one size.
+    """
+
+    def __init__(self, path, providers: list[str] | None = None, threads: int | None = None, shape: tuple | None = None):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=providers or ort.get_available_providers())
+        self.info = {"onnxruntime": ort.__version__}
+        if threads:
+            from .. import PASSIVE_OPENMP
 
-    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(OUTPUT_NAMES, {"input": np.ascontiguousarray(x, dtype=np.float32)})
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            if PASSIVE_OPENMP:
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self.info.update(intra_op_threads=int(threads), inter_op_threads=1, spinning=not PASSIVE_OPENMP)
+        if shape is not None:
+            for dim, n in (("batch", shape[0]), ("height", shape[2]), ("width", shape[3])):
+                opts.add_free_dimension_override_by_name(dim, int(n))
+        self.session = ort.InferenceSession(str(path), opts, providers=providers or ort.get_available_providers())
+        self.info["provider"] = self.session.get_providers()[0]
+
+    def __call__(self, x) -> list[np.ndarray]:
+        arr = x.numpy() if isinstance(x, torch.Tensor) else x
+        return self.session.run(OUTPUT_NAMES, {"input": np.ascontiguousarray(arr, dtype=np.float32)})
 
 
 def check_parity(model: torch.nn.Module, onnx_path, x: np.ndarray) -> float:

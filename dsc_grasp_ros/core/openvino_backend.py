@@ -62,7 +62,7 @@ class OpenVinoNetwork:
             from .onnx_export import export_onnx
 
             with tempfile.TemporaryDirectory(prefix="dsc_grasp_openvino_") as tmp:
-                path = export_onnx(_fp32_module(source), Path(tmp) / "network.onnx", input_size=self.shape[2])
+                path = export_onnx(source, Path(tmp) / "network.onnx", input_size=self.shape[2])
                 model = core.read_model(str(path))  # reads the file completely: the folder may go
         else:
             model = core.read_model(str(source))
@@ -89,10 +89,3 @@ class OpenVinoNetwork:
         out = self._request().infer({0: np.ascontiguousarray(arr)})  # outputs are copies (share_outputs=False)
         return tuple(torch.from_numpy(np.asarray(o)) for o in out.to_tuple())
 
-
-def _fp32_module(module: torch.nn.Module) -> torch.nn.Module:
-    """The fp32 network inside the engine's bf16 wrapper (OpenVINO takes the precision as a hint)."""
-    inner = getattr(module, "net", None)
-    if type(module).__name__ == "BF16Autocast" and isinstance(inner, torch.nn.Module):
-        return inner
-    return module
