@@ -23,6 +23,9 @@
 #    jacquard-format:runs/simdata_wrist" (protocol and depth default to the run's: scale, stereo).
 #    Unset, the training is the one above. A run keeps its MIX: give every invocation of one RUN the
 #    same (a resume does not check it); new data is for a new RUN with INIT = this run's weights.
+#    A model for one gripper (optional): MAX_OPENING=0.08 clips every training label's opening to the
+#    gripper's largest (dsc-grasp train --max-opening; the Panda hand: 0.08 m), so that the model does
+#    not predict openings that gripper's node rejects as too wide. Unset: labels as generated.
 # 3. After every chunk, the latest weights are scored on the real Cornell held-out images, the real
 #    Jacquard samples and the synthetic test set, and the points are appended to RUN/curve.json
 #    (python -m dsc_grasp_ros.training.long_run record), drawn as RUN/curve.png by dsc-grasp plot
@@ -49,6 +52,7 @@ ROUNDS="${ROUNDS:-0}"
 THREADS="${THREADS:-1}"
 NICE="${NICE:-19}"
 PRECISION="${PRECISION:-auto}"
+MAX_OPENING="${MAX_OPENING:-}"
 INIT="${INIT:-models/dsc_graspnet_$MODEL.pt}"
 PY="${PY:-.venv/bin/python}"
 [ -x "$PY" ] || { echo "run scripts/setup_venv.sh first" >&2; exit 1; }
@@ -90,6 +94,12 @@ for spec in "${extra[@]}"; do
   [ -n "$dir" ] && [ -d "$dir" ] || { echo "MIX: $spec is not DATASET:DIR[,key=value...] with an existing DIR" >&2; exit 2; }
   MIXES+=(--mix "$spec")
 done
+OPENING=()
+if [ -n "$MAX_OPENING" ]; then
+  [[ "$MAX_OPENING" =~ ^0?\.[0-9]*[1-9][0-9]*$ ]] \
+    || { echo "MAX_OPENING: $MAX_OPENING is not an opening in metres (0 < M < 1, e.g. 0.08)" >&2; exit 2; }
+  OPENING=(--max-opening "$MAX_OPENING")
+fi
 SETS=(--set "real Cornell held-out (17)=--dataset cornell --path $SHARED/data/cornell --split-file config/splits/cornell_shared_split.json"
       --set "real Jacquard (23)=--dataset jacquard --path $SHARED/data/jacquard"
       --set "synthetic unseen objects, $GRIPPER labels=--dataset jacquard-format --path $DATA/test --protocol scale --depth stereo")
@@ -114,7 +124,7 @@ while [ "$ROUNDS" = 0 ] || [ "$i" -lt "$ROUNDS" ]; do
   cli train --dataset jacquard-format --path "$DATA/train" --split image --depth stereo --protocol scale \
     --depth-ref plane --upsample-order csp_first --augment off --batch-size 8 --lr 1e-3 --epochs 1000000 \
     --max-minutes "$CHUNK_MIN" --workers 0 --seed 0 --no-progress --modality "$MODEL" --precision "$PRECISION" \
-    "${MIXES[@]}" --out "$RUN" "${start[@]}"
+    "${MIXES[@]}" "${OPENING[@]}" --out "$RUN" "${start[@]}"
   echo "$(stamp) scoring the latest weights"
   record || echo "$(stamp) scoring failed (the run goes on; the next chunk scores again)"
   i=$((i + 1))

@@ -1,6 +1,7 @@
-"""``scripts/train_long.sh``'s optional extra data (``MIX``): unset, the training command mixes in the
-Cornell split alone, as before; set, each spec becomes one more ``--mix``; a spec without an existing
-folder stops the script before anything runs. The script runs on a copy with a stand-in Python that
+"""``scripts/train_long.sh``'s optional extra data (``MIX``) and label clipping (``MAX_OPENING``): unset,
+the training command mixes in the Cornell split alone, as before, and clips nothing; set, each spec
+becomes one more ``--mix`` and the opening one ``--max-opening``; a spec without an existing folder or
+an opening that is not in metres stops the script before anything runs. The script runs on a copy with a stand-in Python that
 records its command lines."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(tmp_path: Path, mix: str | None) -> tuple[int, list[list[str]], str]:
+def _run(tmp_path: Path, mix: str | None, max_opening: str | None = None) -> tuple[int, list[list[str]], str]:
     root = tmp_path / "project"
     (root / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "train_long.sh", root / "scripts" / "train_long.sh")
@@ -27,10 +28,12 @@ def _run(tmp_path: Path, mix: str | None) -> tuple[int, list[list[str]], str]:
     py = root / "fake_python"
     py.write_text(f'#!/usr/bin/env bash\nprintf "%s\\x1f" "$@" >> {log}\necho >> {log}\n')
     py.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k not in ("MIX", "RUN", "DATA", "INIT", "SAMPLES_BEFORE")}
+    env = {k: v for k, v in os.environ.items() if k not in ("MIX", "RUN", "DATA", "INIT", "SAMPLES_BEFORE", "MAX_OPENING")}
     env.update(PY=str(py), SHARED=str(root / "shared"), DATA="data", RUN="run", ROUNDS="1", NICE=str(os.nice(0)))
     if mix is not None:
         env["MIX"] = mix
+    if max_opening is not None:
+        env["MAX_OPENING"] = max_opening
     r = subprocess.run(["bash", "scripts/train_long.sh", "rgbd"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     calls = [line.split("\x1f")[:-1] for line in log.read_text().splitlines()] if log.exists() else []
     return r.returncode, calls, r.stderr
@@ -63,3 +66,26 @@ def test_mix_adds_one_mix_per_spec(tmp_path):
 def test_a_bad_mix_stops_before_anything_runs(tmp_path, mix):
     rc, calls, err = _run(tmp_path, mix)
     assert rc == 2 and calls == [] and "MIX:" in err
+
+
+def _train_call(calls) -> list[str]:
+    (train,) = [c for c in calls if c[:3] == ["-m", "dsc_grasp_ros.cli", "train"]]
+    return train
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_max_opening_clips_the_labels_only_when_set(tmp_path):
+    rc, calls, err = _run(tmp_path / "unset", None)
+    assert rc == 0, err
+    assert "--max-opening" not in _train_call(calls)
+    rc, calls, err = _run(tmp_path / "panda", None, max_opening="0.08")
+    assert rc == 0, err
+    train = _train_call(calls)
+    assert train[train.index("--max-opening") + 1] == "0.08"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("value", ["80", "0", "0.0", "-0.08", "wide"])
+def test_a_bad_max_opening_stops_before_anything_runs(tmp_path, value):
+    rc, calls, err = _run(tmp_path, None, max_opening=value)
+    assert rc == 2 and calls == [] and "MAX_OPENING:" in err
