@@ -1,4 +1,5 @@
 """The network matches Table I / Eq. (4)-(6): shapes at every level, parameter count, modalities,
+the heads' dropout (HeadDropout: drop rate, expectation, gradient, seed), and
 both up-sampling orders."""
 
 import pytest
@@ -127,3 +128,59 @@ def test_config_validation():
     with pytest.raises(ValueError, match="3 stages"):
         DSCGraspNetConfig(up_channels=(64, 32))
     assert DSCGraspNetConfig(upsample_order="csp_first", up_channels=[96, 48, 24]).up_channels == (96, 48, 24)
+
+
+# ---------------------------------------------------------------- the heads' dropout
+def _head_dropout_input(channels_last: bool):
+    x = torch.rand(4, 16, 32, 48) + 0.5
+    return x.to(memory_format=torch.channels_last) if channels_last else x
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_head_dropout_keeps_the_expectation_and_drops_p(channels_last):
+    from dsc_grasp_ros.core.network import HeadDropout
+
+    torch.manual_seed(0)
+    x = _head_dropout_input(channels_last)
+    d = HeadDropout(0.1).train()
+    y = d(x)
+    dropped = (y == 0).double().mean().item()
+    n = x.numel()
+    assert abs(dropped - 0.1) < 4 * (0.1 * 0.9 / n) ** 0.5  # 98,304 elements: within 4 sigma of p
+    kept = y != 0
+    scale = 32768 / (32768 - round(0.1 * 32768))
+    assert torch.allclose(y[kept], x[kept] * scale)
+    # the expectation is the input's: the mean over many masks of one element
+    ys = torch.stack([d(x) for _ in range(200)])
+    assert abs(ys.mean().item() / x.mean().item() - 1.0) < 0.005
+    # masks are independent across the channels-last layout (no repeating 4-element pattern)
+    a = (y == 0).flatten().double()
+    assert abs(torch.corrcoef(torch.stack([a[:-1], a[1:]]))[0, 1].item()) < 0.02
+
+
+def test_head_dropout_gradient_is_the_mask_and_the_seed_repeats_it():
+    from dsc_grasp_ros.core.network import HeadDropout
+
+    d = HeadDropout(0.25).train()
+    x = _head_dropout_input(True).requires_grad_(True)
+    torch.manual_seed(3)
+    y = d(x)
+    y.sum().backward()
+    scale = 32768 / (32768 - round(0.25 * 32768))
+    assert torch.allclose(x.grad, (y != 0).float() * scale)
+    torch.manual_seed(3)
+    assert torch.equal(d(x.detach()), y.detach())  # torch's generator: a resumed run draws the same masks
+
+
+def test_head_dropout_is_identity_in_eval_and_nn_dropout_elsewhere():
+    from dsc_grasp_ros.core.network import HeadDropout
+
+    x = _head_dropout_input(False)
+    assert torch.equal(HeadDropout(0.1).eval()(x), x)
+    assert torch.equal(HeadDropout(0.0).train()(x), x)
+    assert torch.equal(HeadDropout(1.0).train()(x), torch.zeros_like(x))
+    assert isinstance(HeadDropout(0.1), torch.nn.Dropout)  # exporters and state dicts see a Dropout
+    net = dsc_graspnet("rgbd")
+    assert all(isinstance(h[0], HeadDropout) for h in net.heads.values())
+    # no parameters: a model saved with nn.Dropout heads loads unchanged
+    assert not any("heads.quality.0" in k for k in net.state_dict())

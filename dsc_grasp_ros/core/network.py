@@ -48,6 +48,8 @@ Choices the paper leaves open (documented here, used by both orders and every sh
   channels, h-swish activation, sigmoid gates.
 * Dropout ``p = 0.1`` applied to the shared feature before each head (GR-ConvNet places it the
   same way; a dropout *after* the output map would only add noise to the regression targets).
+  On a CPU its masks come from 15 random bits per element (:class:`HeadDropout`), which makes a
+  training step faster than ``nn.Dropout``'s per-element Bernoulli draws.
 * Output activations: none. All four maps are linear; decoding clamps quality to [0, 1]
   (:mod:`dsc_grasp_ros.core.postprocess`), so training targets and decoding agree.
 * Skip features are taken after each backbone block's attention (C1..C4 at 224/112/56/28).
@@ -61,10 +63,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DSCGraspNet", "DSCGraspNetConfig", "GraspMaps", "count_parameters"]
+__all__ = ["DSCGraspNet", "DSCGraspNetConfig", "GraspMaps", "HeadDropout", "count_parameters"]
 
 
 # --------------------------------------------------------------------------- blocks
+class HeadDropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU training masks are drawn 4 elements per 64-bit random number.
+
+    ``torch.nn.functional.dropout`` draws one Bernoulli sample per element; on a CPU the four
+    head dropouts at 224 x 224 took 0.2 s each per batch of 8 in a bf16 training step. Here an
+    int64 tensor of a quarter of the elements is filled by ``random_()`` (63 random bits each) and
+    read as four 16-bit fields, of which the low 15 bits are uniform: an element is kept where
+    they are at least ``round(p * 2^15)``. The drop probability is that threshold / 2^15
+    (0.100006 for p = 0.1) and the kept elements are scaled by its complement, so the expectation
+    is the input's, as with ``nn.Dropout``. The masks follow torch's seeded CPU generator (a run
+    resumes reproducibly). Elsewhere (CUDA, eval mode, p = 0) it is ``nn.Dropout``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p <= 0.0 or x.device.type != "cpu" or x.numel() % 4 or self.inplace:
+            return super().forward(x)
+        thr = round(self.p * 32768)
+        if thr >= 32768:
+            return torch.zeros_like(x)
+        bits = torch.empty(x.numel() // 4, dtype=torch.int64).random_().view(torch.int16)
+        if x.is_contiguous(memory_format=torch.channels_last) and x.dim() == 4:
+            n, c, h, w = x.shape  # fields laid out as x is, so the product below runs over memory in order
+            fields = bits.view(n, h, w, c).permute(0, 3, 1, 2)
+        else:
+            fields = bits.view(x.shape)
+        keep = (fields & 0x7FFF) >= thr
+        return x.mul(32768.0 / (32768 - thr)).mul_(keep)
+
+
 class ConvBNMish(nn.Sequential):
     """CBM: convolution (no bias) + BatchNorm + Mish."""
 
@@ -262,7 +293,7 @@ class DSCGraspNet(nn.Module):
         self.p_channels = head_in
         self.heads = nn.ModuleDict(
             {
-                name: nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv2d(head_in, 1, cfg.head_kernel, padding=cfg.head_kernel // 2))
+                name: nn.Sequential(HeadDropout(cfg.dropout), nn.Conv2d(head_in, 1, cfg.head_kernel, padding=cfg.head_kernel // 2))
                 for name in ("quality", "cos", "sin", "width")
             }
         )

@@ -9,8 +9,11 @@ rounds are not counted. Prints median and p95 seconds per step (wall clock, and 
 time, which other processes' load disturbs less on a shared machine), samples per second and the
 ratio to the first precision (fp32), and the cosine between the first step's bf16 and fp32 gradients (same weights, same batch).
 The batch is real Cornell images when ``--cornell`` names the folder, else the toy generator's.
-A variant ``PREC:contiguous`` (e.g. ``fp32:contiguous``) trains with the default memory layout
-instead of channels-last; ``--profile`` prints the operators that took the most CPU time in one
+A variant is ``PREC[:FLAG[:FLAG]]``: ``fp32`` or ``bf16`` with flags ``contiguous`` (the default
+memory layout instead of channels-last), ``nn-dropout`` (the heads' dropout as ``torch.nn.Dropout``
+instead of the network's :class:`~dsc_grasp_ros.core.network.HeadDropout`: the step before that
+change) and ``compiled`` (the model through ``torch.compile``, its compilation in the warm-up
+rounds); e.g. ``fp32:nn-dropout,bf16``. ``--profile`` prints the operators that took the most CPU time in one
 extra step of each variant (``torch.profiler``).
 """
 
@@ -48,10 +51,38 @@ def _batch(modality: str, batch: int, cornell: str | None, input_size: int = 224
     return collate(samples), source
 
 
+VARIANT_FLAGS = ("contiguous", "nn-dropout", "compiled")
+
+
+def parse_variant(variant: str) -> tuple[str, set[str]]:
+    """``"bf16:nn-dropout"`` -> ``("bf16", {"nn-dropout"})``; unknown precisions or flags raise."""
+    prec, *flags = variant.split(":")
+    bad = [f for f in flags if f not in VARIANT_FLAGS]
+    if prec not in ("fp32", "bf16") or bad:
+        raise ValueError(f"unknown variant {variant!r}: fp32 or bf16, optionally :FLAG with FLAG in {', '.join(VARIANT_FLAGS)}")
+    return prec, set(flags)
+
+
+def variant_model(base: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """The copy of ``base`` a variant trains (the module whose parameters the optimiser gets)."""
+    from ..core.network import HeadDropout
+
+    _, flags = parse_variant(variant)
+    m = copy.deepcopy(base)
+    if "nn-dropout" in flags:
+        for mod in m.modules():
+            for name, child in list(mod._modules.items()):
+                if isinstance(child, HeadDropout):
+                    mod._modules[name] = torch.nn.Dropout(child.p)
+    if "contiguous" not in flags:
+        m = m.to(memory_format=torch.channels_last)
+    return m
+
+
 def _step(run: dict, data, variant: str) -> None:
-    prec, _, layout = variant.partition(":")
-    train_step(run["model"], data["x"], data["y"], run["opt"], run["scaler"], "cpu", prec, "p-huber",
-               channels_last=layout != "contiguous")
+    prec, flags = parse_variant(variant)
+    train_step(run["forward"], data["x"], data["y"], run["opt"], run["scaler"], "cpu", prec, "p-huber",
+               channels_last="contiguous" not in flags)
 
 
 def measure(model_path: str | None, modality: str, batch: int, rounds: int, warmup: int, precisions, cornell: str | None,
@@ -69,13 +100,10 @@ def measure(model_path: str | None, modality: str, batch: int, rounds: int, warm
     data, source = _batch(modality, batch, cornell)
     runs = {}
     for prec in precisions:
-        if prec.partition(":")[0] not in ("fp32", "bf16") or prec.partition(":")[2] not in ("", "contiguous"):
-            raise ValueError(f"unknown variant {prec!r}: fp32 or bf16, optionally :contiguous")
-        m = copy.deepcopy(base)
-        if not prec.endswith(":contiguous"):
-            m = m.to(memory_format=torch.channels_last)
-        runs[prec] = {"model": m, "opt": _make_optimizer(optimizer, m.parameters(), 1e-3), "times": [], "cpu": [], "grad": None,
-                      "scaler": torch.amp.GradScaler("cuda", enabled=False)}
+        m = variant_model(base, prec)
+        fwd = torch.compile(m) if "compiled" in parse_variant(prec)[1] else m
+        runs[prec] = {"model": m, "forward": fwd, "opt": _make_optimizer(optimizer, m.parameters(), 1e-3), "times": [], "cpu": [],
+                      "grad": None, "scaler": torch.amp.GradScaler("cuda", enabled=False)}
     for r in range(warmup + rounds):
         order = list(precisions) if r % 2 == 0 else list(reversed(precisions))
         for prec in order:
@@ -126,7 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
     ap.add_argument("--rounds", type=int, default=10, help="counted steps per precision (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=2, help="uncounted first rounds (default: %(default)s)")
-    ap.add_argument("--precisions", default="fp32,bf16", help="comma-separated, the first is the reference (default: %(default)s)")
+    ap.add_argument("--precisions", default="fp32,bf16", help="comma-separated variants PREC[:FLAG...] (PREC fp32 or bf16; FLAG contiguous, nn-dropout or compiled), the first is the reference (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--cornell", default=None, metavar="DIR", help="take the batch from this Cornell folder")
     ap.add_argument("--profile", action="store_true", help="also profile one step of each variant (top operators by CPU time)")
