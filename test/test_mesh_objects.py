@@ -92,6 +92,11 @@ def test_name_sets_and_errors(tmp_path):
     assert mo.resolve_names("train", root) == ["boxy_thing", "can"]
     assert mo.resolve_names("can, box", root) == ["can", "box"]
     assert len(mo.resolve_names(str(root / "pile_train"))) == 3  # a folder -> its URDF paths
+    assert mo.resolve_names("held-out", root) == ["boxy_thing"] == mo.object_selection("test", root)  # by its name's hash
+    # a long list of names is a list, not a path (it once failed with "File name too long")
+    with pytest.raises(mo.UnknownObject, match="x" * 40):
+        mo.resolve_names(",".join(["can"] * 30 + ["x" * 300]), root)
+    assert mo.resolve_names(",".join(["can"] * 100), root) == ["can"] * 100
     with pytest.raises(mo.UnknownObject, match=r"'bx'.*close matches: box"):
         mo.resolve_names("can,bx", root)
     with pytest.raises(mo.ObjectsNotFound, match="pile_train"):

@@ -87,8 +87,9 @@ def register(sub):
     )
     p.add_argument("--policies", default="all", metavar="LIST", help="comma-separated policies (see below; default: all)")
     p.add_argument("--objects", default="benchmark", metavar="SPEC",
-                   help="'benchmark' (default: the 10 objects of benchmark_objects.txt), 'train', 'all', a folder of URDFs, "
-                   "or NAME[,NAME...]")
+                   help="'benchmark' (default: the 10 objects of benchmark_objects.txt), 'train', 'held-out' (the "
+                   "objects no training set is generated from: neither benchmark nor training objects), 'all', a folder of "
+                   "URDFs, or NAME[,NAME...]")
     p.add_argument("--objects-root", metavar="DIR", help="object folder (default: ../shared/objects beside the project)")
     p.add_argument("--trials", type=_positive_int, default=20, help="scenes per object (default: 20, as in the paper)")
     p.add_argument("--seed", type=int, default=0, help="run seed; scene seeds derive from it, the object and the trial (default: 0)")

@@ -183,8 +183,9 @@ def _unknown(name: str, known: list[str], root: Path) -> UnknownObject:
 def resolve_names(spec, root=None) -> list[str]:
     """An object selection -> list of names (or ``.urdf`` paths for objects outside the folder).
 
-    ``spec``: ``"benchmark"`` (default set), ``"train"`` (everything else), ``"all"``, a folder
-    holding ``*.urdf`` files (their absolute paths are returned), or a comma-separated list of
+    ``spec``: ``"benchmark"`` (default set), ``"train"`` (everything else), ``"held-out"`` (the
+    objects of ``train`` that no training set is generated from: ``object_selection("test")``),
+    ``"all"``, a folder holding ``*.urdf`` files (their absolute paths are returned), or a comma-separated list of
     names / ``.urdf`` paths. A list or tuple of names is accepted too. Unknown names raise
     :class:`UnknownObject` with close matches.
     """
@@ -201,8 +202,14 @@ def resolve_names(spec, root=None) -> list[str]:
             return training_names(root)
         if key == "all":
             return all_names(root)
+        if key in ("held-out", "heldout"):
+            return [n for n in training_names(root) if is_held_out(n)]
         p = Path(text).expanduser()
-        if p.is_dir():
+        try:
+            is_folder = "," not in text and p.is_dir()
+        except OSError:  # e.g. a name longer than the file system allows: not a folder
+            is_folder = False
+        if is_folder:
             urdfs = sorted(p.glob("*.urdf"))
             if not urdfs:
                 raise ObjectsNotFound(f"folder {p.resolve()} holds no *.urdf object files")
