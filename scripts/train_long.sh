@@ -32,7 +32,8 @@
 #    curve; for rgbd the curve starts from config/curves/rgbd_csp_first.json (the earlier points).
 #
 # Low priority for a shared machine: NICE (default 19) and THREADS torch threads (default 1), so
-# tests and measurements keep their cores. ROUNDS chunks (default 0: until stopped).
+# tests and measurements keep their cores. ROUNDS chunks (default 0: until stopped). LR: Ranger's learning
+# rate (default 1e-3, the shipped recipes'; lower for a short fine-tune of a trained model).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -52,6 +53,7 @@ ROUNDS="${ROUNDS:-0}"
 THREADS="${THREADS:-1}"
 NICE="${NICE:-19}"
 PRECISION="${PRECISION:-auto}"
+LR="${LR:-1e-3}"
 MAX_OPENING="${MAX_OPENING:-}"
 INIT="${INIT:-models/dsc_graspnet_$MODEL.pt}"
 PY="${PY:-.venv/bin/python}"
@@ -122,7 +124,7 @@ while [ "$ROUNDS" = 0 ] || [ "$i" -lt "$ROUNDS" ]; do
   if [ -f "$RUN/checkpoints/last.pt" ]; then start=(--resume); else start=(--init-from "$INIT"); fi
   echo "$(stamp) training chunk $((i + 1)): $CHUNK_MIN min (${start[*]})"
   cli train --dataset jacquard-format --path "$DATA/train" --split image --depth stereo --protocol scale \
-    --depth-ref plane --upsample-order csp_first --augment off --batch-size 8 --lr 1e-3 --epochs 1000000 \
+    --depth-ref plane --upsample-order csp_first --augment off --batch-size 8 --lr "$LR" --epochs 1000000 \
     --max-minutes "$CHUNK_MIN" --workers 0 --seed 0 --no-progress --modality "$MODEL" --precision "$PRECISION" \
     "${MIXES[@]}" "${OPENING[@]}" --out "$RUN" "${start[@]}"
   echo "$(stamp) scoring the latest weights"

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(tmp_path: Path, mix: str | None, max_opening: str | None = None) -> tuple[int, list[list[str]], str]:
+def _run(tmp_path: Path, mix: str | None, max_opening: str | None = None, lr: str | None = None) -> tuple[int, list[list[str]], str]:
     root = tmp_path / "project"
     (root / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "train_long.sh", root / "scripts" / "train_long.sh")
@@ -28,12 +28,14 @@ def _run(tmp_path: Path, mix: str | None, max_opening: str | None = None) -> tup
     py = root / "fake_python"
     py.write_text(f'#!/usr/bin/env bash\nprintf "%s\\x1f" "$@" >> {log}\necho >> {log}\n')
     py.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k not in ("MIX", "RUN", "DATA", "INIT", "SAMPLES_BEFORE", "MAX_OPENING")}
+    env = {k: v for k, v in os.environ.items() if k not in ("MIX", "RUN", "DATA", "INIT", "SAMPLES_BEFORE", "MAX_OPENING", "LR")}
     env.update(PY=str(py), SHARED=str(root / "shared"), DATA="data", RUN="run", ROUNDS="1", NICE=str(os.nice(0)))
     if mix is not None:
         env["MIX"] = mix
     if max_opening is not None:
         env["MAX_OPENING"] = max_opening
+    if lr is not None:
+        env["LR"] = lr
     r = subprocess.run(["bash", "scripts/train_long.sh", "rgbd"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     calls = [line.split("\x1f")[:-1] for line in log.read_text().splitlines()] if log.exists() else []
     return r.returncode, calls, r.stderr
@@ -78,10 +80,12 @@ def test_max_opening_clips_the_labels_only_when_set(tmp_path):
     rc, calls, err = _run(tmp_path / "unset", None)
     assert rc == 0, err
     assert "--max-opening" not in _train_call(calls)
-    rc, calls, err = _run(tmp_path / "panda", None, max_opening="0.08")
+    assert _train_call(calls)[_train_call(calls).index("--lr") + 1] == "1e-3"  # the shipped recipes' rate
+    rc, calls, err = _run(tmp_path / "panda", None, max_opening="0.08", lr="3e-4")
     assert rc == 0, err
     train = _train_call(calls)
     assert train[train.index("--max-opening") + 1] == "0.08"
+    assert train[train.index("--lr") + 1] == "3e-4"
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
