@@ -124,15 +124,20 @@ def test_detector_converts_the_depth_once_per_frame(model_path, K640, monkeypatc
 
 def test_bf16_detector_finds_the_same_grasps_as_fp32(monkeypatch):
     """Accuracy guard of the bf16 path with the shipped RGB-D model: the best grasp of each frame
-    within 5 mm and 5 degrees of the fp32 one (measured: 1.8 mm and 2.6 degrees at worst on 20 frames)."""
+    within 5 mm and 5 degrees of the fp32 one (measured with the RGB-D model 0.1.0 and the finger fit: 1.8 mm and
+    2.6 degrees at worst on 20 frames; with 0.2.0, the network's grasps: 2.2 mm at worst on these 5)."""
     import math
 
     from dsc_grasp_ros.bench.core_latency import synthetic_frames
     from dsc_grasp_ros.core import engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: True)
-    fp32 = GraspDetector(backend="eager", threads=0, min_quality=0.0)
-    bf16 = GraspDetector(backend="eager", threads=0, min_quality=0.0, precision="bf16")
+    # finger_check off: the network's grasps as decoded. The finger fit after it can tie (two clear
+    # placements equally far from the planned centre, e.g. 8 px either side of it on frame 1 with the
+    # RGB-D model 0.2.0), and a 0.01 px change of the planned centre then picks the other one, 13 mm
+    # away: a property of the fit, the same in any precision, not of bf16.
+    fp32 = GraspDetector(backend="eager", threads=0, min_quality=0.0, finger_check="off")
+    bf16 = GraspDetector(backend="eager", threads=0, min_quality=0.0, precision="bf16", finger_check="off")
     assert bf16.engine.precision_info["runs"] == "bf16"
     for frame in synthetic_frames(5, seed=3):
         a, b = fp32.detect(*frame).grasps[0], bf16.detect(*frame).grasps[0]
@@ -151,8 +156,10 @@ def test_openvino_detector_finds_the_same_grasps_as_eager(precision):
 
     if openvino_missing():
         pytest.skip(openvino_missing())
-    ref = GraspDetector(backend="eager", threads=0, min_quality=0.0, precision="fp32")
-    ov = GraspDetector(backend="openvino", threads=0, min_quality=0.0, precision=precision, background_compile=False)
+    # finger_check off, as in the bf16 guard above (the finger fit's ties are not the backend's)
+    ref = GraspDetector(backend="eager", threads=0, min_quality=0.0, precision="fp32", finger_check="off")
+    ov = GraspDetector(backend="openvino", threads=0, min_quality=0.0, precision=precision, background_compile=False,
+                       finger_check="off")
     assert ov.engine.backend == "openvino", ov.engine.backend_info
     for frame in synthetic_frames(5, seed=3):
         a, b = ref.detect(*frame).grasps[0], ov.detect(*frame).grasps[0]

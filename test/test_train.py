@@ -116,12 +116,14 @@ def test_brief_training_reaches_90_percent_on_its_samples(tmp_path):
     size = 48
     summary = train(TrainConfig(
         dataset="jacquard-format", path=str(root), out=str(tmp_path / "run"), modality="rgbd", input_size=size,
-        width_scale=150.0 * size / 224, epochs=20, batch_size=4, split_file=str(split), workers=0,
+        width_scale=150.0 * size / 224, epochs=60, batch_size=4, split_file=str(split), workers=0,
         progress=False, eval_every=10, seed=0,
         # The miniature was calibrated with the Eq. (5)-literal order. With the default csp_first
         # order it fits 3 of the 4 samples (measured with 20, 30, 40 and 60 epochs, seeds 0 and 1,
         # lr 1e-3 and 3e-3): at 48 px its deepest level is 6x6 and the only full-resolution layer
         # is the 3x3 head. Open question for the up-sampling-order comparison (README, "The network").
+        # 60 epochs: at 20 the result hung on the dropout masks' draw (seeds 0/1/2 gave 4/4, 3/4, 2/4
+        # with nn.Dropout and 3/4, 3/4, 3/4 with HeadDropout); at 60 both fit 4/4 with seeds 0 and 1.
         upsample_order="eq5",
     ))
     assert summary["count"] == 4
