@@ -70,6 +70,8 @@ def plot_curve(doc: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 6.2), dpi=110)
+    if len(doc["series"]) > 10:  # the default cycle repeats after 10 colours
+        ax.set_prop_cycle(color=plt.cm.tab20.colors)
     for s in doc["series"]:
         pts = sorted(s["points"]) if not s.get("marker_only") else s["points"]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
