@@ -130,6 +130,12 @@ def is_held_out(name: str) -> bool:
     return hashlib.sha1(name.encode()).digest()[0] % HELD_OUT_MOD == 0
 
 
+def held_out_names(root=None) -> list[str]:
+    """The non-benchmark objects that no training set is generated from (sorted): the synthetic
+    test sets' objects (``object_selection("test")``, ``resolve_names("held-out")``)."""
+    return [n for n in training_names(root) if is_held_out(n)]
+
+
 def check_no_benchmark(names, root=None) -> None:
     """Raise :class:`BenchmarkObjectUsed` if any of ``names`` is a benchmark object."""
     bad = sorted(set(names) & set(benchmark_names(root)))
@@ -150,7 +156,7 @@ def object_selection(text: str | None, root=None) -> list[str]:
     elif key == "train":
         sel = [n for n in pool if not is_held_out(n)]
     elif key in ("test", "held-out", "heldout"):
-        sel = [n for n in pool if is_held_out(n)]
+        sel = held_out_names(root)
     else:
         sel = resolve_names([s for s in text.split(",") if s.strip()], root)
         if any(s.endswith(".urdf") for s in sel):
@@ -203,7 +209,7 @@ def resolve_names(spec, root=None) -> list[str]:
         if key == "all":
             return all_names(root)
         if key in ("held-out", "heldout"):
-            return [n for n in training_names(root) if is_held_out(n)]
+            return held_out_names(root)
         p = Path(text).expanduser()
         try:
             is_folder = "," not in text and p.is_dir()
